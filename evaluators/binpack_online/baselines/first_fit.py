@@ -1,0 +1,6 @@
+import numpy as np
+
+
+def priority(item: float, bins: np.ndarray) -> np.ndarray:
+    """First fit: every feasible bin ties, so the earliest opened bin wins."""
+    return np.zeros(len(bins))

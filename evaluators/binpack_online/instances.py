@@ -1,0 +1,52 @@
+"""Bin-packing instances: the published held-out sets and a seeded training set.
+
+Training instances are drawn from the same distributions as the held-out sets:
+  * OR-style: 500 integer items uniform on [20, 100], capacity 150 (OR-Library binpack3);
+  * Weibull-style: 5000 items from Weibull(shape 3, scale 45), rounded and clipped to
+    [1, 100], capacity 100 (the FunSearch Weibull generator).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+TRAIN_SEED = 20231214
+TRAIN_OR_INSTANCES = 4
+TRAIN_WEIBULL_INSTANCES = 4
+
+
+def _published(filename: str) -> dict[str, dict]:
+    raw = json.loads((DATA / filename).read_text())
+    return {name: {"capacity": int(v["capacity"]), "items": np.asarray(v["items"], dtype=np.int64)}
+            for name, v in raw.items()}
+
+
+def or_like(rng: np.random.Generator, n_items: int = 500) -> dict:
+    return {"capacity": 150, "items": rng.integers(20, 101, size=n_items, dtype=np.int64)}
+
+
+def weibull_like(rng: np.random.Generator, n_items: int = 5000) -> dict:
+    items = np.clip(np.round(rng.weibull(3.0, size=n_items) * 45.0), 1, 100).astype(np.int64)
+    return {"capacity": 100, "items": items}
+
+
+@functools.lru_cache(maxsize=None)
+def datasets(split: str) -> dict[str, dict[str, dict]]:
+    """{family: {instance name: {"capacity", "items"}}} for a split."""
+    if split == "heldout":
+        return {"or3": _published("or3.json"), "weibull_5k": _published("weibull_5k.json")}
+    if split == "train":
+        rng = np.random.default_rng(TRAIN_SEED)
+        return {
+            "or": {f"or_{i}": or_like(rng) for i in range(TRAIN_OR_INSTANCES)},
+            "weibull": {f"weibull_{i}": weibull_like(rng) for i in range(TRAIN_WEIBULL_INSTANCES)},
+        }
+    raise KeyError(split)
+
+
+def l1_bound(instance: dict) -> int:
+    return int(-(-int(instance["items"].sum()) // instance["capacity"]))

@@ -1,0 +1,204 @@
+"""The task contract: what a task directory holds and how it is loaded.
+
+A task directory contains `task.yaml`, a seed program with EVOLVE-BLOCK markers, a scorer
+module exposing `evaluate(candidate, split, ctx) -> dict`, and baseline programs. Built-in
+tasks live in `evaluators/<name>/`; a user's own task is any directory of the same shape.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sandbox.result import Limits
+
+BUILTIN_ROOT = Path(__file__).resolve().parent
+
+
+class TaskError(ValueError):
+    """A task is missing or malformed; the message is one line naming what to fix."""
+
+
+class MetricSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    direction: Literal["maximize", "minimize"]
+    description: str = ""
+    unit: str = ""
+
+
+class DescriptorSpec(BaseModel):
+    """A MAP-Elites axis: a task metric or a built-in (code_size, code_lines, ast_nodes)."""
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    range: tuple[float, float]
+    bins: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value):
+        if not value[0] < value[1]:
+            raise ValueError("range must be [low, high] with low < high")
+        return value
+
+
+class BaselineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    description: str = ""
+    # Figures measured with `evolve eval TASK --baseline NAME --split SPLIT` (tests re-measure them).
+    measured: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str
+    entry_point: str
+    entry_kind: Literal["function", "class"] = "function"
+    signature: str = ""
+    seed: str = "seed.py"
+    scorer: str = "scorer.py"
+    adapter: str | None = None
+    metrics: dict[str, MetricSpec]
+    score: str = Field(description="what `score` means; higher is always better")
+    descriptors: list[DescriptorSpec] = Field(default_factory=list)
+    splits: dict[str, str]
+    train_split: str = "train"
+    heldout_split: str = "heldout"
+    baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
+    limits: dict[str, float] = Field(default_factory=dict)
+    jail_packages: list[str] = Field(default_factory=lambda: ["numpy"])
+    wants_gpu: bool = False
+    gpu_optional: bool = True
+    data_attribution: str = ""
+
+
+class Task:
+    """A loaded task. Cheap to construct; the scorer module is imported on first use."""
+
+    def __init__(self, root: Path, spec: TaskSpec, builtin: bool):
+        self.root = root
+        self.spec = spec
+        self.builtin = builtin
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, root={str(self.root)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def entry_point(self) -> str:
+        return self.spec.entry_point
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.from_dict(self.spec.limits)
+
+    @functools.cached_property
+    def seed_code(self) -> str:
+        return self._read(self.spec.seed, "seed program")
+
+    @functools.cached_property
+    def adapter_code(self) -> str | None:
+        return self._read(self.spec.adapter, "adapter") if self.spec.adapter else None
+
+    def baseline_code(self, name: str) -> str:
+        if name not in self.spec.baselines:
+            known = ", ".join(sorted(self.spec.baselines)) or "none"
+            raise TaskError(f"task {self.name!r} has no baseline {name!r}; known baselines: {known}")
+        return self._read(self.spec.baselines[name].path, f"baseline {name!r}")
+
+    def check_split(self, split: str) -> str:
+        if split not in self.spec.splits:
+            raise TaskError(f"task {self.name!r} has no split {split!r}; splits: {', '.join(self.spec.splits)}")
+        return split
+
+    def ref(self) -> dict[str, Any]:
+        """How a worker process finds this task again."""
+        return {"name": self.name, "dir": None if self.builtin else str(self.root)}
+
+    def _read(self, relative: str, what: str) -> str:
+        path = self.root / relative
+        if not path.is_file():
+            raise TaskError(f"task {self.name!r}: {what} file {path} does not exist")
+        return path.read_text()
+
+    def load_scorer(self) -> ModuleType:
+        if self.builtin:
+            module = importlib.import_module(f"evaluators.{self.root.name}.{Path(self.spec.scorer).stem}")
+        else:
+            module = _import_user_scorer(self.root, self.spec.scorer)
+        if not callable(getattr(module, "evaluate", None)):
+            raise TaskError(f"task {self.name!r}: scorer {self.spec.scorer} does not define evaluate(candidate, split, ctx)")
+        return module
+
+
+def _import_user_scorer(root: Path, scorer: str) -> ModuleType:
+    """Import a user task's scorer as a module of a synthetic package so relative imports work."""
+    package = "evolve_task_" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(package, root / "__init__.py",
+                                                      submodule_search_locations=[str(root)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        if (root / "__init__.py").exists():
+            spec.loader.exec_module(module)
+    return importlib.import_module(f"{package}.{Path(scorer).stem}")
+
+
+def _load_spec(root: Path) -> TaskSpec:
+    path = root / "task.yaml"
+    if not path.is_file():
+        raise TaskError(f"{root} is not a task directory: it has no task.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        raise TaskError(f"{path}: {key}: {error['msg']}") from None
+
+
+def builtin_task_names() -> list[str]:
+    return sorted(p.parent.name for p in BUILTIN_ROOT.glob("*/task.yaml"))
+
+
+@functools.lru_cache(maxsize=None)
+def load_builtin(name: str) -> Task:
+    root = BUILTIN_ROOT / name
+    if not (root / "task.yaml").is_file():
+        known = ", ".join(builtin_task_names())
+        raise TaskError(f"unknown task {name!r}; built-in tasks: {known} (or pass --task-dir DIR)")
+    return Task(root, _load_spec(root), builtin=True)
+
+
+def load_task_dir(directory: str | Path) -> Task:
+    root = Path(directory).expanduser().resolve()
+    if not root.is_dir():
+        raise TaskError(f"task directory {directory} does not exist")
+    return Task(root, _load_spec(root), builtin=False)
+
+
+def load_task(name: str | None = None, task_dir: str | Path | None = None) -> Task:
+    if task_dir:
+        return load_task_dir(task_dir)
+    if not name:
+        raise TaskError("no task given; name a built-in task or pass --task-dir DIR")
+    return load_builtin(name)
+
+
+def load_task_ref(ref: dict[str, Any]) -> Task:
+    return load_task(ref.get("name"), ref.get("dir"))

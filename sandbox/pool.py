@@ -1,0 +1,152 @@
+"""An asyncio pool of evaluation workers, each a process speaking the worker protocol.
+
+Backends differ only in the command that starts a worker (a local process, a process in a
+container); the pool handles requests, timeouts, dead workers and restarts.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import struct
+from typing import Any, Callable, Sequence
+
+from . import wire
+from .result import EvaluationResult, Limits, Status
+
+# Time a worker gets beyond the candidate's wall limit for the scorer's own work and cleanup.
+SCORER_GRACE_S = 30.0
+_HEADER = struct.Struct(">I")
+
+
+class WorkerStartError(RuntimeError):
+    pass
+
+
+class WorkerProcess:
+    def __init__(self, command: Sequence[str], env: dict[str, str] | None = None):
+        self.command = list(command)
+        self.env = env
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._stderr_task: asyncio.Task | None = None
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=self.env, limit=wire.MAX_FRAME + 16)
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        try:
+            hello = await asyncio.wait_for(self._read(), timeout)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, wire.WireError):
+            await self.kill()
+            raise WorkerStartError("evaluation worker failed to start: " + " | ".join(self.stderr_tail)[-800:]) from None
+        if hello.get("op") != "hello":
+            await self.kill()
+            raise WorkerStartError("evaluation worker sent an unexpected greeting")
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        while line := await self.proc.stderr.readline():
+            self.stderr_tail.append(line.decode("utf-8", "replace").rstrip()[:500])
+
+    async def _read(self) -> dict:
+        assert self.proc and self.proc.stdout
+        (size,) = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))
+        return wire.decode(await self.proc.stdout.readexactly(size))
+
+    async def request(self, message: dict, timeout: float) -> dict:
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.write(wire.encode(message))
+        await self.proc.stdin.drain()
+        return await asyncio.wait_for(self._read(), timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self.proc.wait()
+        if self._stderr_task:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._stderr_task, 2)
+
+    async def close(self) -> None:
+        if self.proc and self.proc.returncode is None and self.proc.stdin:
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except asyncio.TimeoutError:
+                pass
+        await self.kill()
+
+
+class WorkerPool:
+    """`evaluate(task, code, ...)` on the first idle worker; at most `size` at once."""
+
+    name = "pool"
+
+    def __init__(self, size: int, make_worker: Callable[[], WorkerProcess]):
+        if size < 1:
+            raise ValueError("a sandbox needs at least one worker")
+        self.size = size
+        self._make_worker = make_worker
+        self._idle: asyncio.Queue[WorkerProcess] | None = None
+        self._all: list[WorkerProcess] = []
+        self._lock = asyncio.Lock()
+
+    async def _ensure_started(self) -> asyncio.Queue:
+        async with self._lock:
+            if self._idle is None:
+                idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+                workers = [self._make_worker() for _ in range(self.size)]
+                await asyncio.gather(*(w.start() for w in workers))
+                for worker in workers:
+                    self._all.append(worker)
+                    idle.put_nowait(worker)
+                self._idle = idle
+        return self._idle
+
+    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
+                       options: dict[str, Any] | None = None) -> EvaluationResult:
+        idle = await self._ensure_started()
+        limits = limits or task.limits
+        split = split or task.spec.train_split
+        worker = await idle.get()
+        try:
+            if not worker.alive:
+                worker = await self._replace(worker)
+            request = {"op": "evaluate", "task": task.ref(), "code": code, "split": split,
+                       "limits": limits.to_dict(), "options": options or {}}
+            try:
+                reply = await worker.request(request, timeout=limits.wall_s + SCORER_GRACE_S)
+            except asyncio.TimeoutError:
+                worker = await self._replace(worker)
+                return EvaluationResult.failure(
+                    Status.TIMEOUT, f"evaluation did not finish within {limits.wall_s + SCORER_GRACE_S:g} s; worker restarted")
+            except (asyncio.IncompleteReadError, ConnectionError, wire.WireError):
+                tail = " | ".join(worker.stderr_tail)[-800:]
+                worker = await self._replace(worker)
+                return EvaluationResult.failure(Status.CRASHED, "evaluation worker died", stderr_tail=tail)
+            if reply.get("op") != "result":
+                return EvaluationResult.failure(Status.CRASHED, f"worker error: {reply.get('message')}")
+            return EvaluationResult.from_dict(reply["result"])
+        finally:
+            idle.put_nowait(worker)
+
+    async def _replace(self, worker: WorkerProcess) -> WorkerProcess:
+        await worker.kill()
+        fresh = self._make_worker()
+        await fresh.start()
+        self._all[self._all.index(worker)] = fresh
+        return fresh
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.close() for w in self._all), return_exceptions=True)
+        self._all.clear()
+        self._idle = None

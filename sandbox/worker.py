@@ -1,0 +1,146 @@
+"""Evaluation worker: runs trusted scorers; candidates run in jailed child processes.
+
+Started by a sandbox backend as `python -m sandbox.worker [--jail auto|bwrap|none]`. It reads
+framed requests on stdin and answers on the original stdout (the scorer's own prints go
+to stderr). One request at a time:
+
+  {"op": "evaluate", "task": {"name", "dir"}, "code", "split", "limits", "options"}
+  -> EvaluationResult as a dict
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import ctypes
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+from . import wire
+from .candidate import Candidate, CandidateError
+from .jail import JailError, Zygote
+from .result import EvaluationResult, Limits, Status
+
+STDERR_TAIL = 2000
+
+
+class Evaluator:
+    """Holds loaded tasks and one zygote per package set; evaluates one program at a time."""
+
+    def __init__(self, jail: str = "auto", zygote_options: dict | None = None):
+        self.jail = jail
+        self.zygote_options = zygote_options or {}
+        self._zygotes: dict[tuple[str, ...], Zygote] = {}
+        self._scorers: dict[str, object] = {}
+
+    def zygote(self, packages: list[str]) -> Zygote:
+        key = tuple(sorted(packages))
+        zygote = self._zygotes.get(key)
+        if zygote is None or not zygote.alive():
+            if zygote is not None:
+                zygote.close()
+            zygote = Zygote(packages=list(key), jail=self.jail, **self.zygote_options)
+            self._zygotes[key] = zygote
+        return zygote
+
+    def evaluate(self, task_ref: dict, code: str, split: str, limits: Limits, options: dict | None = None) -> EvaluationResult:
+        from evaluators.api import EvalContext, InvalidOutput
+        from evaluators.task import TaskError, load_task_ref
+
+        started, cpu_started = time.monotonic(), time.process_time()
+        try:
+            task = load_task_ref(task_ref)
+            task.check_split(split)
+        except TaskError as exc:
+            return EvaluationResult.failure(Status.REJECTED, str(exc))
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            return EvaluationResult.failure(Status.REJECTED, f"syntax error at line {exc.lineno}: {exc.msg}")
+        scorer = self._scorers.get(str(task.root))
+        if scorer is None:
+            scorer = self._scorers[str(task.root)] = task.load_scorer()
+
+        candidate = None
+        result: EvaluationResult
+        try:
+            candidate = Candidate(self.zygote(task.spec.jail_packages), code, task.entry_point, limits,
+                                  adapter=task.adapter_code)
+            report = scorer.evaluate(candidate, split, EvalContext(task, split, limits, dict(options or {})))
+            result = _result_from_report(report)
+        except CandidateError as exc:
+            result = EvaluationResult.failure(exc.status, exc.message, traceback=exc.traceback[-4000:])
+        except InvalidOutput as exc:
+            result = EvaluationResult.failure(Status.INVALID, str(exc))
+        except JailError as exc:
+            result = EvaluationResult.failure(Status.CRASHED, f"sandbox failure: {exc}")
+        except Exception as exc:  # a scorer bug must not look like a candidate's fault, nor kill the worker
+            result = EvaluationResult.failure(Status.CRASHED, f"scorer error: {type(exc).__name__}: {exc}",
+                                              traceback=traceback.format_exc()[-4000:])
+        finally:
+            exit_info = candidate.close() if candidate is not None else {}
+        if exit_info.get("log_tail"):
+            result.artifacts["stderr_tail"] = exit_info["log_tail"][-STDERR_TAIL:]
+        result.wall_time = time.monotonic() - started
+        result.cpu_time = (time.process_time() - cpu_started) + float(exit_info.get("cpu_time") or 0.0)
+        return result
+
+    def close(self) -> None:
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
+
+
+def _result_from_report(report) -> EvaluationResult:
+    if not isinstance(report, dict) or "score" not in report:
+        raise TypeError("scorer.evaluate must return a dict with at least 'score'")
+    score = float(report["score"])
+    if score != score or score in (float("inf"), float("-inf")):
+        return EvaluationResult.failure(Status.INVALID, "the scorer computed a non-finite score",
+                                        metrics=report.get("metrics", {}))
+    return EvaluationResult(status=Status.OK, score=score, metrics=dict(report.get("metrics") or {}),
+                            artifacts=dict(report.get("artifacts") or {}))
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.worker")
+    parser.add_argument("--jail", default="auto", choices=["auto", "bwrap", "none"])
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    if os.getppid() == 1:
+        return 0
+    # Keep the protocol channel private: anything the scorer prints goes to stderr.
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    evaluator = Evaluator(jail=args.jail)
+    wire.write_frame(out_fd, {"op": "hello", "pid": os.getpid()})
+    try:
+        while True:
+            try:
+                request = wire.read_frame(0)
+            except wire.WireClosed:
+                return 0
+            if request.get("op") == "evaluate":
+                result = evaluator.evaluate(request["task"], request["code"], request.get("split", "train"),
+                                            Limits.from_dict(request.get("limits")), request.get("options"))
+                wire.write_frame(out_fd, {"op": "result", "result": result.to_dict()})
+            elif request.get("op") == "ping":
+                wire.write_frame(out_fd, {"op": "pong", "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+            else:
+                wire.write_frame(out_fd, {"op": "error", "message": f"unknown op {request.get('op')!r}"})
+    finally:
+        evaluator.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

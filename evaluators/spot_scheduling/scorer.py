@@ -86,9 +86,12 @@ def report(scenarios: tuple[Scenario, ...], outcome: Outcome) -> dict:
     deadline = np.array([s.info["deadline_hours"] for s in scenarios])
     overhead = np.array([s.info["overhead_hours"] for s in scenarios])
     for d in DEADLINES_H:
-        metrics[f"mean_cost_d{d}"] = float(np.mean(outcome.cost[deadline == d]))
+        if (deadline == d).any():
+            metrics[f"mean_cost_d{d}"] = float(np.mean(outcome.cost[deadline == d]))
         for o in OVERHEADS_H:
-            metrics[f"mean_cost_d{d}_o{o}"] = float(np.mean(outcome.cost[(deadline == d) & (overhead == o)]))
+            group = (deadline == d) & (overhead == o)
+            if group.any():
+                metrics[f"mean_cost_d{d}_o{o}"] = float(np.mean(outcome.cost[group]))
     envs = np.array([s.info["env"] for s in scenarios])
     per_env = {str(env): round(float(np.mean(outcome.cost[envs == env])), 4) for env in dict.fromkeys(envs)}
     order = np.argsort(-outcome.cost, kind="stable")[:WORST_SHOWN]

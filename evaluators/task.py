@@ -74,6 +74,7 @@ class TaskSpec(BaseModel):
     train_split: str = "train"
     heldout_split: str = "heldout"
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
+    reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
     limits: dict[str, float] = Field(default_factory=dict)
     jail_packages: list[str] = Field(default_factory=lambda: ["numpy"])
     wants_gpu: bool = False

@@ -1,0 +1,296 @@
+"""The archive: one object over SQLAlchemy for campaigns, programs, evaluations and elites.
+
+Every write is its own transaction, committed before the call returns, so a campaign killed
+at any instant loses nothing that was reported as done.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import make_engine, upgrade
+from .mapelites import Grid
+from .models import Campaign, Cell, Evaluation, Event, Program, utcnow
+from .sampling import Elite
+
+ACTIVE_STATES = ("running", "stopping")
+
+
+class ArchiveError(ValueError):
+    """A lookup failed or a request conflicts with the archive's state; one-line message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlacementOutcome:
+    key: str | None
+    new_elite: bool
+    new_best: bool
+
+
+class Archive:
+    def __init__(self, db: str):
+        self.db = db
+        self.engine = make_engine(db)
+        upgrade(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._session()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- campaigns -----------------------------------------------------------------------
+    def create_campaign(self, *, name: str | None, task_name: str, task_dir: str | None, config: dict[str, Any],
+                        seed: int, iterations: int) -> Campaign:
+        with self.session() as s:
+            if name and s.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
+                raise ArchiveError(f"a campaign named {name!r} already exists; pick another --name or resume it")
+            campaign = Campaign(name=name or f"tmp-{os.getpid()}-{utcnow().timestamp()}", task_name=task_name,
+                                task_dir=task_dir, config=config, seed=seed, iterations=iterations, state="created")
+            s.add(campaign)
+            s.flush()
+            if not name:
+                campaign.name = f"{task_name}-{campaign.id}"
+            s.commit()
+            return campaign
+
+    def campaign(self, ref: str | int) -> Campaign:
+        with self.session() as s:
+            found = None
+            if isinstance(ref, int) or str(ref).isdigit():
+                found = s.get(Campaign, int(ref))
+            if found is None:
+                found = s.scalar(select(Campaign).where(Campaign.name == str(ref)))
+            if found is None:
+                raise ArchiveError(f"no campaign {ref!r} in {self.db}; `evolve status` lists campaigns")
+            return found
+
+    def campaigns(self) -> list[Campaign]:
+        with self.session() as s:
+            return list(s.scalars(select(Campaign).order_by(Campaign.id)))
+
+    def latest_campaign(self) -> Campaign:
+        with self.session() as s:
+            found = s.scalar(select(Campaign).order_by(Campaign.id.desc()).limit(1))
+        if found is None:
+            raise ArchiveError(f"no campaigns in {self.db}; start one with `evolve run TASK`")
+        return found
+
+    def set_state(self, campaign_id: int, state: str, message: str | None = None, *, claim: bool = False) -> None:
+        values: dict[str, Any] = {"state": state, "message": message}
+        if claim:
+            values.update(pid=os.getpid(), host=socket.gethostname())
+        if state in ("finished", "stopped", "failed"):
+            values["finished_at"] = utcnow()
+        with self.session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
+            s.commit()
+
+    def request_stop(self, campaign_id: int) -> None:
+        with self.session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state == "running")
+                      .values(state="stopping"))
+            s.commit()
+
+    def state(self, campaign_id: int) -> str:
+        with self.session() as s:
+            return s.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
+
+    # ---- programs ------------------------------------------------------------------------
+    def add_program(self, campaign_id: int, *, iteration: int, code: str | None, code_hash: str | None,
+                    parent_id: int | None, inspiration_ids: Iterable[int], mutator: str, operator: str,
+                    edit: dict[str, Any], generation: int, island: int, state: str,
+                    duplicate_of: int | None = None) -> int:
+        with self.session() as s:
+            program = Program(campaign_id=campaign_id, iteration=iteration, code=code, code_hash=code_hash,
+                              parent_id=parent_id, inspiration_ids=list(inspiration_ids), mutator=mutator,
+                              operator=operator, edit=edit, generation=generation, island=island, state=state,
+                              duplicate_of=duplicate_of)
+            s.add(program)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ArchiveError(f"campaign {campaign_id} already has a program for iteration {iteration}") from None
+            if state == "duplicate":
+                s.add(Event(campaign_id=campaign_id, kind="duplicate", program_id=program.id,
+                            data={"duplicate_of": duplicate_of, "iteration": iteration}))
+            elif state == "failed_edit":
+                s.add(Event(campaign_id=campaign_id, kind="failed_edit", program_id=program.id,
+                            data={"iteration": iteration, "error": edit.get("error")}))
+            s.commit()
+            return program.id
+
+    def program(self, program_id: int) -> Program:
+        with self.session() as s:
+            found = s.get(Program, program_id)
+        if found is None:
+            raise ArchiveError(f"no program {program_id}")
+        return found
+
+    def find_hash(self, campaign_id: int, code_hash: str) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(Program.id).where(
+                Program.campaign_id == campaign_id, Program.code_hash == code_hash,
+                Program.state.in_(("pending", "evaluated"))).order_by(Program.id).limit(1))
+
+    def iterations_done(self, campaign_id: int) -> set[int]:
+        with self.session() as s:
+            return set(s.scalars(select(Program.iteration).where(Program.campaign_id == campaign_id)))
+
+    def pending_programs(self, campaign_id: int) -> list[Program]:
+        with self.session() as s:
+            return list(s.scalars(select(Program).where(Program.campaign_id == campaign_id, Program.state == "pending")
+                                  .order_by(Program.iteration)))
+
+    def seed_program(self, campaign_id: int) -> Program | None:
+        with self.session() as s:
+            return s.scalar(select(Program).where(Program.campaign_id == campaign_id, Program.iteration == 0))
+
+    # ---- evaluations and elites ------------------------------------------------------------
+    def record_evaluation(self, program_id: int, split: str, result, *, grid: Grid | None = None,
+                          islands: Iterable[int] = ()) -> PlacementOutcome:
+        """Store an evaluation; on the training split an ok result competes for its cell on each island."""
+        with self.session() as s:
+            program = s.get(Program, program_id)
+            s.add(Evaluation(program_id=program_id, split=split, status=result.status.value, score=result.score,
+                             metrics=result.metrics, descriptors=result.descriptors, artifacts=result.artifacts,
+                             wall_time=result.wall_time, cpu_time=result.cpu_time))
+            outcome = PlacementOutcome(None, False, False)
+            if grid is not None:
+                program.state = "evaluated"
+                if result.ok:
+                    outcome = self._place(s, program, grid.key(result.descriptors), result.score, islands)
+                else:
+                    s.add(Event(campaign_id=program.campaign_id, kind="failure", program_id=program_id,
+                                data={"status": result.status.value,
+                                      "message": str(result.artifacts.get("message", ""))[:300]}))
+            try:
+                s.commit()
+            except IntegrityError:
+                raise ArchiveError(f"program {program_id} already has a {split} evaluation") from None
+            return outcome
+
+    def _place(self, s: Session, program: Program, key: str, score: float, islands: Iterable[int]) -> PlacementOutcome:
+        best = s.scalar(select(func.max(Cell.score)).where(Cell.campaign_id == program.campaign_id))
+        new_elite = False
+        for island in islands:
+            cell = s.get(Cell, (program.campaign_id, island, key))
+            if cell is None:
+                s.add(Cell(campaign_id=program.campaign_id, island=island, key=key, program_id=program.id, score=score))
+                new_elite = True
+            elif score > cell.score:
+                cell.program_id, cell.score = program.id, score
+                new_elite = True
+        new_best = best is None or score > best
+        if new_elite:
+            s.add(Event(campaign_id=program.campaign_id, kind="new_best" if new_best else "new_elite",
+                        program_id=program.id, data={"cell": key, "score": score, "island": program.island}))
+        return PlacementOutcome(key, new_elite, new_best and new_elite)
+
+    def migrate(self, campaign_id: int, islands: int, grid: Grid, round_index: int) -> None:
+        """Ring migration: each island's best elite competes for its cell on the next island."""
+        if islands < 2:
+            return
+        with self.session() as s:
+            moved = []
+            for island in range(islands):
+                best = s.scalar(select(Cell).where(Cell.campaign_id == campaign_id, Cell.island == island)
+                                .order_by(Cell.score.desc(), Cell.program_id).limit(1))
+                if best is not None:
+                    moved.append((best.program_id, best.key, best.score, (island + 1) % islands))
+            for program_id, key, score, target in moved:
+                cell = s.get(Cell, (campaign_id, target, key))
+                if cell is None:
+                    s.add(Cell(campaign_id=campaign_id, island=target, key=key, program_id=program_id, score=score))
+                elif score > cell.score:
+                    cell.program_id, cell.score = program_id, score
+            s.add(Event(campaign_id=campaign_id, kind="migration",
+                        data={"round": round_index, "moved": [[p, t] for p, _, _, t in moved]}))
+            s.commit()
+
+    def elites(self, campaign_id: int, island: int | None = None) -> list[Elite]:
+        with self.session() as s:
+            query = select(Cell.program_id, Cell.key, Cell.score).where(Cell.campaign_id == campaign_id)
+            if island is not None:
+                query = query.where(Cell.island == island)
+            rows = s.execute(query).all()
+        if island is None:  # one entry per (cell, program): the best across islands
+            best: dict[str, Elite] = {}
+            for program_id, key, score in rows:
+                if key not in best or score > best[key].score:
+                    best[key] = Elite(program_id, key, score)
+            return list(best.values())
+        return [Elite(p, k, sc) for p, k, sc in rows]
+
+    def evaluation(self, program_id: int, split: str) -> Evaluation | None:
+        with self.session() as s:
+            return s.scalar(select(Evaluation).where(Evaluation.program_id == program_id, Evaluation.split == split))
+
+    def best(self, campaign_id: int) -> tuple[Program, Evaluation] | None:
+        with self.session() as s:
+            row = s.execute(select(Program, Evaluation).join(Evaluation, Evaluation.program_id == Program.id)
+                            .where(Program.campaign_id == campaign_id, Evaluation.status == "ok",
+                                   Program.state == "evaluated")
+                            .order_by(Evaluation.score.desc(), Program.id).limit(1)).first()
+        return (row[0], row[1]) if row else None
+
+    def lineage(self, program_id: int) -> list[tuple[Program, Evaluation | None]]:
+        """The program and its ancestors, newest first."""
+        chain = []
+        with self.session() as s:
+            current = s.get(Program, program_id)
+            while current is not None:
+                evaluation = s.scalar(select(Evaluation).where(Evaluation.program_id == current.id)
+                                      .order_by(Evaluation.id).limit(1))
+                chain.append((current, evaluation))
+                current = s.get(Program, current.parent_id) if current.parent_id else None
+        return chain
+
+    def recent_attempts(self, campaign_id: int, limit: int = 8) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.execute(select(Program.id, Program.operator, Program.mutator, Program.state, Program.parent_id,
+                                    Evaluation.status, Evaluation.score)
+                             .outerjoin(Evaluation, Evaluation.program_id == Program.id)
+                             .where(Program.campaign_id == campaign_id, Program.iteration > 0)
+                             .order_by(Program.id.desc()).limit(limit)).all()
+        return [{"program_id": r[0], "operator": r[1], "mutator": r[2], "state": r[3], "parent_id": r[4],
+                 "status": r[5], "score": r[6]} for r in rows]
+
+    def stats(self, campaign_id: int) -> dict[str, Any]:
+        with self.session() as s:
+            programs = dict(s.execute(select(Program.state, func.count()).where(Program.campaign_id == campaign_id)
+                                      .group_by(Program.state)).all())
+            statuses = dict(s.execute(select(Evaluation.status, func.count()).join(Program)
+                                      .where(Program.campaign_id == campaign_id, Evaluation.split != "heldout")
+                                      .group_by(Evaluation.status)).all())
+            best = s.scalar(select(func.max(Cell.score)).where(Cell.campaign_id == campaign_id))
+            cells = s.scalar(select(func.count(func.distinct(Cell.key))).where(Cell.campaign_id == campaign_id))
+            eval_time = s.scalar(select(func.sum(Evaluation.wall_time)).join(Program)
+                                 .where(Program.campaign_id == campaign_id)) or 0.0
+            children = s.scalar(select(func.count()).select_from(Program)
+                                .where(Program.campaign_id == campaign_id, Program.iteration > 0)) or 0
+        return {"iterations_done": children, "programs": programs, "evaluations": statuses,
+                "evaluated": sum(statuses.values()), "failures": sum(v for k, v in statuses.items() if k != "ok"),
+                "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time}
+
+    def events(self, campaign_id: int, after_id: int = 0, limit: int = 100) -> list[Event]:
+        with self.session() as s:
+            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id, Event.id > after_id)
+                                  .order_by(Event.id).limit(limit)))
+
+    def count_events(self, campaign_id: int, kind: str) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Event)
+                            .where(Event.campaign_id == campaign_id, Event.kind == kind)) or 0
+
+    def log_event(self, campaign_id: int, kind: str, program_id: int | None = None, **data: Any) -> None:
+        with self.session() as s:
+            s.add(Event(campaign_id=campaign_id, kind=kind, program_id=program_id, data=data))
+            s.commit()

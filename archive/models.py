@@ -1,0 +1,98 @@
+"""SQLAlchemy models of the archive: campaigns, programs, evaluations, MAP-Elites cells, events."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    task_dir: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]]
+    seed: Mapped[int] = mapped_column(Integer)
+    iterations: Mapped[int] = mapped_column(Integer)
+    # created | running | stopping | stopped | finished | failed
+    state: Mapped[str] = mapped_column(String(20), default="created")
+    message: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Program(Base):
+    __tablename__ = "programs"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "iteration", name="uq_program_iteration"),
+        Index("ix_programs_campaign_hash", "campaign_id", "code_hash"),
+        Index("ix_programs_campaign_state", "campaign_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    iteration: Mapped[int] = mapped_column(Integer)  # 0 = the seed program
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
+    inspiration_ids: Mapped[list[Any]] = mapped_column(default=list)
+    code: Mapped[str | None] = mapped_column(Text)  # None when the edit failed to produce a program
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    mutator: Mapped[str] = mapped_column(String(200))
+    operator: Mapped[str] = mapped_column(String(100))
+    edit: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    island: Mapped[int] = mapped_column(Integer, default=0)
+    # pending | evaluated | duplicate | failed_edit
+    state: Mapped[str] = mapped_column(String(20))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("program_id", "split", name="uq_evaluation_split"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"), index=True)
+    split: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    descriptors: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    artifacts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    wall_time: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_time: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Cell(Base):
+    """One MAP-Elites cell of one island and the elite that holds it."""
+    __tablename__ = "cells"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    island: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    score: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_campaign_id", "campaign_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(50))
+    program_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,56 @@
+"""The `evolve` command line. Bad input: one line on stderr naming what is wrong, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+COMMAND_MODULES = [
+    "evolve.commands.tasks",
+    "evolve.commands.run",
+    "evolve.commands.inspect",
+    "evolve.commands.evaluate",
+]
+# Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
+OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "sandbox.docker_cli"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + message; we print one line
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="evolve", description="Evolve systems and decoding policies with LLMs or offline.")
+    parser.add_argument("--version", action="version", version=f"evolve {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser, required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    for name in OPTIONAL_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from archive import ArchiveError
+    from evaluators.task import TaskError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, TaskError, ArchiveError) as exc:
+        print(f"evolve: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""`evolve status`, `evolve best`, `evolve archive`: read a campaign from the archive."""
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.table import Table
+
+from .common import add_db, add_json, console, fmt, open_archive, print_json
+
+
+def add_parser(sub) -> None:
+    status = sub.add_parser("status", help="campaigns, or one campaign in detail")
+    status.add_argument("campaign", nargs="?", help="campaign id or name (default: list all)")
+    best = sub.add_parser("best", help="the best program of a campaign")
+    best.add_argument("campaign", nargs="?", help="campaign id or name (default: the latest)")
+    best.add_argument("--code-only", action="store_true", help="print only the program text")
+    grid = sub.add_parser("archive", help="the MAP-Elites grid of a campaign as a table")
+    grid.add_argument("campaign", nargs="?", help="campaign id or name (default: the latest)")
+    grid.add_argument("--island", type=int, help="one island only (default: best over islands)")
+    for parser, handler in ((status, status_command), (best, best_command), (grid, archive_command)):
+        add_db(parser)
+        add_json(parser)
+        parser.set_defaults(handler=handler)
+
+
+def _campaign(archive, ref):
+    return archive.campaign(ref) if ref else archive.latest_campaign()
+
+
+def campaign_row(archive, campaign) -> dict:
+    stats = archive.stats(campaign.id)
+    return {"id": campaign.id, "name": campaign.name, "task": campaign.task_name, "state": campaign.state,
+            "iterations": campaign.iterations, "message": campaign.message, "created_at": campaign.created_at,
+            "finished_at": campaign.finished_at, **stats}
+
+
+def status_command(args) -> int:
+    archive = open_archive(args.db)
+    if not args.campaign:
+        rows = [campaign_row(archive, c) for c in archive.campaigns()]
+        if args.json:
+            print_json(rows)
+            return 0
+        table = Table(title=f"campaigns in {args.db}")
+        for column in ("id", "name", "task", "state", "iterations", "evaluated", "failures", "best", "started"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(str(r["id"]), r["name"], r["task"], r["state"], f"{r['iterations_done']}/{r['iterations']}",
+                          str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
+                          r["created_at"].strftime("%Y-%m-%d %H:%M"))
+        console.print(table)
+        return 0
+    campaign = archive.campaign(args.campaign)
+    row = campaign_row(archive, campaign)
+    events = [{"id": e.id, "kind": e.kind, "program_id": e.program_id, "data": e.data, "at": e.created_at}
+              for e in archive.events(campaign.id, after_id=0, limit=10**6)[-10:]]
+    if args.json:
+        print_json({**row, "recent_events": events})
+        return 0
+    table = Table(title=f"campaign {campaign.name}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key in ("task", "state", "message"):
+        if row[key]:
+            table.add_row(key, str(row[key]))
+    table.add_row("iterations", f"{row['iterations_done']}/{row['iterations']}")
+    table.add_row("evaluations", ", ".join(f"{k} {v}" for k, v in sorted(row["evaluations"].items())) or "-")
+    table.add_row("programs", ", ".join(f"{k} {v}" for k, v in sorted(row["programs"].items())) or "-")
+    table.add_row("best train score", fmt(row["best_score"], 6))
+    table.add_row("cells filled", str(row["cells_filled"]))
+    table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s")
+    console.print(table)
+    for e in events:
+        console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}")
+    return 0
+
+
+def best_command(args) -> int:
+    archive = open_archive(args.db)
+    campaign = _campaign(archive, args.campaign)
+    found = archive.best(campaign.id)
+    if found is None:
+        from ..errors import UserError
+        raise UserError(f"campaign {campaign.name} has no successfully evaluated program yet")
+    program, evaluation = found
+    heldout = [e for e in (archive.evaluation(program.id, s) for s in ("heldout", "leaderboard")) if e]
+    if args.code_only:
+        print(program.code, end="")
+        return 0
+    data = {"campaign": campaign.name, "program_id": program.id, "iteration": program.iteration,
+            "generation": program.generation, "operator": program.operator, "mutator": program.mutator,
+            "score": evaluation.score, "metrics": evaluation.metrics, "descriptors": evaluation.descriptors,
+            "heldout": [{"split": e.split, "status": e.status, "score": e.score, "metrics": e.metrics} for e in heldout],
+            "code": program.code}
+    if args.json:
+        print_json(data)
+        return 0
+    console.print(f"best of {campaign.name}: program {program.id} (iteration {program.iteration}, "
+                  f"generation {program.generation}, {program.mutator}/{program.operator}) · train score "
+                  f"{fmt(evaluation.score, 6)}")
+    for name, value in evaluation.metrics.items():
+        console.print(f"  {name} = {fmt(value, 6)}")
+    for e in heldout:
+        console.print(f"  {e.split}: score {fmt(e.score, 6)} " + " ".join(f"{k}={fmt(v, 5)}" for k, v in e.metrics.items()))
+    console.print(Syntax(program.code, "python", line_numbers=True))
+    return 0
+
+
+def archive_command(args) -> int:
+    from archive import Grid
+
+    from ..config import CampaignConfig
+    from ..controller import descriptor_specs
+    from evaluators.task import load_task
+
+    archive = open_archive(args.db)
+    campaign = _campaign(archive, args.campaign)
+    config = CampaignConfig.model_validate(campaign.config)
+    grid = Grid.from_specs(descriptor_specs(config, load_task(config.task, config.task_dir)))
+    elites = archive.elites(campaign.id, args.island)
+    cells = [{"key": e.key, "coords": list(grid.parse(e.key)), "program_id": e.program_id, "score": e.score,
+              "ranges": {a.name: list(a.edges(i)) for a, i in zip(grid.axes, grid.parse(e.key))}}
+             for e in sorted(elites, key=lambda e: grid.parse(e.key))]
+    if args.json:
+        print_json({"campaign": campaign.name, "axes": [a.__dict__ for a in grid.axes], "cells": cells})
+        return 0
+    by_key = {e.key: e for e in elites}
+    if len(grid.axes) == 2:
+        rows_axis, cols_axis = grid.axes
+        table = Table(title=f"elites of {campaign.name}: {rows_axis.name} (rows) × {cols_axis.name} (columns); "
+                            f"score and program id", show_lines=True)
+        table.add_column(rows_axis.name)
+        for j in range(cols_axis.bins):
+            lo, hi = cols_axis.edges(j)
+            table.add_column(f"{lo:.3g}–{hi:.3g}", justify="center")
+        for i in range(rows_axis.bins):
+            lo, hi = rows_axis.edges(i)
+            cells_text = []
+            for j in range(cols_axis.bins):
+                elite = by_key.get(f"{i},{j}")
+                cells_text.append(f"{fmt(elite.score, 4)}\n#{elite.program_id}" if elite else "·")
+            table.add_row(f"{lo:.3g}–{hi:.3g}", *cells_text)
+    else:
+        table = Table(title=f"elites of {campaign.name}")
+        for column in [a.name for a in grid.axes] + ["score", "program"]:
+            table.add_column(column)
+        for cell in cells:
+            table.add_row(*[f"{r[0]:.3g}–{r[1]:.3g}" for r in cell["ranges"].values()], fmt(cell["score"], 5),
+                          f"#{cell['program_id']}")
+    console.print(table)
+    console.print(f"{len(elites)} of {grid.size} cells filled")
+    return 0
+
+
+def heldout_table(report: dict) -> Table:
+    best, baseline = report["best"], report.get("baseline")
+    table = Table(title=f"held-out split {report['split']!r}")
+    table.add_column("metric")
+    table.add_column(f"best (program {best['program_id']})", justify="right")
+    if baseline:
+        table.add_column(f"baseline {baseline['name']}", justify="right")
+    names = list(best["metrics"]) or list((baseline or {}).get("metrics", {}))
+    table.add_row("score", fmt(best["score"], 6), *([fmt(baseline["score"], 6)] if baseline else []))
+    for name in names:
+        table.add_row(name, fmt(best["metrics"].get(name), 6),
+                      *([fmt(baseline["metrics"].get(name), 6)] if baseline else []))
+    return table

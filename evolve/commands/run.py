@@ -1,0 +1,164 @@
+"""`evolve run` and `evolve resume`: drive a campaign in this process with a live progress bar."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import CampaignConfig, build_config
+from ..errors import UserError
+from .common import add_db, add_json, console, err_console, fmt, open_archive, print_json
+
+
+def add_parser(sub) -> None:
+    run = sub.add_parser("run", help="start a campaign")
+    run.add_argument("task", nargs="?", help="built-in task name (see `evolve tasks`)")
+    run.add_argument("--task-dir", help="a task directory of your own (task.yaml, seed, scorer)")
+    run.add_argument("--config", help="campaign YAML file; flags override its values")
+    run.add_argument("--name", help="campaign name (default: TASK-ID)")
+    run.add_argument("--iterations", type=int, help="children to propose (the budget)")
+    run.add_argument("--seed", type=int, help="random seed (default 0)")
+    run.add_argument("--workers", type=int, help="evaluations in flight (default: CPU count)")
+    run.add_argument("--proposals", type=int, help="mutations in flight (default: workers)")
+    run.add_argument("--llm", action="append", help="mutator: offline (default)")
+    run.add_argument("--sandbox", help="process | docker")
+    run.add_argument("--jail", help="process sandbox jail: auto | bwrap | none")
+    add_db(run)
+    add_json(run)
+    run.set_defaults(handler=run_command)
+
+    resume = sub.add_parser("resume", help="continue an interrupted campaign")
+    resume.add_argument("campaign", help="campaign id or name")
+    resume.add_argument("--workers", type=int, help="override the number of evaluation workers")
+    add_db(resume)
+    add_json(resume)
+    resume.set_defaults(handler=resume_command)
+
+
+def run_command(args) -> int:
+    from evaluators.task import load_task
+
+    from ..controller import descriptor_specs
+
+    overrides = {"task": args.task, "task_dir": args.task_dir, "name": args.name, "iterations": args.iterations,
+                 "seed": args.seed, "workers": args.workers, "proposals": args.proposals, "llm": args.llm,
+                 "sandbox": args.sandbox, "jail": args.jail}
+    config = build_config(args.config, overrides)
+    task = load_task(config.task, config.task_dir)
+    descriptor_specs(config, task)
+    archive = open_archive(args.db, must_exist=False)
+    campaign = archive.create_campaign(name=config.name, task_name=task.name,
+                                       task_dir=None if task.builtin else str(task.root),
+                                       config=config.model_dump(mode="json"), seed=config.seed,
+                                       iterations=config.iterations)
+    if not args.json:
+        console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {task.name} · "
+                      f"{config.iterations} iterations · {config.workers} worker(s) · db {args.db}")
+    return drive(archive, campaign.id, config, task, args.json)
+
+
+def resume_command(args) -> int:
+    from evaluators.task import load_task
+
+    archive = open_archive(args.db)
+    campaign = archive.campaign(args.campaign)
+    if campaign.state in ("running", "stopping") and _alive(campaign.pid, campaign.host):
+        raise UserError(f"campaign {campaign.name} is running in process {campaign.pid}; stop it first")
+    config = CampaignConfig.model_validate({**campaign.config, **({"workers": args.workers} if args.workers else {})})
+    task = load_task(config.task, config.task_dir)
+    if not args.json:
+        done = archive.stats(campaign.id)["iterations_done"]
+        console.print(f"resuming [bold]{campaign.name}[/bold] at {done}/{config.iterations} iterations")
+    return drive(archive, campaign.id, config, task, args.json)
+
+
+def _alive(pid: int | None, host: str | None) -> bool:
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool) -> int:
+    from sandbox import make_sandbox
+
+    from ..controller import CampaignFailed, Controller, campaign_limits
+    from ..mutators import build_mutator
+    from ..report import heldout_report
+
+    progress = None if as_json else Progress(
+        TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} eval/s"),
+        TextColumn("failures {task.fields[failures]}"), TimeElapsedColumn(), console=console, transient=False)
+    bar = None
+
+    def on_progress(p) -> None:
+        if progress is not None and bar is not None:
+            progress.update(bar, completed=p.iterations_done, best=fmt(p.best_score, 5),
+                            rate=f"{p.evals_per_s:.2f}", failures=p.failures)
+
+    async def main():
+        sandbox = make_sandbox(config.sandbox, workers=config.workers, jail=config.jail)
+        mutator = build_mutator(config)
+        controller = Controller(archive, campaign_id, config, task, sandbox, mutator, on_progress=on_progress)
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        stops = 0
+
+        def on_signal():
+            nonlocal stops
+            stops += 1
+            if stops == 1:
+                err_console.print("stopping after the evaluations in flight (Ctrl-C again to abort now)")
+                controller.request_stop()
+            else:
+                current.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            summary = await controller.run()
+            report = None
+            if config.heldout_report and summary["state"] == "finished":
+                report = await heldout_report(archive, campaign_id, task, sandbox, campaign_limits(config, task))
+            return summary, report
+        finally:
+            await asyncio.gather(sandbox.close(), mutator.close(), return_exceptions=True)
+
+    try:
+        if progress is not None:
+            with progress:
+                done = archive.stats(campaign_id)["iterations_done"]
+                bar = progress.add_task("evolve", total=config.iterations, completed=done, best="-", rate="0",
+                                        failures=0)
+                summary, report = asyncio.run(main())
+        else:
+            summary, report = asyncio.run(main())
+    except CampaignFailed as exc:
+        raise UserError(f"campaign failed: {exc}") from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err_console.print("interrupted; `evolve resume` continues the campaign")
+        return 130
+    campaign = archive.campaign(campaign_id)
+    if as_json:
+        print_json({"campaign": campaign.name, "id": campaign.id, **summary, "heldout": report})
+    else:
+        print_summary(campaign, summary, report)
+    return 0
+
+
+def print_summary(campaign, summary: dict, report: dict | None) -> None:
+    console.print(f"campaign {campaign.name}: {summary['state']} · {summary['iterations_done']} iterations · "
+                  f"{summary['evaluated']} evaluations · {summary['failures']} failures · "
+                  f"{summary['programs'].get('duplicate', 0)} duplicates · best train score {fmt(summary['best_score'], 6)}")
+    if report:
+        from .inspect import heldout_table
+        console.print(heldout_table(report))

@@ -1,0 +1,5 @@
+"""User-facing errors: each carries a one-line message and becomes exit code 2 in the CLI."""
+
+
+class UserError(ValueError):
+    """Bad input from the user (flags, config, files); the message says what and how to fix it."""

@@ -1,0 +1,56 @@
+"""The mutator contract: `propose(context) -> Edit`."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any, Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramView:
+    """What a mutator may know about an archived program."""
+    id: int
+    code: str
+    score: float | None
+    metrics: dict[str, Any]
+    artifacts: dict[str, Any]
+    generation: int
+    island: int
+    operator: str = ""
+    cell: str | None = None
+
+
+@dataclasses.dataclass
+class MutationContext:
+    task: Any                        # evaluators.task.Task
+    parent: ProgramView
+    inspirations: list[ProgramView]
+    rng: random.Random               # seeded per iteration: same seed, same edit
+    iteration: int
+    recent: list[dict[str, Any]] = dataclasses.field(default_factory=list)   # recent attempts and outcomes
+    empty_cells: list[str] = dataclasses.field(default_factory=list)          # exploration hint
+    descriptor_names: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Edit:
+    """A proposed child. `code` is None when the mutator failed; `error` then says why."""
+    code: str | None
+    mutator: str                     # e.g. "offline", "openai:gpt-4o-mini"
+    operator: str                    # e.g. "perturb_constant", "diff", "full_rewrite"
+    description: str = ""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    crossover_id: int | None = None  # the inspiration used, for crossover operators
+
+    def record(self) -> dict[str, Any]:
+        return {"mutator": self.mutator, "operator": self.operator, "description": self.description,
+                "details": self.details, "error": self.error, "crossover_id": self.crossover_id}
+
+
+class Mutator(Protocol):
+    name: str
+
+    async def propose(self, context: MutationContext) -> Edit: ...
+
+    async def close(self) -> None: ...

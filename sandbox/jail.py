@@ -42,8 +42,11 @@ def python_executable() -> str:
 
 
 def package_dirs(name: str) -> list[Path]:
-    """The directory of an importable package plus its vendored-libs sibling (numpy.libs)."""
+    """The directory of an importable package plus its vendored-libs sibling (numpy.libs), or the
+    file of a single-module distribution (typing_extensions.py, which torch imports)."""
     spec = importlib.util.find_spec(name)
+    if spec is not None and not spec.submodule_search_locations and spec.origin and spec.origin.endswith(".py"):
+        return [Path(spec.origin).resolve()]
     if spec is None or not spec.submodule_search_locations:
         raise JailError(f"package {name!r} is not installed, so it cannot be exposed to candidates")
     root = Path(list(spec.submodule_search_locations)[0]).resolve()

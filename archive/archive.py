@@ -10,9 +10,9 @@ import os
 import socket
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from .db import make_engine, upgrade
 from .mapelites import Grid
@@ -294,3 +294,96 @@ class Archive:
         with self.session() as s:
             s.add(Event(campaign_id=campaign_id, kind=kind, program_id=program_id, data=data))
             s.commit()
+
+    # ---- read-only views for the TUI and export: each one indexed and bounded ------------------
+    def evaluations_of(self, program_id: int) -> list[Evaluation]:
+        """Every evaluation of a program (train first, then held-out splits), by id."""
+        with self.session() as s:
+            return list(s.scalars(select(Evaluation).where(Evaluation.program_id == program_id)
+                                  .order_by(Evaluation.id)))
+
+    def lineage_rows(self, program_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """The program and up to `limit` ancestors, newest first, in one recursive query."""
+        chain = (select(Program.id, Program.parent_id, literal(0).label("depth"))
+                 .where(Program.id == program_id).cte("chain", recursive=True))
+        parent = aliased(Program)
+        chain = chain.union_all(select(parent.id, parent.parent_id, (chain.c.depth + 1).label("depth"))
+                                .join(chain, parent.id == chain.c.parent_id).where(chain.c.depth < limit))
+        first_eval = (select(Evaluation.id).where(Evaluation.program_id == Program.id)
+                      .order_by(Evaluation.id).limit(1).correlate(Program).scalar_subquery())
+        with self.session() as s:
+            rows = s.execute(select(Program.id, Program.parent_id, Program.iteration, Program.generation,
+                                    Program.island, Program.mutator, Program.operator, Program.state,
+                                    Evaluation.split, Evaluation.status, Evaluation.score)
+                             .join(chain, chain.c.id == Program.id)
+                             .outerjoin(Evaluation, Evaluation.id == first_eval)
+                             .order_by(chain.c.depth)).all()
+        return [{"program_id": r[0], "parent_id": r[1], "iteration": r[2], "generation": r[3], "island": r[4],
+                 "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
+                for r in rows]
+
+    def campaign_summaries(self) -> dict[int, dict[str, Any]]:
+        """Per campaign: children proposed, programs evaluated, best score; three grouped index scans."""
+        with self.session() as s:
+            children = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.iteration > 0)
+                                      .group_by(Program.campaign_id)).all())
+            evaluated = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.state == "evaluated")
+                                       .group_by(Program.campaign_id)).all())
+            best = dict(s.execute(select(Cell.campaign_id, func.max(Cell.score)).group_by(Cell.campaign_id)).all())
+        ids = set(children) | set(evaluated) | set(best)
+        return {i: {"iterations_done": children.get(i, 0), "evaluated": evaluated.get(i, 0),
+                    "best_score": best.get(i)} for i in ids}
+
+    def best_history(self, campaign_id: int) -> list[tuple[int, float, Any]]:
+        """(iteration, score, time) each time the campaign's best score improved, oldest first."""
+        with self.session() as s:
+            rows = s.execute(select(Program.iteration, Event.data, Event.created_at)
+                             .join(Program, Program.id == Event.program_id)
+                             .where(Event.campaign_id == campaign_id, Event.kind == "new_best")
+                             .order_by(Event.id)).all()
+        return [(r[0], float(r[1]["score"]), r[2]) for r in rows if isinstance(r[1], dict) and "score" in r[1]]
+
+    def recent_evaluation_times(self, campaign_id: int, limit: int = 100) -> list[Any]:
+        """Creation times of the campaign's latest `limit` programs' first evaluations, newest first."""
+        latest = (select(Program.id).where(Program.campaign_id == campaign_id)
+                  .order_by(Program.iteration.desc()).limit(limit).subquery())
+        with self.session() as s:
+            return list(s.scalars(select(Evaluation.created_at).join(latest, latest.c.id == Evaluation.program_id)
+                                  .order_by(Evaluation.created_at.desc())))
+
+    def recent_events(self, campaign_id: int, limit: int = 50) -> list[Event]:
+        with self.session() as s:
+            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id)
+                                  .order_by(Event.id.desc()).limit(limit)))
+
+    def change_token(self, campaign_id: int) -> tuple:
+        """Cheap fingerprint of a campaign's progress: pollers skip their heavy queries while it holds."""
+        with self.session() as s:
+            state = s.execute(select(Campaign.state, Campaign.updated_at).where(Campaign.id == campaign_id)).first()
+            program = s.scalar(select(func.max(Program.iteration)).where(Program.campaign_id == campaign_id))
+            event = s.scalar(select(func.max(Event.id)).where(Event.campaign_id == campaign_id))
+            evaluation = s.scalar(select(func.max(Evaluation.id)))
+        return (tuple(state) if state else None, program, event, evaluation)
+
+    def replace_evaluation(self, program_id: int, split: str, result) -> Evaluation:
+        """Store (or overwrite) an evaluation on a reporting split; training evaluations are immutable."""
+        with self.session() as s:
+            program = s.get(Program, program_id)
+            if program is None:
+                raise ArchiveError(f"no program {program_id}")
+            train = s.scalar(select(Evaluation.split).where(Evaluation.program_id == program_id)
+                             .order_by(Evaluation.id).limit(1))
+            if train == split:
+                raise ArchiveError(f"program {program_id}'s {split} evaluation placed it in the archive; "
+                                   f"it cannot be replaced")
+            existing = s.scalar(select(Evaluation).where(Evaluation.program_id == program_id,
+                                                         Evaluation.split == split))
+            if existing is not None:
+                s.delete(existing)
+                s.flush()
+            evaluation = Evaluation(program_id=program_id, split=split, status=result.status.value,
+                                    score=result.score, metrics=result.metrics, descriptors=result.descriptors,
+                                    artifacts=result.artifacts, wall_time=result.wall_time, cpu_time=result.cpu_time)
+            s.add(evaluation)
+            s.commit()
+            return evaluation

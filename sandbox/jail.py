@@ -115,7 +115,10 @@ class Zygote:
     """Worker-side handle on one fork server. Not thread-safe; one evaluation at a time."""
 
     def __init__(self, packages: list[str] | None = None, jail: str = "auto", scratch_mb: int = 64,
-                 extra_config: dict | None = None, command_prefix: list[str] | None = None):
+                 extra_config: dict | None = None, command_prefix: list[str] | None = None,
+                 lib_dir: str | None = None):
+        """`lib_dir`: where zygote.py and wire.py are read from without a jail (default: this
+        package; a container points it at a copy the candidate uid may read)."""
         self.packages = list(packages or ["numpy"])
         self.jailed = jail == "bwrap" or (jail == "auto" and bwrap_available())
         if jail == "bwrap" and not bwrap_available():
@@ -130,13 +133,14 @@ class Zygote:
             cmd = bwrap_command(config, self.packages, scratch_mb)
         else:
             self._tempdir = tempfile.mkdtemp(prefix="evolve-jail-")
-            sys_path = [str(HERE)] + sorted({str(d.parent) for name in self.packages for d in package_dirs(name)})
+            lib = Path(lib_dir) if lib_dir else HERE
+            sys_path = [str(lib)] + sorted({str(d.parent) for name in self.packages for d in package_dirs(name)})
             config.setdefault("scratch", os.path.join(self._tempdir, "scratch"))
             config.setdefault("log_dir", os.path.join(self._tempdir, "logs"))
             config.setdefault("kill_all", False)
             config.setdefault("drop_uid", SANDBOX_UID if os.getuid() == 0 else None)
             config.setdefault("sys_path", sys_path)
-            cmd = [python_executable(), "-I", "-S", str(HERE / "zygote.py"), json.dumps(config)]
+            cmd = [python_executable(), "-I", "-S", str(lib / "zygote.py"), json.dumps(config)]
         cmd = list(command_prefix or []) + cmd
         self.process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

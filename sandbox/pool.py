@@ -28,6 +28,12 @@ class WorkerProcess:
         self.command = list(command)
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
+        # The protocol channel: frames go out on `stdin` and come back on `stdout` (asyncio
+        # streams). Subclasses that reach a worker another way (a container's attach socket)
+        # set these two and reuse `_read` / `request` unchanged.
+        self.stdin: asyncio.StreamWriter | None = None
+        self.stdout: asyncio.StreamReader | None = None
+        self.evaluations = 0
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self._stderr_task: asyncio.Task | None = None
 
@@ -35,7 +41,11 @@ class WorkerProcess:
         self.proc = await asyncio.create_subprocess_exec(
             *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.env, limit=wire.MAX_FRAME + 16)
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self._stderr_task = asyncio.create_task(self._drain_stderr())
+        await self._hello(timeout)
+
+    async def _hello(self, timeout: float) -> None:
         try:
             hello = await asyncio.wait_for(self._read(), timeout)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, wire.WireError):
@@ -51,14 +61,14 @@ class WorkerProcess:
             self.stderr_tail.append(line.decode("utf-8", "replace").rstrip()[:500])
 
     async def _read(self) -> dict:
-        assert self.proc and self.proc.stdout
-        (size,) = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))
-        return wire.decode(await self.proc.stdout.readexactly(size))
+        assert self.stdout is not None
+        (size,) = _HEADER.unpack(await self.stdout.readexactly(_HEADER.size))
+        return wire.decode(await self.stdout.readexactly(size))
 
     async def request(self, message: dict, timeout: float) -> dict:
-        assert self.proc and self.proc.stdin
-        self.proc.stdin.write(wire.encode(message))
-        await self.proc.stdin.drain()
+        assert self.stdin is not None
+        self.stdin.write(wire.encode(message))
+        await self.stdin.drain()
         return await asyncio.wait_for(self._read(), timeout)
 
     @property
@@ -91,10 +101,16 @@ class WorkerPool:
 
     name = "pool"
 
-    def __init__(self, size: int, make_worker: Callable[[], WorkerProcess]):
+    def __init__(self, size: int, make_worker: Callable[[], WorkerProcess], recycle_after: int | None = None,
+                 recycle_statuses: Sequence[Status] = ()):
+        """`recycle_after`: replace a worker after that many evaluations; `recycle_statuses`:
+        replace it after any evaluation ending in one of these (replacement runs in the background)."""
         if size < 1:
             raise ValueError("a sandbox needs at least one worker")
         self.size = size
+        self.recycle_after = recycle_after
+        self.recycle_statuses = frozenset(recycle_statuses)
+        self._recycling: set[asyncio.Task] = set()
         self._make_worker = make_worker
         self._idle: asyncio.Queue[WorkerProcess] | None = None
         self._all: list[WorkerProcess] = []
@@ -118,10 +134,11 @@ class WorkerPool:
         limits = limits or task.limits
         split = split or task.spec.train_split
         worker = await idle.get()
+        recycle = False
         try:
-            if not worker.alive:
+            if not self._usable(worker):
                 worker = await self._replace(worker)
-            request = {"op": "evaluate", "task": task.ref(), "code": code, "split": split,
+            request = {"op": "evaluate", "task": self._task_ref(task), "code": code, "split": split,
                        "limits": limits.to_dict(), "options": options or {}}
             try:
                 reply = await worker.request(request, timeout=limits.wall_s + SCORER_GRACE_S)
@@ -134,10 +151,35 @@ class WorkerPool:
                 worker = await self._replace(worker)
                 return EvaluationResult.failure(Status.CRASHED, "evaluation worker died", stderr_tail=tail)
             if reply.get("op") != "result":
+                recycle = bool(self.recycle_statuses)
                 return EvaluationResult.failure(Status.CRASHED, f"worker error: {reply.get('message')}")
-            return EvaluationResult.from_dict(reply["result"])
+            result = EvaluationResult.from_dict(reply["result"])
+            worker.evaluations += 1
+            recycle = result.status in self.recycle_statuses or (
+                self.recycle_after is not None and worker.evaluations >= self.recycle_after)
+            return result
         finally:
-            idle.put_nowait(worker)
+            if recycle:
+                task_ = asyncio.create_task(self._recycle(worker, idle))
+                self._recycling.add(task_)
+                task_.add_done_callback(self._recycling.discard)
+            else:
+                idle.put_nowait(worker)
+
+    def _task_ref(self, task) -> dict:
+        """How the worker finds the task (backends whose workers see other paths translate it)."""
+        return task.ref()
+
+    def _usable(self, worker: WorkerProcess) -> bool:
+        """Whether an idle worker may take the next evaluation as it is."""
+        return worker.alive
+
+    async def _recycle(self, worker: WorkerProcess, idle: asyncio.Queue) -> None:
+        try:
+            worker = await self._replace(worker)
+        except Exception:  # noqa: BLE001 - the dead worker goes back; the next evaluate retries the start
+            pass
+        idle.put_nowait(worker)
 
     async def _replace(self, worker: WorkerProcess) -> WorkerProcess:
         await worker.kill()
@@ -147,6 +189,8 @@ class WorkerPool:
         return fresh
 
     async def close(self) -> None:
+        if self._recycling:  # a replacement being started must not outlive the pool
+            await asyncio.gather(*self._recycling, return_exceptions=True)
         await asyncio.gather(*(w.close() for w in self._all), return_exceptions=True)
         self._all.clear()
         self._idle = None

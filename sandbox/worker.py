@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import ctypes
+import json
 import os
 import resource
+import select
+import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -35,6 +40,7 @@ class Evaluator:
         self.zygote_options = zygote_options or {}
         self._zygotes: dict[tuple[str, ...], Zygote] = {}
         self._scorers: dict[str, object] = {}
+        self.busy = False
 
     def zygote(self, packages: list[str]) -> Zygote:
         key = tuple(sorted(packages))
@@ -105,6 +111,28 @@ def _result_from_report(report) -> EvaluationResult:
                             artifacts=dict(report.get("artifacts") or {}))
 
 
+def _watch_stdin(evaluator: "Evaluator") -> None:
+    """Exit when the controller's end of stdin closes in the middle of an evaluation.
+
+    Between evaluations the main loop sees EOF itself. During one, only this thread notices
+    that nobody will read the result (a killed controller, a container whose attach
+    connection dropped), and it stops the candidate and the worker at once.
+    """
+    poller = select.poll()
+    poller.register(0, 0)  # POLLHUP and POLLERR are always reported
+    while True:
+        events = poller.poll()
+        if any(event & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _fd, event in events):
+            if evaluator.busy:
+                for zygote in list(evaluator._zygotes.values()):
+                    with contextlib.suppress(Exception):
+                        zygote.process.kill()
+                    if zygote._tempdir:
+                        shutil.rmtree(zygote._tempdir, ignore_errors=True)
+                os._exit(0)
+            time.sleep(0.05)  # idle: the main loop reads the EOF and shuts down cleanly
+
+
 def _die_with_parent() -> None:
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
@@ -115,6 +143,8 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.worker")
     parser.add_argument("--jail", default="auto", choices=["auto", "bwrap", "none"])
+    parser.add_argument("--zygote-options", default="{}", type=json.loads,
+                        help="JSON object of extra Zygote(...) keyword arguments (used by the Docker backend)")
     args = parser.parse_args(argv)
     _die_with_parent()
     if os.getppid() == 1:
@@ -122,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     # Keep the protocol channel private: anything the scorer prints goes to stderr.
     out_fd = os.dup(1)
     os.dup2(2, 1)
-    evaluator = Evaluator(jail=args.jail)
+    evaluator = Evaluator(jail=args.jail, zygote_options=args.zygote_options)
+    threading.Thread(target=_watch_stdin, args=(evaluator,), daemon=True).start()
     wire.write_frame(out_fd, {"op": "hello", "pid": os.getpid()})
     try:
         while True:
@@ -131,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             except wire.WireClosed:
                 return 0
             if request.get("op") == "evaluate":
-                result = evaluator.evaluate(request["task"], request["code"], request.get("split", "train"),
-                                            Limits.from_dict(request.get("limits")), request.get("options"))
+                evaluator.busy = True
+                try:
+                    result = evaluator.evaluate(request["task"], request["code"], request.get("split", "train"),
+                                                Limits.from_dict(request.get("limits")), request.get("options"))
+                finally:
+                    evaluator.busy = False
                 wire.write_frame(out_fd, {"op": "result", "result": result.to_dict()})
             elif request.get("op") == "ping":
                 wire.write_frame(out_fd, {"op": "pong", "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})

@@ -35,6 +35,7 @@ for _name in CONFIG.get("preload", []):
     __import__(_name)
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 LOG_TAIL = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -243,16 +244,47 @@ def _kill_strays(pgid: int) -> None:
 
 
 def _others_alive() -> bool:
-    me = os.getpid()
-    return any(entry.isdigit() and int(entry) not in (1, me) for entry in os.listdir("/proc"))
+    """Whether kill(-1) left anything alive that it could reach (as non-root: our uid only)."""
+    me, uid = os.getpid(), os.getuid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in (1, me):
+            if uid == 0:
+                return True
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def _wipe_scratch() -> None:
-    scratch = CONFIG["scratch"]
-    for entry in os.listdir(scratch):
+    # The log dir is writable by the candidate when it shares our uid: wipe it as well.
+    for directory in (CONFIG["scratch"], CONFIG["log_dir"]):
+        _wipe_dir(directory)
+
+
+def _retry_removal(function, path, _exc) -> None:
+    """rmtree error handler: a same-uid candidate may have chmod-ed things to 000; undo and retry."""
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
+    except OSError:
+        pass
+
+
+def _wipe_dir(scratch: str) -> None:
+    try:
+        os.chmod(scratch, 0o700)
+        entries = os.listdir(scratch)
+    except OSError:
+        return
+    for entry in entries:
         path = os.path.join(scratch, entry)
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, onerror=_retry_removal)
         else:
             try:
                 os.unlink(path)
@@ -270,6 +302,7 @@ def _read_tail(path: str) -> str:
 
 
 def _run_one(control: socket.socket, fds: list[int], limits: dict, log_path: str) -> None:
+    os.makedirs(CONFIG["log_dir"], mode=0o700, exist_ok=True)  # a same-uid candidate may have removed it
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if CONFIG.get("drop_uid") is not None and os.getuid() == 0:
         os.fchown(log_fd, CONFIG["drop_uid"], -1)
@@ -309,7 +342,10 @@ def _run_one(control: socket.socket, fds: list[int], limits: dict, log_path: str
     os.close(pidfd)
     _kill_strays(pid)
     tail = _read_tail(log_path)
-    os.unlink(log_path)
+    try:
+        os.unlink(log_path)
+    except OSError:
+        pass
     _wipe_scratch()
     control.send(json.dumps({
         "op": "exited",
@@ -331,6 +367,8 @@ def main() -> None:
     if CONFIG.get("drop_uid") is not None and os.getuid() == 0:
         os.chown(scratch, CONFIG["drop_uid"], CONFIG["drop_uid"])
         os.chmod(scratch, 0o700)
+    # Same-uid candidates must not ptrace us or read our memory (they inherit this flag too).
+    _prctl(PR_SET_DUMPABLE, 0)
     log_path = os.path.join(CONFIG["log_dir"], "candidate.log")
     os.makedirs(CONFIG["log_dir"], mode=0o700, exist_ok=True)
     control = socket.socket(fileno=CONFIG["control_fd"])

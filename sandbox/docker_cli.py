@@ -1,0 +1,207 @@
+"""`evolve sandbox build | doctor | clean`: the Docker sandbox image and the engine it needs.
+
+The build is air-gapped from the engine's point of view: every wheel the image installs is
+prepared on the host first (the project's own wheel is built from this checkout; the
+dependencies come from a wheelhouse directory, filled with `pip download` when it lacks
+something and a package index is reachable). Also runnable as `python -m sandbox.docker_cli`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .docker_backend import (PROJECT_ROOT, DockerUnavailable, connect, engine_runtimes, image_tag,
+                             remove_containers, sandbox_containers, source_digest)
+
+DEFAULT_BASE = os.environ.get("EVOLVE_SANDBOX_BASE", "python:3.11-slim")
+DEFAULT_WHEELHOUSE = Path(os.environ.get("EVOLVE_WHEELHOUSE", Path.home() / ".cache" / "evolve" / "wheels"))
+# What the trusted worker imports (scorer side) and what candidates may import (jail side).
+WORKER_PACKAGES = ("pyyaml", "pydantic")
+JAIL_PACKAGES = ("numpy",)
+PACKAGE_DIRS = ("evolve", "evaluators", "sandbox", "archive", "prompts")
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _pinned(names) -> list[str]:
+    """Pin each requirement to the version installed here, so container and host agree."""
+    pins = []
+    for name in names:
+        if "=" in name or "<" in name or ">" in name:
+            pins.append(name)
+            continue
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def _pip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+                          capture_output=True, text=True)
+
+
+def prepare_wheels(requirements: list[str], dest: Path, wheelhouse: Path, python_version: str) -> None:
+    """Put wheels for `requirements` (and their dependencies) for the image's Python into dest."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    machine = platform.machine()
+    target = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
+    for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "linux"):
+        target += ["--platform", f"{tag}_{machine}"]
+    offline = _pip("download", "--no-index", "--find-links", str(wheelhouse), "-d", str(dest), *target, *requirements)
+    if offline.returncode == 0:
+        return
+    online = _pip("download", "--find-links", str(wheelhouse), "-d", str(wheelhouse), *target, *requirements)
+    if online.returncode != 0:
+        last = (online.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise BuildError(f"cannot get wheels for {' '.join(requirements)}: {last} (put them in {wheelhouse}"
+                         " or set EVOLVE_WHEELHOUSE to a directory that has them)")
+    again = _pip("download", "--no-index", "--find-links", str(wheelhouse), "-d", str(dest), *target, *requirements)
+    if again.returncode != 0:
+        raise BuildError(f"wheels for {' '.join(requirements)} missing from {wheelhouse} after download")
+
+
+def build_project_wheel(dest: Path, root: Path = PROJECT_ROOT) -> None:
+    """Build the project's wheel from a copy of the checkout (the checkout stays untouched)."""
+    with tempfile.TemporaryDirectory(prefix="evolve-src-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (root / name).is_file():
+                shutil.copy2(root / name, src / name)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
+        for name in PACKAGE_DIRS:
+            if (root / name).is_dir():
+                shutil.copytree(root / name, src / name, ignore=ignore)
+        done = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(src))
+        if done.returncode != 0:
+            raise BuildError("building the project wheel failed: " + done.stderr.strip()[-500:])
+
+
+def build_image(base: str = DEFAULT_BASE, tag: str | None = None, wheelhouse: Path = DEFAULT_WHEELHOUSE,
+                python_version: str = "3.11", extra_worker: tuple[str, ...] = (), extra_jail: tuple[str, ...] = (),
+                client=None, log=print) -> str:
+    """Build the sandbox image for this checkout on `base`; returns its tag."""
+    client = client or connect()
+    tag = tag or image_tag()
+    worker_reqs = _pinned(WORKER_PACKAGES + tuple(extra_worker))
+    jail_reqs = _pinned(JAIL_PACKAGES + tuple(extra_jail))
+    with tempfile.TemporaryDirectory(prefix="evolve-image-") as tmp:
+        ctx = Path(tmp)
+        wheels = ctx / "wheels"
+        wheels.mkdir()
+        log(f"preparing wheels: {' '.join(worker_reqs + jail_reqs)}")
+        prepare_wheels(worker_reqs + jail_reqs, wheels, Path(wheelhouse), python_version)
+        build_project_wheel(wheels)
+        (ctx / "worker-requirements.txt").write_text("\n".join(worker_reqs) + "\n")
+        (ctx / "jail-requirements.txt").write_text("\n".join(jail_reqs) + "\n")
+        (ctx / "jail").mkdir()
+        for name in ("zygote.py", "wire.py"):
+            shutil.copy2(PROJECT_ROOT / "sandbox" / name, ctx / "jail" / name)
+        shutil.copy2(PROJECT_ROOT / "sandbox" / "Dockerfile", ctx / "Dockerfile")
+        log(f"building {tag} on {base}")
+        import docker.errors
+        try:
+            client.images.build(path=str(ctx), tag=tag, buildargs={"BASE": base}, rm=True, forcerm=True,
+                                pull=False, labels={"org.evolve.sandbox": "1", "org.evolve.base": base,
+                                                    "org.evolve.source": source_digest()})
+        except docker.errors.BuildError as exc:
+            lines = [str(chunk.get("stream", chunk.get("error", ""))).strip() for chunk in exc.build_log]
+            detail = " | ".join(line for line in lines if line)[-600:]
+            raise BuildError(f"docker build of {tag} failed: {exc.msg}; {detail}") from None
+        except docker.errors.APIError as exc:
+            raise BuildError(f"docker build of {tag} failed: {exc.explanation or exc}") from None
+    log(f"built {tag}")
+    return tag
+
+
+def doctor(client=None) -> list[str]:
+    """What the Docker sandbox lacks, one line each ([] when ready). GPU lines start 'no GPU'."""
+    try:
+        client = client or connect(timeout=10)
+    except DockerUnavailable as exc:
+        return [str(exc)]
+    problems = []
+    import docker.errors
+    tag = image_tag()
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        problems.append(f"sandbox image {tag} is absent: run `evolve sandbox build`")
+    if "nvidia" not in engine_runtimes(client):
+        problems.append("no GPU runtime: the Docker engine has no NVIDIA runtime, so GPU tasks run on CPU"
+                        " where they allow it (install nvidia-container-toolkit)")
+    orphans = sandbox_containers(client, all_owners=False)
+    if orphans:
+        problems.append(f"{len(orphans)} sandbox container(s) left by dead controllers: run `evolve sandbox clean`")
+    return problems
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add `sandbox {build,doctor,clean}` to an argparse subparsers object."""
+    parser = subparsers.add_parser("sandbox", help="build and check the Docker sandbox")
+    commands = parser.add_subparsers(dest="sandbox_command", required=True)
+    build = commands.add_parser("build", help="build the sandbox image for this checkout")
+    build.add_argument("--base", default=DEFAULT_BASE, help=f"base image with python3.11 (default {DEFAULT_BASE})")
+    build.add_argument("--tag", default=None, help="image tag (default: the tag the backend looks for)")
+    build.add_argument("--wheelhouse", type=Path, default=DEFAULT_WHEELHOUSE,
+                       help="directory of wheels to build from (filled from the package index when incomplete)")
+    build.add_argument("--python-version", default="3.11", help="the base image's Python version")
+    build.add_argument("--worker-package", action="append", default=[], help="extra scorer-side requirement")
+    build.add_argument("--jail-package", action="append", default=[], help="extra requirement candidates may import")
+    build.add_argument("--if-absent", action="store_true", help="do nothing when the image already exists")
+    commands.add_parser("doctor", help="say what the Docker sandbox is missing, one line each")
+    clean = commands.add_parser("clean", help="remove sandbox containers left by dead controllers")
+    clean.add_argument("--all", action="store_true", help="remove every sandbox container, in use or not")
+    return parser
+
+
+def run(args) -> int:
+    try:
+        if args.sandbox_command == "build":
+            if args.if_absent:
+                client = connect()
+                tag = args.tag or image_tag()
+                if any(tag in image.tags for image in client.images.list(name=tag.split(":")[0])):
+                    print(f"{tag} already present")
+                    return 0
+            build_image(base=args.base, tag=args.tag, wheelhouse=args.wheelhouse, python_version=args.python_version,
+                        extra_worker=tuple(args.worker_package), extra_jail=tuple(args.jail_package))
+            return 0
+        if args.sandbox_command == "doctor":
+            problems = doctor()
+            for line in problems:
+                print(line)
+            blocking = [p for p in problems if not p.startswith("no GPU")]
+            if not problems:
+                print(f"docker sandbox ready: {image_tag()}")
+            return 1 if blocking else 0
+        if args.sandbox_command == "clean":
+            client = connect()
+            removed = remove_containers(sandbox_containers(client, all_owners=args.all))
+            print(f"removed {removed} sandbox container(s)")
+            return 0
+    except (DockerUnavailable, BuildError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    raise ValueError(f"unknown sandbox command {args.sandbox_command!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.docker_cli")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(["sandbox", *(argv if argv is not None else sys.argv[1:])]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

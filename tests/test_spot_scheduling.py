@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,6 +157,17 @@ def test_leaderboard_numbers_through_sandbox(evaluate, name):
     if name == "greedy":
         for key, value in GREEDY_GROUPS.items():
             assert result.metrics[key] == pytest.approx(value, abs=1e-4)
+
+
+def test_leaderboard_numbers_through_the_cli():
+    """The issue's acceptance path: `evolve eval spot_scheduling --baseline greedy --split leaderboard --json`."""
+    out = subprocess.run([sys.executable, "-m", "evolve", "eval", "spot_scheduling", "--baseline", "greedy",
+                          "--split", "leaderboard", "--json"], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["metrics"]["mean_cost"] == pytest.approx(119.0345, abs=1e-3)
+    assert report["metrics"]["leaderboard_score"] == 28
 
 
 def test_seed_is_the_greedy_baseline(evaluate):

@@ -11,9 +11,13 @@ _NAMES = ("phy2log", "log2phy", "logcnt")
 
 
 def _compact(array):
-    """int16 when every value fits (the usual case: indices below 32768), else int64."""
-    if array.size and array.min() >= -1 and array.max() < 32768:
-        return array.astype(np.int16)
+    """The smallest wire dtype that holds every value exactly (indices fit in 8 or 16 bits)."""
+    if array.size:
+        low, high = int(array.min()), int(array.max())
+        for dtype in (np.uint8, np.int8, np.int16):
+            info = np.iinfo(dtype)
+            if info.min <= low and high <= info.max:
+                return array.astype(dtype)
     return array.astype(np.int64)
 
 

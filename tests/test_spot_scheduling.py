@@ -92,6 +92,23 @@ def test_golden_scenarios_greedy(index, cost, finish, spot, od):
         assert out.finish_tick[0] == finish
 
 
+def test_str_enum_actions_are_accepted():
+    enum_policy = """
+import enum
+class ClusterType(str, enum.Enum):
+    NONE = "NONE"
+    SPOT = "SPOT"
+    ON_DEMAND = "ON_DEMAND"
+class Policy:
+    def __init__(self, config):
+        pass
+    def step(self, obs):
+        return ClusterType.SPOT if obs.has_spot else ClusterType.NONE
+"""
+    scen = sc.leaderboard()[:4]
+    assert np.array_equal(run_local(enum_policy, scen).cost, run_local(SPOT_OR_NONE, scen).cost)
+
+
 def test_leaderboard_manifest_and_train_split():
     board, train = sc.leaderboard(), sc.train()
     assert len(board) == 1080 and len(train) == 1080

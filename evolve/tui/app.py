@@ -1,0 +1,50 @@
+"""`evolve tui`: the application shell. Every screen reads the archive; none runs a campaign."""
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from .campaigns import CampaignsScreen
+from .help import HelpScreen
+
+
+class EvolveApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "evolve"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, db: str, poll_interval: float = 1.0, cwd: str | None = None):
+        super().__init__()
+        from archive import Archive
+
+        self.db = db
+        self.archive = Archive(db)
+        self.poll_interval = poll_interval
+        self.cwd = cwd
+        self.sub_title = db
+
+    def on_mount(self) -> None:
+        self.push_screen(CampaignsScreen())
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def open_campaign(self, campaign_id: int) -> None:
+        from .dashboard import DashboardScreen
+        self.push_screen(DashboardScreen(campaign_id))
+
+    def open_elite_map(self, campaign_id: int) -> None:
+        from .elite_map import EliteMapScreen
+        self.push_screen(EliteMapScreen(campaign_id))
+
+    def open_program(self, program_id: int) -> None:
+        from .program import ProgramScreen
+        self.push_screen(ProgramScreen(program_id))
+
+    def on_unmount(self) -> None:
+        self.archive.close()

@@ -202,6 +202,8 @@ def test_baselines_through_sandbox(evaluate, name):
 def test_seed_is_round_robin(evaluate):
     seed, rr = evaluate(TASK.seed_code), evaluate(TASK.baseline_code("round_robin"))
     assert seed.status is Status.OK and seed.metrics["balancedness"] == rr.metrics["balancedness"]
+    assert seed.metrics["balancedness"] == pytest.approx(
+        TASK.spec.baselines["round_robin"].measured["train"]["balancedness"], abs=1e-6)
 
 
 def _candidate(body: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from .db import make_engine, upgrade
 from .mapelites import Grid
-from .models import Campaign, Cell, Evaluation, Event, Program, utcnow
+from .models import Campaign, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
 
 ACTIVE_STATES = ("running", "stopping")
@@ -93,6 +93,12 @@ class Archive:
             s.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
             s.commit()
 
+    def set_config(self, campaign_id: int, config: dict[str, Any]) -> None:
+        """Replace a campaign's stored config (e.g. a budget raised at `evolve resume`)."""
+        with self.session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(config=config))
+            s.commit()
+
     def request_stop(self, campaign_id: int) -> None:
         with self.session() as s:
             s.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state == "running")
@@ -118,6 +124,9 @@ class Archive:
                 s.flush()
             except IntegrityError:
                 raise ArchiveError(f"campaign {campaign_id} already has a program for iteration {iteration}") from None
+            # the LLM calls this iteration made (logged before the program existed) now point at it
+            s.execute(update(LLMCall).where(LLMCall.campaign_id == campaign_id, LLMCall.iteration == iteration,
+                                            LLMCall.program_id.is_(None)).values(program_id=program.id))
             if state == "duplicate":
                 s.add(Event(campaign_id=campaign_id, kind="duplicate", program_id=program.id,
                             data={"duplicate_of": duplicate_of, "iteration": iteration}))
@@ -162,6 +171,10 @@ class Archive:
             s.add(Evaluation(program_id=program_id, split=split, status=result.status.value, score=result.score,
                              metrics=result.metrics, descriptors=result.descriptors, artifacts=result.artifacts,
                              wall_time=result.wall_time, cpu_time=result.cpu_time))
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ArchiveError(f"program {program_id} already has a {split} evaluation") from None
             outcome = PlacementOutcome(None, False, False)
             if grid is not None:
                 program.state = "evaluated"
@@ -171,10 +184,7 @@ class Archive:
                     s.add(Event(campaign_id=program.campaign_id, kind="failure", program_id=program_id,
                                 data={"status": result.status.value,
                                       "message": str(result.artifacts.get("message", ""))[:300]}))
-            try:
-                s.commit()
-            except IntegrityError:
-                raise ArchiveError(f"program {program_id} already has a {split} evaluation") from None
+            s.commit()
             return outcome
 
     def _place(self, s: Session, program: Program, key: str, score: float, islands: Iterable[int]) -> PlacementOutcome:
@@ -234,12 +244,16 @@ class Archive:
             return s.scalar(select(Evaluation).where(Evaluation.program_id == program_id, Evaluation.split == split))
 
     def best(self, campaign_id: int) -> tuple[Program, Evaluation] | None:
+        """The top elite and the training evaluation that earned its cell (held-out scores never compete)."""
         with self.session() as s:
-            row = s.execute(select(Program, Evaluation).join(Evaluation, Evaluation.program_id == Program.id)
-                            .where(Program.campaign_id == campaign_id, Evaluation.status == "ok",
-                                   Program.state == "evaluated")
-                            .order_by(Evaluation.score.desc(), Program.id).limit(1)).first()
-        return (row[0], row[1]) if row else None
+            top = s.scalar(select(Cell).where(Cell.campaign_id == campaign_id)
+                           .order_by(Cell.score.desc(), Cell.program_id).limit(1))
+            if top is None:
+                return None
+            program = s.get(Program, top.program_id)
+            evaluation = s.scalar(select(Evaluation).where(Evaluation.program_id == program.id)
+                                  .order_by(Evaluation.id).limit(1))
+        return program, evaluation
 
     def lineage(self, program_id: int) -> list[tuple[Program, Evaluation | None]]:
         """The program and its ancestors, newest first."""
@@ -278,7 +292,36 @@ class Archive:
                                 .where(Program.campaign_id == campaign_id, Program.iteration > 0)) or 0
         return {"iterations_done": children, "programs": programs, "evaluations": statuses,
                 "evaluated": sum(statuses.values()), "failures": sum(v for k, v in statuses.items() if k != "ok"),
-                "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time}
+                "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time,
+                "spend": self.spend(campaign_id)}
+
+    # ---- LLM call log ----------------------------------------------------------------------
+    def log_llm_call(self, campaign_id: int, **fields: Any) -> int:
+        """Store one LLM call, committed before returning: spend totals are sums over these rows."""
+        with self.session() as s:
+            call = LLMCall(campaign_id=campaign_id, **fields)
+            s.add(call)
+            s.commit()
+            return call.id
+
+    def spend(self, campaign_id: int) -> dict[str, Any]:
+        """Exact LLM spend of a campaign: sums over its logged calls (never an in-memory counter)."""
+        with self.session() as s:
+            usd, tokens_in, tokens_out, calls = s.execute(
+                select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0), func.coalesce(func.sum(LLMCall.tokens_in), 0),
+                       func.coalesce(func.sum(LLMCall.tokens_out), 0), func.count(LLMCall.id))
+                .where(LLMCall.campaign_id == campaign_id)).one()
+            outcomes = dict(s.execute(select(LLMCall.outcome, func.count()).where(LLMCall.campaign_id == campaign_id)
+                                      .group_by(LLMCall.outcome)).all()) if calls else {}
+        return {"usd": float(usd), "tokens_in": int(tokens_in), "tokens_out": int(tokens_out),
+                "tokens": int(tokens_in) + int(tokens_out), "calls": int(calls), "outcomes": outcomes}
+
+    def llm_calls(self, campaign_id: int, program_id: int | None = None) -> list[LLMCall]:
+        with self.session() as s:
+            query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
+            if program_id is not None:
+                query = query.where(LLMCall.program_id == program_id)
+            return list(s.scalars(query.order_by(LLMCall.id)))
 
     def events(self, campaign_id: int, after_id: int = 0, limit: int = 100) -> list[Event]:
         with self.session() as s:

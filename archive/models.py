@@ -96,3 +96,33 @@ class Event(Base):
     program_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LLMCall(Base):
+    """One request to an LLM: what was asked (unless prompts are kept out), what came back, what it cost.
+
+    Spend is always the sum over these rows, so it survives kill -9 and resume exactly.
+    """
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_campaign_iteration", "campaign_id", "iteration"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    iteration: Mapped[int | None] = mapped_column(Integer)  # the iteration that made the call
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), index=True)  # the program it produced
+    provider: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(200))
+    operator: Mapped[str] = mapped_column(String(50))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # transport retry number within one request
+    # ok | edit_error | truncated | refused | rate_limited | server_error | timeout | connection_error | client_error
+    outcome: Mapped[str] = mapped_column(String(30), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[list[Any] | None] = mapped_column(JSON)  # the messages; None when prompts are kept out
+    response: Mapped[str | None] = mapped_column(Text)
+    response_id: Mapped[str | None] = mapped_column(String(200))
+    stop_reason: Mapped[str | None] = mapped_column(String(50))
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

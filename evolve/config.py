@@ -62,6 +62,96 @@ class LimitsConfig(BaseModel):
     fsize_mb: int | None = Field(default=None, ge=1)
 
 
+PROVIDERS = ("openai", "anthropic")
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+LLM_OPERATORS = ("diff", "full_rewrite", "crossover")
+
+
+class ModelConfig(BaseModel):
+    """One LLM of the ensemble. The key is read from the environment variable `api_key_env`, never stored."""
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    provider: Literal["openai", "anthropic"]
+    model: str = Field(min_length=1, max_length=200)
+    weight: float = Field(default=1.0, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2, description="default: the provider's")
+    max_tokens: int = Field(default=4096, ge=16, le=1_000_000)
+    timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds per call")
+    base_url: str | None = Field(default=None, description="default: the SDK's (OPENAI_BASE_URL / ANTHROPIC_BASE_URL)")
+    api_key_env: str | None = Field(default=None, description="default: OPENAI_API_KEY / ANTHROPIC_API_KEY")
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def key_env(self) -> str:
+        return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
+
+
+def parse_llm_spec(spec: str) -> str | dict[str, Any]:
+    """`offline`, `openai:MODEL`, `anthropic:MODEL`, each optionally `@WEIGHT` (e.g. openai:gpt-4o-mini@0.7)."""
+    text = spec.strip()
+    if text == "offline":
+        return "offline"
+    provider, sep, rest = text.partition(":")
+    if not sep or provider not in PROVIDERS or not rest:
+        raise ValueError(f"{spec!r} is not a model spec; use offline, openai:MODEL or anthropic:MODEL, "
+                         f"optionally with @WEIGHT (openai:gpt-4o-mini@0.7)")
+    model, weight = rest, None
+    if "@" in rest:
+        head, _, tail = rest.rpartition("@")
+        try:
+            weight = float(tail)
+        except ValueError:
+            raise ValueError(f"{spec!r}: weight {tail!r} after @ is not a number") from None
+        model = head
+    if not model:
+        raise ValueError(f"{spec!r}: the model name is empty")
+    return {"provider": provider, "model": model, **({"weight": weight} if weight is not None else {})}
+
+
+class PriceConfig(BaseModel):
+    """Dollars per million tokens."""
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class BudgetConfig(BaseModel):
+    """A cap on LLM spend: new calls stop once the logged calls reach it (in-flight calls finish)."""
+    model_config = ConfigDict(extra="forbid")
+    usd: float | None = Field(default=None, gt=0)
+    tokens: int | None = Field(default=None, ge=1, description="input + output tokens")
+
+
+class MixConfig(BaseModel):
+    """Probabilities (relative weights) of the mutation operators."""
+    model_config = ConfigDict(extra="forbid")
+    diff: float = Field(default=0.7, ge=0)
+    full_rewrite: float = Field(default=0.1, ge=0)
+    crossover: float = Field(default=0.1, ge=0)
+    offline: float = Field(default=0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self):
+        if self.diff + self.full_rewrite + self.crossover + self.offline <= 0:
+            raise ValueError("diff, full_rewrite, crossover and offline cannot all be 0")
+        return self
+
+
+class LLMOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    concurrency: int | None = Field(default=None, ge=1, le=1024, description="LLM calls in flight (default: proposals)")
+    max_retries: int = Field(default=4, ge=0, le=20, description="retries of a call on 429/5xx/timeout/connection errors")
+    backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles per retry, with jitter")
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    bench_after: int = Field(default=3, ge=1, le=1000, description="consecutive failed calls before a model is benched")
+    bench_s: float = Field(default=60.0, ge=0, le=86400, description="how long a failing model sits out")
+    edit_retries: int = Field(default=1, ge=0, le=5, description="re-asks with the error after a failed edit")
+    templates: str | None = Field(default=None, description="a directory of .j2 templates overriding prompts/")
+    log_prompts: bool = Field(default=True, description="store prompts in the call log (false: keep them out)")
+
+
 class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str | None = None
@@ -73,7 +163,12 @@ class CampaignConfig(BaseModel):
     proposals: int | None = Field(default=None, ge=1, le=1024, description="mutations in flight")
     sandbox: Literal["process", "docker"] = "process"
     jail: Literal["auto", "bwrap", "none"] = "auto"
-    llm: list[str] = Field(default_factory=lambda: ["offline"])
+    llm: list[Literal["offline"] | ModelConfig] = Field(default_factory=lambda: ["offline"])
+    prices: dict[str, PriceConfig] = Field(default_factory=dict, description="per model ($ per million tokens)")
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    mix: MixConfig | None = Field(default=None, description="operator probabilities (default: offline only "
+                                                            "without an LLM, MixConfig() with one)")
+    llm_options: LLMOptions = Field(default_factory=LLMOptions)
     operators: dict[str, float] = Field(default_factory=dict, description="offline operator weights")
     descriptors: list[DescriptorConfig] | None = None
     islands: IslandConfig = Field(default_factory=IslandConfig)
@@ -87,15 +182,65 @@ class CampaignConfig(BaseModel):
             raise ValueError("give exactly one of task (a built-in task name) or task_dir (a task directory)")
         return self
 
-    @field_validator("llm")
+    @field_validator("llm", mode="before")
     @classmethod
-    def _known_llm(cls, value):
-        if not value:
-            raise ValueError("needs at least one mutator, e.g. offline")
-        for spec in value:
-            if spec.split(":", 1)[0] not in ("offline",):
-                raise ValueError(f"unknown mutator {spec!r}; available: offline")
-        return value
+    def _parse_llm(cls, value):
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise ValueError("needs at least one mutator: offline, openai:MODEL or anthropic:MODEL")
+        models = []
+        for index, spec in enumerate(value):
+            if isinstance(spec, ModelConfig):
+                models.append(spec)
+                continue
+            if isinstance(spec, str):
+                spec = parse_llm_spec(spec)
+            if spec == "offline":
+                models.append("offline")
+                continue
+            if not isinstance(spec, dict):
+                raise ValueError(f"entry {index} must be a spec string or a mapping, not {type(spec).__name__}")
+            try:
+                models.append(ModelConfig.model_validate(spec))
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                field = ".".join(str(p) for p in error["loc"])
+                if error["type"] == "extra_forbidden":
+                    raise ValueError(f"entry {index}: unknown key {field!r}; allowed: "
+                                     f"{', '.join(ModelConfig.model_fields)}") from None
+                raise ValueError(f"entry {index}: {field}: {error.get('input')!r} is not allowed: "
+                                 f"{error['msg'].removeprefix('Value error, ')}") from None
+        names = [m.name for m in models if isinstance(m, ModelConfig)]
+        if names and "offline" in models:
+            raise ValueError("offline cannot be listed with LLM models; set mix.offline for the share of offline edits")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a model is listed twice: {', '.join(sorted(n for n in set(names) if names.count(n) > 1))}")
+        return models
+
+    @model_validator(mode="after")
+    def _llm_consistent(self):
+        models = self.models()
+        if not models and self.mix is not None and any(getattr(self.mix, op) > 0 for op in LLM_OPERATORS):
+            raise ValueError("mix: diff, full_rewrite and crossover need an LLM in llm (e.g. --llm openai:gpt-4o-mini); "
+                             "with llm: [offline] only mix.offline applies")
+        if self.budget.usd is not None:
+            for model in models:
+                if self.price(model) is None:
+                    raise ValueError(f"prices: no price for {model.name}; a dollar budget needs "
+                                     f"prices: {{{model.model}: {{input: USD_PER_MTOK, output: USD_PER_MTOK}}}}")
+        return self
+
+    def models(self) -> list[ModelConfig]:
+        return [m for m in self.llm if isinstance(m, ModelConfig)]
+
+    def price(self, model: ModelConfig) -> PriceConfig | None:
+        return self.prices.get(model.name) or self.prices.get(model.model)
+
+    def operator_mix(self) -> MixConfig:
+        if not self.models():
+            return MixConfig(diff=0, full_rewrite=0, crossover=0, offline=1)
+        return self.mix or MixConfig()
 
     def in_flight(self) -> tuple[int, int]:
         """(proposals, evaluations) in flight; strictly sequential with one worker and one proposal."""
@@ -109,13 +254,18 @@ def _describe(error: dict[str, Any]) -> str:
     if not key:
         return message
     if error["type"] == "extra_forbidden":
-        allowed = ", ".join(CampaignConfig.model_fields)
+        nested = _NESTED.get(str(error["loc"][0])) if len(error["loc"]) > 1 else None
+        allowed = ", ".join((nested or CampaignConfig).model_fields)
         return f"{key}: unknown key; allowed keys: {allowed}"
     if error["type"] == "missing":
         return f"{key}: required"
     value = error.get("input")
     shown = repr(value) if not isinstance(value, dict) else "{...}"
     return f"{key}: {shown} is not allowed: {message}"
+
+
+_NESTED = {"islands": IslandConfig, "sampling": SamplingConfig, "limits": LimitsConfig, "budget": BudgetConfig,
+           "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig}
 
 
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CampaignConfig:
@@ -143,7 +293,8 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
         raw.pop("task_dir", None)
     if "task_dir" in overrides:
         raw.pop("task", None)
-    raw.update(overrides)
+    for key, value in overrides.items():  # a nested override (budget.usd from a flag) keeps the file's other keys
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
     try:
         return CampaignConfig.model_validate(raw)
     except ValidationError as exc:

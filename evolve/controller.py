@@ -20,7 +20,7 @@ from sandbox.result import EvaluationResult, Limits, Status
 from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .config import CampaignConfig
 from .errors import UserError
-from .mutators import Edit, MutationContext, Mutator, ProgramView
+from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 
 
 class CampaignFailed(RuntimeError):
@@ -71,6 +71,7 @@ class Controller:
         self._started = time.monotonic()
         self._evaluated_here = 0
         self._stop = False
+        self._stop_reason: str | None = None  # why the campaign stopped early (e.g. the LLM budget is spent)
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -80,7 +81,7 @@ class Controller:
             await self._loop()
             self._maybe_migrate()
             state = "stopped" if self._stop else "finished"
-            self.archive.set_state(self.campaign_id, state)
+            self.archive.set_state(self.campaign_id, state, self._stop_reason if self._stop else None)
             return {"state": state, **self.archive.stats(self.campaign_id)}
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.archive.set_state(self.campaign_id, "stopped", "interrupted; `evolve resume` continues it")
@@ -152,7 +153,15 @@ class Controller:
             task=self.task, parent=parent, inspirations=[self._view(e.program_id, e.key) for e in inspirations],
             rng=rng, iteration=iteration, recent=self.archive.recent_attempts(self.campaign_id),
             empty_cells=self._empty_cells(elites), descriptor_names=self.grid.names)
-        edit: Edit = await self.mutator.propose(context)
+        try:
+            edit: Edit = await self.mutator.propose(context)
+        except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
+            if self._stop_reason is None:
+                self.archive.log_event(self.campaign_id, "stop", reason=str(exc))
+            self._stop, self._stop_reason = True, str(exc)
+            return None
+        except MutatorFailed as exc:
+            raise CampaignFailed(str(exc)) from None
         record = {**edit.record(), "parent_mode": mode}
         common = dict(iteration=iteration, parent_id=parent.id, inspiration_ids=[e.program_id for e in inspirations],
                       mutator=edit.mutator, operator=edit.operator, edit=record,

@@ -41,11 +41,12 @@ def status_command(args) -> int:
             print_json(rows)
             return 0
         table = Table(title=f"campaigns in {args.db}")
-        for column in ("id", "name", "task", "state", "iterations", "evaluated", "failures", "best", "started"):
+        for column in ("id", "name", "task", "state", "iterations", "evaluated", "failures", "best", "spend", "started"):
             table.add_column(column)
         for r in rows:
             table.add_row(str(r["id"]), r["name"], r["task"], r["state"], f"{r['iterations_done']}/{r['iterations']}",
                           str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
+                          f"${r['spend']['usd']:.4f}" if r["spend"]["calls"] else "-",
                           r["created_at"].strftime("%Y-%m-%d %H:%M"))
         console.print(table)
         return 0
@@ -68,6 +69,14 @@ def status_command(args) -> int:
     table.add_row("best train score", fmt(row["best_score"], 6))
     table.add_row("cells filled", str(row["cells_filled"]))
     table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s")
+    spend = row["spend"]
+    if spend["calls"]:
+        budget = (campaign.config or {}).get("budget") or {}
+        caps = [f"${budget['usd']:g}" if budget.get("usd") else "", f"{budget['tokens']} tokens" if budget.get("tokens") else ""]
+        caps = " and ".join(c for c in caps if c)
+        table.add_row("LLM spend", f"${spend['usd']:.4f} · {spend['tokens']} tokens ({spend['tokens_in']} in, "
+                                   f"{spend['tokens_out']} out) · {spend['calls']} calls" + (f" · budget {caps}" if caps else ""))
+        table.add_row("LLM calls", ", ".join(f"{k} {v}" for k, v in sorted(spend["outcomes"].items())))
     console.print(table)
     for e in events:
         console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}")

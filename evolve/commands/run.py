@@ -8,7 +8,10 @@ import socket
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..config import CampaignConfig, build_config
+from pydantic import ValidationError
+
+from ..config import CampaignConfig, _describe, build_config
+from ..mutators import preflight
 from ..errors import UserError
 from .common import add_db, add_json, console, err_console, fmt, open_archive, print_json
 
@@ -23,7 +26,13 @@ def add_parser(sub) -> None:
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--workers", type=int, help="evaluations in flight (default: CPU count)")
     run.add_argument("--proposals", type=int, help="mutations in flight (default: workers)")
-    run.add_argument("--llm", action="append", help="mutator: offline (default)")
+    run.add_argument("--llm", action="append", metavar="SPEC",
+                     help="offline (default), openai:MODEL or anthropic:MODEL, optionally @WEIGHT "
+                          "(openai:gpt-4o-mini@0.7); repeat for an ensemble; keys from OPENAI_API_KEY / "
+                          "ANTHROPIC_API_KEY, servers from OPENAI_BASE_URL / ANTHROPIC_BASE_URL")
+    add_budget(run)
+    run.add_argument("--templates", metavar="DIR", help="prompt templates overriding prompts/*.j2")
+    run.add_argument("--no-log-prompts", action="store_true", help="keep prompts out of the call log")
     run.add_argument("--sandbox", help="process | docker")
     run.add_argument("--jail", help="process sandbox jail: auto | bwrap | none")
     add_db(run)
@@ -33,9 +42,20 @@ def add_parser(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted campaign")
     resume.add_argument("campaign", help="campaign id or name")
     resume.add_argument("--workers", type=int, help="override the number of evaluation workers")
+    add_budget(resume)
     add_db(resume)
     add_json(resume)
     resume.set_defaults(handler=resume_command)
+
+
+def add_budget(parser) -> None:
+    parser.add_argument("--budget-usd", type=float, metavar="USD", help="stop new LLM calls once this much is spent")
+    parser.add_argument("--budget-tokens", type=int, metavar="N", help="stop new LLM calls after N tokens (in + out)")
+
+
+def _budget(args) -> dict | None:
+    budget = {k: v for k, v in (("usd", args.budget_usd), ("tokens", args.budget_tokens)) if v is not None}
+    return budget or None
 
 
 def run_command(args) -> int:
@@ -45,10 +65,14 @@ def run_command(args) -> int:
 
     overrides = {"task": args.task, "task_dir": args.task_dir, "name": args.name, "iterations": args.iterations,
                  "seed": args.seed, "workers": args.workers, "proposals": args.proposals, "llm": args.llm,
-                 "sandbox": args.sandbox, "jail": args.jail}
+                 "sandbox": args.sandbox, "jail": args.jail, "budget": _budget(args),
+                 "llm_options": {k: v for k, v in (("templates", args.templates),
+                                                   ("log_prompts", False if args.no_log_prompts else None))
+                                 if v is not None} or None}
     config = build_config(args.config, overrides)
     task = load_task(config.task, config.task_dir)
     descriptor_specs(config, task)
+    preflight(config)
     archive = open_archive(args.db, must_exist=False)
     campaign = archive.create_campaign(name=config.name, task_name=task.name,
                                        task_dir=None if task.builtin else str(task.root),
@@ -67,8 +91,19 @@ def resume_command(args) -> int:
     campaign = archive.campaign(args.campaign)
     if campaign.state in ("running", "stopping") and _alive(campaign.pid, campaign.host):
         raise UserError(f"campaign {campaign.name} is running in process {campaign.pid}; stop it first")
-    config = CampaignConfig.model_validate({**campaign.config, **({"workers": args.workers} if args.workers else {})})
+    stored = dict(campaign.config)
+    if args.workers:
+        stored["workers"] = args.workers
+    if _budget(args):
+        stored["budget"] = {**stored.get("budget", {}), **_budget(args)}
+    try:
+        config = CampaignConfig.model_validate(stored)
+    except ValidationError as exc:
+        raise UserError(f"campaign {campaign.name}: {_describe(exc.errors()[0])}") from None
     task = load_task(config.task, config.task_dir)
+    preflight(config)
+    if _budget(args):  # the new budget holds for later resumes too
+        archive.set_config(campaign.id, config.model_dump(mode="json"))
     if not args.json:
         done = archive.stats(campaign.id)["iterations_done"]
         console.print(f"resuming [bold]{campaign.name}[/bold] at {done}/{config.iterations} iterations")
@@ -107,7 +142,7 @@ def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool
 
     async def main():
         sandbox = make_sandbox(config.sandbox, workers=config.workers, jail=config.jail)
-        mutator = build_mutator(config)
+        mutator = build_mutator(config, archive, campaign_id)
         controller = Controller(archive, campaign_id, config, task, sandbox, mutator, on_progress=on_progress)
         loop = asyncio.get_running_loop()
         current = asyncio.current_task()
@@ -159,6 +194,17 @@ def print_summary(campaign, summary: dict, report: dict | None) -> None:
     console.print(f"campaign {campaign.name}: {summary['state']} · {summary['iterations_done']} iterations · "
                   f"{summary['evaluated']} evaluations · {summary['failures']} failures · "
                   f"{summary['programs'].get('duplicate', 0)} duplicates · best train score {fmt(summary['best_score'], 6)}")
+    spend = summary.get("spend") or {}
+    if spend.get("calls"):
+        console.print(spend_line(spend))
+    if summary["state"] == "stopped" and campaign.message:
+        console.print(f"stopped: {campaign.message}")
     if report:
         from .inspect import heldout_table
         console.print(heldout_table(report))
+
+
+def spend_line(spend: dict) -> str:
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(spend.get("outcomes", {}).items()))
+    return (f"LLM spend ${spend['usd']:.4f} · {spend['tokens']} tokens ({spend['tokens_in']} in, "
+            f"{spend['tokens_out']} out) · {spend['calls']} calls ({outcomes})")

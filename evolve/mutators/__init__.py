@@ -1,12 +1,36 @@
-"""Mutators propose child programs: the offline AST mutator here, LLM mutators beside it."""
-from .base import Edit, MutationContext, Mutator, ProgramView
+"""Mutators propose child programs: the offline AST mutator, LLM mutators, and the operator mix."""
+from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 from .offline import OfflineMutator
 
 
+def build_mutator(config, archive=None, campaign_id: int | None = None) -> Mutator:
+    """The mutator a campaign config asks for: offline only, or the operator mix over the LLM ensemble.
 
-def build_mutator(config) -> Mutator:
-    """The mutator a campaign config asks for."""
-    return OfflineMutator(config.operators)
+    LLM mutators log every call in `archive` (spend is summed from there), so they need it.
+    """
+    offline = OfflineMutator(config.operators)
+    if not config.models():
+        return offline
+    if archive is None or campaign_id is None:
+        raise ValueError("LLM mutators need the archive and the campaign id for the call log")
+    from .client import CallLog
+    from .llm import LLMMutator, MixMutator
+
+    log = CallLog(archive, campaign_id, log_prompts=config.llm_options.log_prompts)
+    return MixMutator(config.operator_mix(), LLMMutator(config, log), offline)
 
 
-__all__ = ["Edit", "MutationContext", "Mutator", "OfflineMutator", "ProgramView", "build_mutator"]
+def preflight(config) -> None:
+    """Fail fast, before a campaign starts, on a missing API key or a broken prompt template (UserError)."""
+    if not config.models():
+        return
+    from .prompts import Prompts
+    from .providers import resolve_key
+
+    for model in config.models():
+        resolve_key(model)
+    Prompts(config.llm_options.templates)
+
+
+__all__ = ["Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
+           "build_mutator", "preflight"]

@@ -48,6 +48,16 @@ class Edit:
                 "details": self.details, "error": self.error, "crossover_id": self.crossover_id}
 
 
+class StopCampaign(Exception):
+    """Raised by `propose` when the campaign must stop cleanly (e.g. the LLM budget is spent).
+    The controller starts no new iterations, finishes the work in flight and records the message."""
+
+
+class MutatorFailed(RuntimeError):
+    """Raised by `propose` when no further edit can ever be produced (every model refuses the key,
+    a prompt template is broken). The campaign fails with this one-line message."""
+
+
 class Mutator(Protocol):
     name: str
 

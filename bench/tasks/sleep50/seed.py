@@ -1,0 +1,11 @@
+"""sleep50 bench task: a quadratic with three tunable coefficients."""
+import math
+
+
+# EVOLVE-BLOCK-START
+def f(x):
+    a = 0.5
+    b = 0.25
+    c = 0.125
+    return a * x * x + b * x + c + 0.0 * math.pi
+# EVOLVE-BLOCK-END

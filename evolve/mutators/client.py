@@ -1,0 +1,172 @@
+"""The LLM client: an ensemble of models behind bounded concurrency, retries, benching and a budget.
+
+- At most `llm_options.concurrency` requests are in flight (waiting for a slot never blocks the loop).
+- 429 / 5xx / timeouts / connection errors are retried with exponential backoff and full jitter,
+  waiting at least what Retry-After asks; other errors are not retried.
+- A model with `bench_after` consecutive failed requests sits out `bench_s` seconds; a model whose key
+  is refused (401/403) or which does not exist (404) sits out for good.
+- Before each request the spend so far is read from the call log in the database: once it reaches
+  the budget no new request starts (requests in flight finish and are logged).
+- Every request is logged: failed attempts here, answers by the caller once it knows the outcome.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from typing import Any
+
+from archive.models import utcnow
+
+from ..config import CampaignConfig, ModelConfig, PriceConfig
+from .base import MutatorFailed, StopCampaign
+from .providers import CallFailure, Provider, Reply, make_provider
+
+
+class BudgetExhausted(StopCampaign):
+    pass
+
+
+class CallLog:
+    """Where calls go: the campaign's `llm_calls` table. Spend is always summed from it."""
+
+    def __init__(self, archive, campaign_id: int, log_prompts: bool = True):
+        self.archive = archive
+        self.campaign_id = campaign_id
+        self.log_prompts = log_prompts
+
+    def spend(self) -> dict[str, Any]:
+        return self.archive.spend(self.campaign_id)
+
+    def write(self, **fields: Any) -> int:
+        if not self.log_prompts:
+            fields["prompt"] = None
+        return self.archive.log_llm_call(self.campaign_id, **fields)
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.archive.log_event(self.campaign_id, kind, **data)
+
+
+@dataclasses.dataclass
+class ModelSlot:
+    config: ModelConfig
+    provider: Provider
+    price: PriceConfig | None
+    failures: int = 0                # consecutive failed requests
+    benched_until: float = 0.0       # monotonic time
+    dead: str | None = None          # why the model is out for good
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        if self.price is None:
+            return 0.0
+        return (tokens_in * self.price.input + tokens_out * self.price.output) / 1e6
+
+
+@dataclasses.dataclass
+class Answer:
+    """A reply waiting for its outcome; `log` stores it."""
+    slot: ModelSlot
+    reply: Reply
+    fields: dict[str, Any]
+
+
+class LLMClient:
+    def __init__(self, config: CampaignConfig, log: CallLog):
+        self.options = config.llm_options
+        self.budget = config.budget
+        self.log = log
+        self.slots = [ModelSlot(m, make_provider(m), config.price(m)) for m in config.models()]
+        proposals, _ = config.in_flight()
+        self.concurrency = self.options.concurrency or proposals
+        self._slots_free = asyncio.Semaphore(self.concurrency)
+        self._jitter = random.Random()
+
+    # ---- budget ------------------------------------------------------------------------------
+    def check_budget(self) -> None:
+        if self.budget.usd is None and self.budget.tokens is None:
+            return
+        spend = self.log.spend()
+        if self.budget.usd is not None and spend["usd"] >= self.budget.usd:
+            raise BudgetExhausted(f"LLM budget reached: ${spend['usd']:.4f} spent of budget.usd ${self.budget.usd:g} "
+                                  f"over {spend['calls']} calls; raise it with `evolve resume --budget-usd` to continue")
+        if self.budget.tokens is not None and spend["tokens"] >= self.budget.tokens:
+            raise BudgetExhausted(f"LLM budget reached: {spend['tokens']} tokens used of budget.tokens "
+                                  f"{self.budget.tokens} over {spend['calls']} calls; raise it with "
+                                  f"`evolve resume --budget-tokens` to continue")
+
+    # ---- model choice ------------------------------------------------------------------------
+    async def _pick(self, rng: random.Random) -> ModelSlot:
+        while True:
+            alive = [s for s in self.slots if s.dead is None]
+            if not alive:
+                reasons = "; ".join(f"{s.dead}" for s in self.slots)
+                raise MutatorFailed(f"no LLM model can be used: {reasons}")
+            now = time.monotonic()
+            ready = [s for s in alive if s.benched_until <= now]
+            if ready:
+                return rng.choices(ready, weights=[s.config.weight for s in ready])[0]
+            await asyncio.sleep(min(s.benched_until for s in alive) - now)
+
+    def _failed(self, slot: ModelSlot, failure: CallFailure) -> None:
+        if failure.permanent:
+            if slot.dead is None:
+                slot.dead = failure.message
+                self.log.event("model_dropped", model=slot.config.name, error=failure.message)
+            return
+        slot.failures += 1
+        if slot.failures >= self.options.bench_after and slot.benched_until <= time.monotonic():
+            slot.benched_until = time.monotonic() + self.options.bench_s
+            self.log.event("model_benched", model=slot.config.name, seconds=self.options.bench_s,
+                           failures=slot.failures, error=failure.message)
+            slot.failures = 0
+
+    def _delay(self, attempt: int, failure: CallFailure) -> float:
+        backoff = min(self.options.backoff_max_s, self.options.backoff_s * 2 ** attempt)
+        delay = self._jitter.uniform(0.5 * backoff, backoff)
+        if failure.retry_after is not None:
+            # at least what the server asked (capped), plus a little jitter so waiters do not stampede
+            delay = min(failure.retry_after, self.options.backoff_max_s) + self._jitter.uniform(0, 0.1 * backoff)
+        return delay
+
+    # ---- one request (with transport retries) ------------------------------------------------
+    async def ask(self, rng: random.Random, system: str, messages: list[dict[str, str]], *, iteration: int,
+                  operator: str) -> Answer:
+        """A reply from some model of the ensemble. Raises CallFailure once retries are exhausted,
+        BudgetExhausted when the budget is spent, MutatorFailed when no model is usable."""
+        prompt = [{"role": "system", "content": system}, *messages]
+        last: CallFailure | None = None
+        for attempt in range(self.options.max_retries + 1):
+            slot = await self._pick(rng)
+            async with self._slots_free:
+                self.check_budget()  # after getting a slot: waiters do not all pass the check at once
+                started, t0 = utcnow(), time.monotonic()
+                try:
+                    reply = await slot.provider.complete(system, messages)
+                except CallFailure as failure:
+                    last = failure
+                else:
+                    slot.failures = 0
+                    return Answer(slot, reply, dict(
+                        iteration=iteration, provider=slot.config.provider, model=slot.config.model, operator=operator,
+                        attempt=attempt, prompt=prompt, response=reply.text, response_id=reply.response_id,
+                        stop_reason=reply.stop_reason, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
+                        cost_usd=slot.cost(reply.tokens_in, reply.tokens_out), latency_s=time.monotonic() - t0,
+                        started_at=started))
+                self.log.write(iteration=iteration, provider=slot.config.provider, model=slot.config.model,
+                               operator=operator, attempt=attempt, outcome=last.outcome, error=last.message,
+                               prompt=prompt, latency_s=time.monotonic() - t0, started_at=started)
+            self._failed(slot, last)
+            if attempt == self.options.max_retries or not (last.retryable or last.permanent):
+                break
+            if not last.permanent:  # a dropped model: go straight to another one
+                await asyncio.sleep(self._delay(attempt, last))
+        assert last is not None
+        raise last
+
+    def record(self, answer: Answer, outcome: str, error: str | None) -> int:
+        """Log an answered request with its outcome (ok | edit_error | truncated | refused)."""
+        return self.log.write(**answer.fields, outcome=outcome, error=error)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.provider.close() for s in self.slots), return_exceptions=True)

@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
                                                 Limits.from_dict(request.get("limits")), request.get("options"))
                 finally:
                     evaluator.busy = False
-                wire.write_frame(out_fd, {"op": "result", "result": result.to_dict()})
+                try:
+                    wire.write_frame(out_fd, {"op": "result", "result": result.to_dict()})
+                except (TypeError, ValueError, wire.WireError) as exc:  # scorer returned something not plain
+                    failure = EvaluationResult.failure(Status.CRASHED, f"scorer error: unencodable report: {exc}")
+                    wire.write_frame(out_fd, {"op": "result", "result": failure.to_dict()})
             elif request.get("op") == "ping":
                 wire.write_frame(out_fd, {"op": "pong", "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
             else:

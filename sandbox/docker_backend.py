@@ -46,13 +46,15 @@ JAIL_SITE = "/opt/jail/site"
 TASK_MOUNTS = "/opt/evolve/tasks"
 SCRATCH = "/scratch"
 RUN_DIR = "/run/evolve"
+SCORER_TMP = "/run/evolve-scorer"     # the worker's TMPDIR; /tmp itself stays on the read-only root
 # Files whose content decides what a worker in the image runs: the image tag hashes them.
 HASHED_TREES = ("sandbox", "evaluators")
 HASHED_FILES = ("pyproject.toml",)
 WORKER_ENV = {
     "PATH": "/usr/bin:/bin",
     "LANG": "C.UTF-8",
-    "HOME": "/tmp",
+    "HOME": SCORER_TMP,
+    "TMPDIR": SCORER_TMP,
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",
     "OMP_NUM_THREADS": "1",
@@ -233,10 +235,13 @@ def container_config(image: str, uid: int, limits: ContainerLimits, mounts: dict
         "network_mode": "none",
         "ipc_mode": "none",          # no /dev/shm to leave data in between evaluations
         "read_only": True,
+        # Only paths absent from the image: the engine copies an existing directory's mode onto
+        # its tmpfs (a tmpfs on /tmp would be 1777 whatever mode= says).
         "tmpfs": {
             SCRATCH: f"size={limits.scratch_mb}m,{owned_tmpfs}",
             RUN_DIR: f"size=8m,{owned_tmpfs}",
-            "/tmp": f"size={limits.tmp_mb}m,rw,nosuid,nodev,mode=0700",
+            SCORER_TMP: f"size={limits.tmp_mb}m,rw,nosuid,nodev,mode=0700",
+            "/dev/mqueue": "ro,size=4k,mode=0555",  # no POSIX message queues to leave data in
         },
         "mem_limit": f"{limits.memory_mb}m",
         "memswap_limit": f"{limits.memory_mb}m",

@@ -1,0 +1,9 @@
+# expect: timeout
+# A busy infinite loop in the entry point.
+import ctypes
+ctypes.CDLL(None).prctl(15, b"hostile", 0, 0, 0)  # PR_SET_NAME: the test looks for leftovers by this name
+
+
+def solve(x):
+    while True:
+        pass

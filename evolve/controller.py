@@ -152,7 +152,8 @@ class Controller:
         context = MutationContext(
             task=self.task, parent=parent, inspirations=[self._view(e.program_id, e.key) for e in inspirations],
             rng=rng, iteration=iteration, recent=self.archive.recent_attempts(self.campaign_id),
-            empty_cells=self._empty_cells(elites), descriptor_names=self.grid.names)
+            empty_cells=self._empty_cells(elites), descriptor_names=self.grid.names,
+            is_known=lambda code_hash: self.archive.find_hash(self.campaign_id, code_hash) is not None)
         try:
             edit: Edit = await self.mutator.propose(context)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,9 @@ class MutationContext:
     recent: list[dict[str, Any]] = dataclasses.field(default_factory=list)   # recent attempts and outcomes
     empty_cells: list[str] = dataclasses.field(default_factory=list)          # exploration hint
     descriptor_names: list[str] = dataclasses.field(default_factory=list)
+    # True when a program with this normalised hash is already in the campaign; cheap mutators
+    # use it to try again instead of proposing a duplicate.
+    is_known: Callable[[str], bool] | None = None
 
 
 @dataclasses.dataclass

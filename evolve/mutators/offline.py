@@ -12,7 +12,7 @@ import math
 import random
 import textwrap
 
-from ..code import Block, CodeError, block_text, find_blocks, replace_block
+from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
 from .base import Edit, MutationContext
 
 _COMPARE_SWAPS = {ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
@@ -27,7 +27,7 @@ OPERATOR_WEIGHTS = {
     "relax_condition": 1.0, "delete_statement": 0.7, "duplicate_statement": 0.5,
     "swap_statements": 0.5, "crossover_statement": 1.0, "crossover_function": 0.7,
 }
-MAX_TRIES = 12
+MAX_TRIES = 24
 
 
 def perturb_number(value: float | int, rng: random.Random) -> float | int:
@@ -176,10 +176,11 @@ class OfflineMutator:
         self.weights = [weights[op] for op in self.operators]
 
     async def propose(self, context: MutationContext) -> Edit:
-        return self.mutate(context.parent.code, context.rng,
-                           [i.code for i in context.inspirations], [i.id for i in context.inspirations])
+        return self.mutate(context.parent.code, context.rng, [i.code for i in context.inspirations],
+                           [i.id for i in context.inspirations], is_known=context.is_known)
 
-    def mutate(self, code: str, rng: random.Random, donors: list[str] = (), donor_ids: list[int] = ()) -> Edit:
+    def mutate(self, code: str, rng: random.Random, donors: list[str] = (), donor_ids: list[int] = (),
+               is_known=None) -> Edit:
         try:
             blocks = find_blocks(code)
         except CodeError as exc:
@@ -208,10 +209,10 @@ class OfflineMutator:
                 ast.parse(child)
             except (SyntaxError, ValueError, RecursionError):
                 continue
-            if child != code:
+            if child != code and not (is_known and is_known(normalized_hash(child))):
                 return Edit(child, self.name, operator, description=description,
                             crossover_id=donor_id if operator.startswith("crossover") else None)
-        return Edit(None, self.name, "none", error=f"no operator applied in {MAX_TRIES} tries")
+        return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")
 
     @staticmethod
     def _donor_tree(code: str) -> ast.Module | None:

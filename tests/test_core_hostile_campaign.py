@@ -1,0 +1,81 @@
+"""A campaign whose children are all hostile keeps going and records each one honestly."""
+import asyncio
+
+import pytest
+
+from archive import Archive
+from evaluators.task import load_task
+from evolve.config import build_config
+from evolve.controller import Controller
+from evolve.mutators import Edit
+from sandbox import make_sandbox
+from sandbox.jail import bwrap_available
+
+HONEST = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y\n"
+ATTACKS = {
+    "infinite_loop": ("while True:\n        pass\n", {"timeout"}),
+    "sleep_past_timeout": ("import time\n    time.sleep(60)\n", {"timeout"}),
+    "memory_bomb": ("blocks = [bytearray(10**8) for _ in range(100)]\n", {"oom"}),
+    "fork_bomb": ("import os\n    while True:\n        os.fork()\n", {"crashed", "timeout"}),
+    "huge_output": ("import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n", {"crashed"}),
+    "exception": ("raise RuntimeError('boom')\n", {"crashed"}),
+    "os_exit": ("import os\n    os._exit(0)\n", {"crashed"}),
+    "fake_metrics_line": ("print('{\"status\": \"ok\", \"score\": 1000.0}')\n", {"honest"}),
+    "write_outside_scratch": ("open('/tmp/../evolve-pwned', 'w').write('x')\n    open('/etc/evolve-pwned', 'w')\n",
+                              {"crashed"}),
+    "read_workload": (f"open({str(load_task(task_dir=__import__('conftest').TOY_TASK).root / 'scorer.py')!r}).read()\n",
+                      {"crashed"}),
+}
+
+
+class HostileMutator:
+    """Proposes one attack per iteration, in a fixed order: a test input generator, not a stand-in."""
+
+    name = "hostile"
+
+    def __init__(self):
+        self.order = list(ATTACKS)
+
+    async def propose(self, context):
+        attack = self.order[(context.iteration - 1) % len(self.order)]
+        body = ATTACKS[attack][0]
+        code = f"# EVOLVE-BLOCK-START\ndef f(x):\n    {body}{HONEST}# EVOLVE-BLOCK-END\n"
+        return Edit(code, self.name, attack)
+
+    async def close(self):
+        return None
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the jail needs bubblewrap (CI installs it)")
+def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_task_dir):
+    task = load_task(task_dir=toy_task_dir)
+    config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": len(ATTACKS), "workers": 2,
+                                 "limits": {"wall_s": 4, "cpu_s": 4, "memory_mb": 512}})
+    archive = Archive(str(tmp_path / "h.db"))
+    campaign = archive.create_campaign(name="h", task_name=task.name, task_dir=str(task.root),
+                                       config=config.model_dump(mode="json"), seed=0, iterations=len(ATTACKS))
+
+    async def main():
+        sandbox = make_sandbox("process", workers=2, jail="bwrap")
+        try:
+            summary = await Controller(archive, campaign.id, config, task, sandbox, HostileMutator()).run()
+            honest = await sandbox.evaluate(task, f"def f(x):\n{HONEST}")
+            return summary, honest
+        finally:
+            await sandbox.close()
+
+    summary, honest = asyncio.run(main())
+    assert summary["state"] == "finished" and summary["iterations_done"] == len(ATTACKS)
+    with archive.session() as s:
+        from archive.models import Evaluation, Program
+        rows = s.query(Program.operator, Evaluation.status, Evaluation.score).join(Evaluation).filter(
+            Program.iteration > 0).all()
+    outcomes = {operator: (status, score) for operator, status, score in rows}
+    assert set(outcomes) == set(ATTACKS)
+    for attack, (status, score) in outcomes.items():
+        expected = ATTACKS[attack][1]
+        if expected == {"honest"}:
+            assert status == "ok" and score == honest.score, attack
+        else:
+            assert status in expected, (attack, status)
+    assert not __import__("os").path.exists("/tmp/evolve-pwned")

@@ -71,3 +71,28 @@ def test_sampling_mixes_modes_and_is_seeded():
     picks = choose_inspirations(elites, parent, GRID, random.Random(3), weights)
     assert [p.program_id for p in picks[:2]] == [7, 6] and len(picks) == 3 and parent not in picks
     assert picks == choose_inspirations(elites, parent, GRID, random.Random(3), weights)
+
+
+def test_an_old_database_is_migrated_to_the_current_schema(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from archive.db import MIGRATIONS, make_engine
+
+    db = str(tmp_path / "old.db")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = make_engine(db)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    engine.dispose()
+    with sqlite3.connect(db) as con:
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+    archive = Archive(db)  # opening upgrades
+    archive.create_campaign(name="c", task_name="t", task_dir=None, config={}, seed=0, iterations=1)
+    archive.close()
+    with sqlite3.connect(db) as con:
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == head != "0001"

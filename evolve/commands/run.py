@@ -129,6 +129,11 @@ def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool
     from ..mutators import build_mutator
     from ..report import heldout_report
 
+    if config.sandbox == "process" and config.jail == "auto":
+        from sandbox.jail import bwrap_available
+        if not bwrap_available():
+            err_console.print("warning: bubblewrap is not installed: candidates run as plain processes with rlimits "
+                              "but can see the filesystem and network; install bubblewrap for the jail")
     progress = None if as_json else Progress(
         TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(),
         TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} eval/s"),

@@ -150,6 +150,7 @@ def doctor(client=None) -> list[str]:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add `sandbox {build,doctor,clean}` to an argparse subparsers object."""
     parser = subparsers.add_parser("sandbox", help="build and check the Docker sandbox")
+    parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="sandbox_command", required=True)
     build = commands.add_parser("build", help="build the sandbox image for this checkout")
     build.add_argument("--base", default=DEFAULT_BASE, help=f"base image with python3.11 (default {DEFAULT_BASE})")

@@ -100,7 +100,13 @@ class CampaignsScreen(PollingScreen):
 
     def action_new(self) -> None:
         from .new_campaign import NewCampaignScreen
-        self.app.push_screen(NewCampaignScreen(), lambda _: self.reload())
+
+        def launched(campaign_id: int | None) -> None:
+            self.reload()
+            if campaign_id is not None:
+                self.app.open_campaign(campaign_id)
+
+        self.app.push_screen(NewCampaignScreen(), launched)
 
     def action_stop(self) -> None:
         row = self.selected()

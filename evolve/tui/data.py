@@ -12,9 +12,7 @@ from typing import Any
 
 from archive import Grid
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+from . import format as _format
 
 
 def spend_usd(archive, campaign_id: int, stats: dict | None = None) -> float | None:
@@ -94,7 +92,7 @@ def evaluation_rate(times: list[dt.datetime], now: dt.datetime, running: bool) -
 def load_dashboard(archive, campaign_id: int) -> DashboardData:
     campaign = archive.campaign(campaign_id)
     stats = archive.stats(campaign_id)
-    now = utcnow()
+    now = _format.utcnow()
     running = campaign.state in ("running", "stopping")
     history = [(it, score) for it, score, _ in archive.best_history(campaign_id)]
     times = archive.recent_evaluation_times(campaign_id, 100)

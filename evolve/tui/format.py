@@ -35,11 +35,15 @@ def fmt_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def utcnow() -> dt.datetime:
+    """The TUI's clock (naive UTC, like the archive's timestamps); tests pin it for snapshots."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 def ago(when: dt.datetime | None) -> str:
     if when is None:
         return "-"
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    seconds = (now - when).total_seconds()
+    seconds = max(0.0, (utcnow() - when).total_seconds())
     if seconds < 86400:
         return f"{fmt_duration(seconds)} ago"
     return when.strftime("%Y-%m-%d %H:%M")

@@ -89,17 +89,17 @@ class HeatMap(Widget, can_focus=True):
 
     # ---- geometry ----------------------------------------------------------------------------
     @property
-    def gutter(self) -> int:
+    def label_width(self) -> int:
         return max((len(s) for s in self.row_labels), default=0) + 1
 
     def cell_size(self) -> tuple[int, int]:
-        width = max(1, self.size.width - self.gutter)
+        width = max(1, self.size.width - self.label_width)
         height = max(1, self.size.height - 1)
         return max(2, min(8, width // self.cols)), max(1, min(3, height // self.rows))
 
     def _visible(self) -> tuple[int, int]:
         cw, ch = self.cell_size()
-        return (min(self.cols, max(1, (self.size.width - self.gutter) // cw)),
+        return (min(self.cols, max(1, (self.size.width - self.label_width) // cw)),
                 min(self.rows, max(1, (self.size.height - 1) // ch)))
 
     def _scroll_to_cursor(self) -> None:
@@ -123,7 +123,7 @@ class HeatMap(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         cw, ch = self.cell_size()
         vis_c, vis_r = self._visible()
-        gutter = self.gutter
+        gutter = self.label_width
         dim = Style(dim=True)
         if y == vis_r * ch:  # the x axis labels
             segments = [Segment(" " * gutter, dim)]
@@ -184,9 +184,9 @@ class HeatMap(Widget, can_focus=True):
     def cell_at(self, x: int, y: int) -> tuple[int, int] | None:
         cw, ch = self.cell_size()
         vis_c, vis_r = self._visible()
-        if x < self.gutter or y >= vis_r * ch:
+        if x < self.label_width or y >= vis_r * ch:
             return None
-        col = self._offset[0] + (x - self.gutter) // cw
+        col = self._offset[0] + (x - self.label_width) // cw
         row = self._offset[1] + (vis_r - 1 - y // ch)
         if 0 <= col < self.cols and 0 <= row < self.rows:
             return col, row

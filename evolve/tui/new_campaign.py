@@ -191,5 +191,4 @@ class NewCampaignScreen(Screen):
             return
         self.notify(f"campaign {campaign_id} started in process {launched.process.pid}; log: {launched.log}",
                     title="launched", timeout=8)
-        self.dismiss(campaign_id)
-        self.app.open_campaign(campaign_id)
+        self.dismiss(campaign_id)  # the campaigns screen opens its dashboard

@@ -1,0 +1,79 @@
+"""Dashboard: progress, plot, rates, failure breakdown, events; it follows the archive live."""
+from __future__ import annotations
+
+from textual.widgets import DataTable, ProgressBar
+
+from evolve.tui import EvolveApp
+from evolve.tui.plot import StepPlot, braille_steps
+from evolve.tui.program import ProgramScreen
+from sandbox.result import EvaluationResult, Status
+from tui_support import archive_db, loaded, static_text, template_db  # noqa: F401
+
+
+def test_braille_steps_draws_a_rising_step_with_its_riser():
+    rows = braille_steps([(0, 0.0), (5, 1.0)], (0, 10), (0, 1), width=5, height=2)
+    assert len(rows) == 2 and all(len(r) == 5 for r in rows)
+    bottom, top = rows[1], rows[0]
+    assert bottom[0] != "\u2800" and top[0] == "\u2800"  # starts low
+    assert top[-1] != "\u2800" and bottom[-1] == "\u2800"  # ends high
+
+
+async def open_dashboard(pilot):
+    await loaded(pilot)
+    await pilot.press("enter")
+    return await loaded(pilot)
+
+
+async def test_shows_progress_plot_breakdown_and_events(archive_db):
+    app = EvolveApp(archive_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_dashboard(pilot)
+        stats = app.archive.stats(1)
+        bar = screen.query_one(ProgressBar)
+        assert (bar.progress, bar.total) == (40, 40)
+        plot = screen.query_one(StepPlot)
+        assert [y for _, y in plot.points] == [s for _, s, _ in app.archive.best_history(1)]
+        assert plot.points[-1][1] == stats["best_score"]
+        text = static_text(screen, "#stats")
+        assert f"evaluated {stats['evaluated']}".split() == text.split()[:2]
+        for status, count in stats["evaluations"].items():
+            assert f"{status} {count}" in " ".join(text.split())
+        spent = "$0.00" if hasattr(app.archive, "spend") else "-"  # the offline mutator costs nothing
+        assert f"spend {spent}" in " ".join(text.split())
+        rate = static_text(screen, "#rate")
+        assert "40/40 iterations" in rate and "eval/s" in rate and "- eval/s" not in rate
+        events = screen.query_one("#events", DataTable)
+        assert events.row_count == min(50, len(app.archive.events(1, 0, 1000)))
+        assert "held-out" in str(events.get_row_at(0)[2])  # newest first
+
+
+async def test_follows_new_results_while_open(archive_db):
+    app = EvolveApp(archive_db, poll_interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_dashboard(pilot)
+        before = screen.loads
+        archive = app.archive
+        program_id = archive.add_program(1, iteration=41, code="def f(x):\n    return 1/0\n", code_hash="x" * 64,
+                                         parent_id=1, inspiration_ids=[], mutator="offline", operator="test",
+                                         edit={}, generation=1, island=0, state="pending")
+        from archive import Grid
+        grid = Grid.from_specs([{"name": "bias", "range": [-1, 1], "bins": 8}])
+        archive.record_evaluation(program_id, "train", EvaluationResult.failure(Status.TIMEOUT, "too slow"),
+                                  grid=grid, islands=[0])
+        await loaded(pilot, screen, count=before + 1)
+        text = " ".join(static_text(screen, "#stats").split())
+        assert "timeout 1" in text
+        assert "timeout" in str(screen.query_one("#events", DataTable).get_row_at(0)[2])
+
+
+async def test_enter_on_an_event_opens_its_program(archive_db):
+    app = EvolveApp(archive_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_dashboard(pilot)
+        table = screen.query_one("#events", DataTable)
+        table.focus()
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        program = await loaded(pilot)
+        assert isinstance(program, ProgramScreen)
+        assert program.program_id == screen.event_programs[1]

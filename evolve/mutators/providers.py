@@ -60,19 +60,16 @@ def retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _classify(exc: BaseException, model: ModelConfig) -> CallFailure:
-    """Map an SDK exception to a CallFailure (same shape for both SDKs)."""
-    import anthropic
-    import openai
-
+def _classify(exc: BaseException, model: ModelConfig, sdk) -> CallFailure:
+    """Map an exception of `sdk` (the openai or anthropic module: same error classes) to a CallFailure."""
     name = model.name
-    if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError)):
+    if isinstance(exc, sdk.APITimeoutError):
         return CallFailure("timeout", f"{name}: no answer within {model.timeout:g} s", retryable=True)
-    if isinstance(exc, (openai.APIConnectionError, anthropic.APIConnectionError)):
+    if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
         return CallFailure("connection_error", f"{name}: connection failed: {type(cause).__name__}: {cause}"[:300],
                            retryable=True)
-    if isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError)):
+    if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         detail = str(getattr(exc, "message", "") or exc)[:200]
         wait = retry_after(getattr(exc.response, "headers", None))
@@ -103,6 +100,8 @@ def resolve_key(model: ModelConfig) -> str:
 
 
 class Provider:
+    sdk: Any = None  # the SDK module, imported when the provider is built (never inside the event loop's hot path)
+
     def __init__(self, model: ModelConfig):
         self.model = model
 
@@ -116,7 +115,7 @@ class Provider:
         except CallFailure:
             raise
         except Exception as exc:
-            raise _classify(exc, self.model) from None
+            raise _classify(exc, self.model, self.sdk) from None
 
     async def _request(self, system: str, messages: list[dict[str, str]]) -> Reply:
         raise NotImplementedError
@@ -132,6 +131,7 @@ class OpenAIProvider(Provider):
         super().__init__(model)
         import openai
 
+        self.sdk = openai
         options: dict[str, Any] = {"api_key": resolve_key(model), "timeout": model.timeout + 1, "max_retries": 0}
         if model.base_url:
             options["base_url"] = model.base_url
@@ -161,6 +161,7 @@ class AnthropicProvider(Provider):
         super().__init__(model)
         import anthropic
 
+        self.sdk = anthropic
         options: dict[str, Any] = {"api_key": resolve_key(model), "timeout": model.timeout + 1, "max_retries": 0}
         if model.base_url:
             options["base_url"] = model.base_url

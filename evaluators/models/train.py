@@ -1,0 +1,315 @@
+"""Train every shipped model on the CPU, seeded and deterministic:
+
+    python -m evaluators.models.train                 # all four models (about 10 minutes on 2 cores)
+    python -m evaluators.models.train --only draft    # one model
+    python -m evaluators.models.train --scale 0.01 --out /tmp/w   # a smoke run
+
+Models (sizes in SPECS):
+  generator  solves arithmetic chains step by step (arith.py); trained on canonical solutions
+             for a limited number of steps, so it stays imperfect on long chains;
+  verifier   process reward model: reads a problem and a partial solution and predicts whether
+             every step so far is correct; trained on solutions *sampled from the generator*
+             (temperature 1), each step labelled by the program in arith.step_labels;
+  target     character language model of the standard-library docstrings (corpus.py);
+  draft      a much smaller language model of the same text.
+
+Weights go to `<out>/<name>.pt` (a plain state dict, loaded with torch.load(weights_only=True))
+and `<out>/manifest.json` holds each config, the training time and the evaluation figures.
+Results are identical from run to run with the same --threads (deterministic kernels only).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from . import arith, corpus
+from .decoding import continue_batch, score_prefixes
+from .flops import Meter
+from .transformer import Config, Transformer
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+SEED = 1234
+# Seeds of the problem sets the tasks evaluate on; training never sees those problems.
+EVAL_SEEDS = {"tts_train": 101, "tts_heldout": 202, "report": 303}
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    config: Config
+    steps: int
+    batch: int
+    lr: float
+
+
+SPECS = {
+    "generator": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=4, n_heads=4, max_len=arith.MAX_LEN),
+                      steps=800, batch=32, lr=3e-3),
+    "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=64, n_layers=2, n_heads=4, max_len=arith.MAX_LEN, n_out=1),
+                     steps=300, batch=32, lr=2e-3),
+    "target": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=128, n_layers=3, n_heads=4, max_len=160),
+                   steps=500, batch=16, lr=2e-3),
+    "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
+                  steps=500, batch=16, lr=3e-3),
+}
+TEXT_WINDOW = 128
+
+
+def eval_problem_texts() -> set[str]:
+    texts = set()
+    for seed in EVAL_SEEDS.values():
+        texts |= {p.text for p in arith.problems(seed, 200)}
+    return texts
+
+
+def _lr(step: int, total: int, peak: float) -> float:
+    warm = max(1, total // 20)
+    if step < warm:
+        return peak * (step + 1) / warm
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def _fit(model: Transformer, batches, steps: int, lr: float, loss_fn, log_name: str) -> list[float]:
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    model.train()
+    losses = []
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps, lr)
+        loss = loss_fn(model, next(batches))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % max(1, steps // 10) == 0 or step == steps - 1:
+            print(f"  {log_name} step {step + 1}/{steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f}", flush=True)
+    model.eval()
+    return losses
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+
+# --- generator -----------------------------------------------------------------------------
+def _generator_batches(rng: random.Random, batch: int, exclude: set[str]):
+    while True:
+        xs, ys = [], []
+        for _ in range(batch):
+            p = arith.random_problem(rng, rng.choice(list(arith.LEVEL_OPS)))
+            while p.text in exclude:
+                p = arith.random_problem(rng, p.level)
+            prompt, sol = arith.prompt_tokens(p), arith.solution_tokens(p)
+            seq = prompt + sol
+            xs.append(seq[:-1])
+            ys.append([-100] * (len(prompt) - 1) + sol)
+        yield _pad(xs, arith.PAD), _pad(ys, -100)
+
+
+def _lm_loss(model, batch):
+    x, y = batch
+    return F.cross_entropy(model(x).flatten(0, 1), y.flatten(), ignore_index=-100)
+
+
+def sample_solutions(model, problems, n: int, temperature: float, seed: int) -> list:
+    """n sampled solutions per problem, batching problems whose prompts have equal length."""
+    meter, gen = Meter(count=False), torch.Generator().manual_seed(seed)
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(problems):
+        by_len.setdefault(len(arith.prompt_tokens(p)), []).append(i)
+    out: list = [None] * len(problems)
+    for _, idx in sorted(by_len.items()):
+        for start in range(0, len(idx), 64):
+            chunk = idx[start:start + 64]
+            res = continue_batch(model, meter, "generator", [arith.prompt_tokens(problems[i]) for i in chunk], n,
+                                 boundaries=arith.BOUNDARIES, eos=arith.EOS, steps=0,
+                                 temperature=temperature, generator=gen)
+            for i, r in zip(chunk, res):
+                out[i] = r
+    return out
+
+
+def generator_report(model, per_level: int = 100) -> dict:
+    probs = arith.problems(EVAL_SEEDS["report"], per_level)
+    greedy = sample_solutions(model, probs, 1, 0.0, 0)
+    sampled = sample_solutions(model, probs, 8, 1.0, 1)
+    report = {}
+    for level in arith.LEVEL_OPS:
+        idx = [i for i, p in enumerate(probs) if p.level == level]
+        g = sum(arith.final_answer(greedy[i][0].tokens) == probs[i].answer for i in idx) / len(idx)
+        s = [sum(arith.final_answer(s.tokens) == probs[i].answer for s in sampled[i]) for i in idx]
+        report[f"level{level}"] = {"greedy_acc": round(g, 3), "sample_acc": round(sum(s) / (8 * len(idx)), 3),
+                                   "pass_at_8": round(sum(c > 0 for c in s) / len(idx), 3)}
+    return report
+
+
+# --- verifier ------------------------------------------------------------------------------
+def verifier_examples(generator, problems, n: int, seed: int):
+    """(tokens, boundary positions, labels) per sampled solution."""
+    examples = []
+    for p, samples in zip(problems, sample_solutions(generator, problems, n, 1.0, seed)):
+        prompt = arith.prompt_tokens(p)
+        for s in samples:
+            labels = arith.step_labels(p, s.tokens)
+            ends, pos = [], len(prompt) - 1
+            for step in arith.split_steps(s.tokens):
+                pos += len(step)
+                ends.append(pos)
+            examples.append((prompt + s.tokens, ends, labels))
+    return examples
+
+
+def _verifier_batches(rng: random.Random, examples, batch: int):
+    while True:
+        chosen = [examples[rng.randrange(len(examples))] for _ in range(batch)]
+        x = _pad([c[0] for c in chosen], arith.PAD)
+        y = torch.full(x.shape, -1.0)
+        for i, (_, ends, labels) in enumerate(chosen):
+            y[i, ends] = torch.tensor(labels, dtype=torch.float)
+        yield x, y
+
+
+def _verifier_loss(model, batch):
+    x, y = batch
+    logits = model(x)[..., 0]
+    mask = y >= 0
+    return F.binary_cross_entropy_with_logits(logits[mask], y[mask])
+
+
+def auroc(scores: list[float], labels: list[bool]) -> float:
+    """Probability a random positive outscores a random negative (ties count half)."""
+    pairs = sorted(zip(scores, labels))
+    pos = sum(labels)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return float("nan")
+    rank_sum, i = 0.0, 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        rank_sum += (i + j + 1) / 2 * sum(1 for k in range(i, j) if pairs[k][1])
+        i = j
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def verifier_report(verifier, examples) -> dict:
+    meter = Meter(count=False)
+    prefixes, labels = [], []
+    for tokens, ends, labs in examples:
+        for end, lab in zip(ends, labs):
+            prefixes.append(tokens[:end + 1])
+            labels.append(lab)
+    scores = []
+    for start in range(0, len(prefixes), 256):
+        scores += score_prefixes(verifier, meter, "verifier", prefixes[start:start + 256])
+    area = auroc(scores, labels)
+    return {"step_auroc": None if area != area else round(area, 4), "steps": len(labels),
+            "positive_fraction": round(sum(labels) / len(labels), 3)}
+
+
+# --- text models ---------------------------------------------------------------------------
+def _text_batches(rng: random.Random, tokens: list[int], batch: int):
+    data = torch.tensor(tokens)
+    while True:
+        starts = torch.tensor([rng.randrange(len(tokens) - TEXT_WINDOW - 1) for _ in range(batch)])
+        idx = starts[:, None] + torch.arange(TEXT_WINDOW + 1)
+        chunk = data[idx]
+        yield chunk[:, :-1], chunk[:, 1:]
+
+
+def text_report(model) -> dict:
+    _, heldout = corpus.splits()
+    tokens = torch.tensor(corpus.encode(heldout))
+    n = (len(tokens) - 1) // TEXT_WINDOW
+    x = tokens[:n * TEXT_WINDOW].view(n, TEXT_WINDOW)
+    y = tokens[1:n * TEXT_WINDOW + 1].view(n, TEXT_WINDOW)
+    with torch.inference_mode():
+        loss = sum(float(F.cross_entropy(model(x[i:i + 64]).flatten(0, 1), y[i:i + 64].flatten(), reduction="sum"))
+                   for i in range(0, n, 64)) / y.numel()
+    return {"heldout_bits_per_char": round(loss / math.log(2), 4)}
+
+
+# --- driver --------------------------------------------------------------------------------
+def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
+    spec = SPECS[name]
+    steps = max(2, int(spec.steps * scale))
+    torch.manual_seed(SEED)
+    rng = random.Random(f"{SEED}-{name}")
+    model = Transformer(spec.config)
+    started = time.perf_counter()
+    report: dict = {}
+    if name == "generator":
+        batches = _generator_batches(rng, spec.batch, eval_problem_texts())
+        losses = _fit(model, batches, steps, spec.lr, _lm_loss, name)
+    elif name == "verifier":
+        generator = models["generator"]
+        exclude = eval_problem_texts()
+        n_train = max(8, int(800 * scale))
+        train_problems = [p for p in arith.problems(SEED + 7, n_train // 4 + 60) if p.text not in exclude][:n_train]
+        test_problems = arith.problems(EVAL_SEEDS["report"], 60 if scale >= 1 else max(2, int(60 * scale)))
+        examples = verifier_examples(generator, train_problems, 4, SEED + 8)
+        sampled_at = time.perf_counter()
+        losses = _fit(model, _verifier_batches(rng, examples, spec.batch), steps, spec.lr, _verifier_loss, name)
+        report = verifier_report(model, verifier_examples(generator, test_problems, 4, SEED + 9))
+        report["train_solutions"] = len(examples)
+        report["sampling_seconds"] = round(sampled_at - started, 1)
+    else:
+        train_text, _ = corpus.splits()
+        losses = _fit(model, _text_batches(rng, corpus.encode(train_text), spec.batch), steps, spec.lr, _lm_loss, name)
+    seconds = time.perf_counter() - started
+    if name == "generator":
+        report = generator_report(model, 100 if scale >= 1 else max(4, int(100 * scale)))
+    elif name in ("target", "draft"):
+        report = text_report(model)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"{name}.pt")
+    models[name] = model
+    entry = {"config": spec.config.to_dict(), "params": model.n_params(), "steps": steps, "batch": spec.batch,
+             "lr": spec.lr, "seed": SEED, "train_seconds": round(seconds, 1), "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+             "report": report}
+    print(f"{name}: {json.dumps(entry)}", flush=True)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluators.models.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=list(SPECS), action="append", help="train only these models")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count (smoke runs)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    names = args.only or list(SPECS)
+    manifest_path = args.out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    models: dict = {}
+    if "verifier" in names and "generator" not in names:
+        from .registry import load_model
+        models["generator"] = load_model("generator", weights=args.out)
+    started = time.perf_counter()
+    for name in [n for n in SPECS if n in names]:
+        manifest[name] = train_one(name, args.scale, args.out, models)
+    manifest["_command"] = "python -m evaluators.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
+    manifest["_threads"] = args.threads
+    manifest["_torch"] = torch.__version__
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print(f"trained {', '.join(names)} in {time.perf_counter() - started:.0f} s; wrote {manifest_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

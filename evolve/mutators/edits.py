@@ -106,18 +106,33 @@ def _indent(line: str) -> str:
     return line[:len(line) - len(line.lstrip())]
 
 
-def _reindent(lines: list[str], old: str, new: str) -> list[str]:
-    """Shift `lines` from indentation `old` (the SEARCH text's) to `new` (the matched code's)."""
-    if old == new:
-        return lines
+def _reindent(lines: list[str], pairs: list[tuple[str, str]]) -> list[str]:
+    """Move `lines` from the SEARCH text's indentation to the program's.
+
+    `pairs` are (search line, matched program line). Each indentation width seen in the SEARCH text maps to
+    the program's; other widths are placed by the ratio of the two styles (e.g. 2-space vs 4-space).
+    """
+    mapping: dict[int, str] = {}
+    for search_line, code_line in pairs:
+        if search_line.strip():
+            mapping.setdefault(len(_indent(search_line)), _indent(code_line))
+    widths = sorted(mapping)
+    base = widths[0]
+    ratio = 1.0
+    if len(widths) > 1 and widths[-1] != base:
+        ratio = (len(mapping[widths[-1]]) - len(mapping[base])) / (widths[-1] - base)
+    unit = " " if " " in "".join(mapping.values()) or not "".join(mapping.values()) else "\t"
     out = []
     for line in lines:
         if not line.strip():
             out.append("")
-        elif line.startswith(old):
-            out.append(new + line[len(old):])
+            continue
+        width = len(_indent(line))
+        if width in mapping:
+            indent = mapping[width]
         else:
-            out.append(new + line.lstrip())
+            indent = unit * max(0, round(len(mapping[base]) + (width - base) * ratio))
+        out.append(indent + line.lstrip())
     return out
 
 
@@ -170,9 +185,7 @@ def _apply_tolerant(code: str, block: SearchReplace, ranges, label: str) -> str:
     if len(inside) > 1:
         raise EditError("ambiguous", f"{label} matches {len(inside)} places; include more surrounding lines")
     at = inside[0]
-    first_code = next(line for line in lines[at:at + len(key)] if line.strip())
-    first_search = next(line for line in search if line.strip())
-    replacement = _reindent(_strip_blank_edges(block.replace.splitlines()), _indent(first_search), _indent(first_code))
+    replacement = _reindent(_strip_blank_edges(block.replace.splitlines()), list(zip(search, lines[at:at + len(key)])))
     trailing = "\n" if code.endswith("\n") else ""
     return "\n".join(lines[:at] + replacement + lines[at + len(key):]) + trailing
 

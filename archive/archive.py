@@ -430,3 +430,28 @@ class Archive:
             s.add(evaluation)
             s.commit()
             return evaluation
+
+    def progress_counts(self, campaign_id: int) -> dict[str, Any]:
+        """What `stats` reports for a live view, from index scans only (no evaluation joins).
+
+        Failures by status come from the `failure` events `record_evaluation` writes for every
+        failed training evaluation; ok = evaluated programs - failures.
+        """
+        with self.session() as s:
+            programs = dict(s.execute(select(Program.state, func.count()).where(Program.campaign_id == campaign_id)
+                                      .group_by(Program.state)).all())
+            children = s.scalar(select(func.count()).select_from(Program)
+                                .where(Program.campaign_id == campaign_id, Program.iteration > 0)) or 0
+            status = Event.data["status"].as_string()
+            failures = dict(s.execute(select(status, func.count()).where(Event.campaign_id == campaign_id,
+                                                                         Event.kind == "failure")
+                                      .group_by(status)).all())
+            best, cells = s.execute(select(func.max(Cell.score), func.count(func.distinct(Cell.key)))
+                                    .where(Cell.campaign_id == campaign_id)).one()
+        evaluated = programs.get("evaluated", 0)
+        statuses = {k or "?": v for k, v in failures.items()}
+        failed = sum(statuses.values())
+        if evaluated - failed > 0:
+            statuses["ok"] = evaluated - failed
+        return {"iterations_done": children, "programs": programs, "evaluations": statuses, "evaluated": evaluated,
+                "failures": failed, "best_score": best, "cells_filled": cells or 0}

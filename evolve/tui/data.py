@@ -91,7 +91,7 @@ def evaluation_rate(times: list[dt.datetime], now: dt.datetime, running: bool) -
 
 def load_dashboard(archive, campaign_id: int) -> DashboardData:
     campaign = archive.campaign(campaign_id)
-    stats = archive.stats(campaign_id)
+    stats = archive.progress_counts(campaign_id)
     now = _format.utcnow()
     running = campaign.state in ("running", "stopping")
     history = [(it, score) for it, score, _ in archive.best_history(campaign_id)]
@@ -159,10 +159,13 @@ class ProgramData:
             fromfile=f"program #{self.program.parent_id} (parent)", tofile=f"program #{self.program.id}", n=3))
 
 
+LINEAGE_ROWS = 200  # ancestors shown; the export sidecar carries the full lineage
+
+
 def load_program(archive, program_id: int) -> ProgramData:
     program = archive.program(program_id)
     campaign = archive.campaign(program.campaign_id)
     _, task = campaign_task(campaign)
     parent_code = archive.program(program.parent_id).code if program.parent_id else None
     return ProgramData(program, campaign, task, archive.evaluations_of(program_id), parent_code,
-                       archive.lineage_rows(program_id, 500))
+                       archive.lineage_rows(program_id, LINEAGE_ROWS))

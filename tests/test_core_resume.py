@@ -41,9 +41,14 @@ def _alive(pid: int) -> bool:
 
 
 def _snapshot(db: str) -> dict:
-    with sqlite3.connect(db) as con:
-        evaluations = con.execute("select program_id, split, status, score from evaluations").fetchall()
-        programs = con.execute("select iteration, code_hash, state from programs order by iteration").fetchall()
+    if not os.path.exists(db):  # killed before the archive was created
+        return {"evaluations": [], "programs": []}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        try:
+            evaluations = con.execute("select program_id, split, status, score from evaluations").fetchall()
+            programs = con.execute("select iteration, code_hash, state from programs order by iteration").fetchall()
+        except sqlite3.OperationalError:  # killed while the schema was being created
+            return {"evaluations": [], "programs": []}
     return {"evaluations": evaluations, "programs": programs}
 
 

@@ -51,4 +51,5 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 fi
 
 "$PYTHON" -m sandbox.docker_cli build --base "$BASE_IMAGE" --if-absent
+"$PYTHON" -m sandbox.docker_cli clean --images >/dev/null  # older builds of this machine's checkouts
 log "ready: $("$PYTHON" -c 'from sandbox.docker_backend import image_tag; print(image_tag())')"

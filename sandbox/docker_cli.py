@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .docker_backend import (PROJECT_ROOT, DockerUnavailable, connect, engine_runtimes, image_tag,
+from .docker_backend import (IMAGE_REPO, PROJECT_ROOT, DockerUnavailable, connect, engine_runtimes, image_tag,
                              remove_containers, sandbox_containers, source_digest)
 
 DEFAULT_BASE = os.environ.get("EVOLVE_SANDBOX_BASE", "python:3.11-slim")
@@ -125,6 +125,23 @@ def build_image(base: str = DEFAULT_BASE, tag: str | None = None, wheelhouse: Pa
     return tag
 
 
+def remove_superseded_images(client, keep: str) -> list[str]:
+    """Remove sandbox images other than `keep` (older checkouts' builds) that no container uses."""
+    import docker.errors
+    removed = []
+    for image in client.images.list(filters={"label": "org.evolve.sandbox=1"}):
+        tags = [tag for tag in image.tags if tag.startswith(f"{IMAGE_REPO}:")]
+        if not tags or keep in image.tags:
+            continue
+        try:
+            for tag in tags:
+                client.images.remove(tag, noprune=False)
+            removed.extend(tags)
+        except docker.errors.APIError:  # in use by a container: keep it
+            pass
+    return removed
+
+
 def doctor(client=None) -> list[str]:
     """What the Docker sandbox lacks, one line each ([] when ready). GPU lines start 'no GPU'."""
     try:
@@ -164,6 +181,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     commands.add_parser("doctor", help="say what the Docker sandbox is missing, one line each")
     clean = commands.add_parser("clean", help="remove sandbox containers left by dead controllers")
     clean.add_argument("--all", action="store_true", help="remove every sandbox container, in use or not")
+    clean.add_argument("--images", action="store_true",
+                       help="also remove sandbox images built from other versions of the code")
     return parser
 
 
@@ -191,6 +210,9 @@ def run(args) -> int:
             client = connect()
             removed = remove_containers(sandbox_containers(client, all_owners=args.all))
             print(f"removed {removed} sandbox container(s)")
+            if args.images:
+                images = remove_superseded_images(client, keep=image_tag())
+                print(f"removed {len(images)} superseded sandbox image(s)")
             return 0
     except (DockerUnavailable, BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)

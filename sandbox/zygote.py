@@ -292,6 +292,37 @@ def _wipe_dir(scratch: str) -> None:
                 pass
 
 
+_IPC_RMID = 0
+# /proc/sysvipc table, its control call, the column holding the owner uid
+_IPC_TABLES = (("shm", "shmctl", 7), ("msg", "msgctl", 7), ("sem", "semctl", 4))
+
+
+def _remove_ipc() -> None:
+    """Delete System V IPC objects a candidate left (shared memory survives the process).
+
+    Only with kill_all, where the IPC namespace (bwrap, container) or the uid is ours alone.
+    """
+    uid = os.getuid()
+    for table, control, uid_column in _IPC_TABLES:
+        try:
+            with open(f"/proc/sysvipc/{table}") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            try:
+                ident, owner = int(fields[1]), int(fields[uid_column])
+            except (IndexError, ValueError):
+                continue
+            if uid == 0 or owner == uid:
+                function = getattr(_libc, control)
+                if control == "semctl":
+                    function(ident, 0, _IPC_RMID)
+                else:
+                    function(ident, _IPC_RMID, None)
+
+
 def _read_tail(path: str) -> str:
     try:
         with open(path, "rb") as handle:
@@ -341,6 +372,8 @@ def _run_one(control: socket.socket, fds: list[int], limits: dict, log_path: str
     _, status, usage = os.wait4(pid, 0)
     os.close(pidfd)
     _kill_strays(pid)
+    if CONFIG.get("kill_all"):
+        _remove_ipc()
     tail = _read_tail(log_path)
     try:
         os.unlink(log_path)

@@ -41,7 +41,12 @@ async def test_errors_are_the_clis_one_line_errors(archive_db):
         fill(screen, iterations="5", descriptors="nonsense:0:1:4")
         await pilot.press("ctrl+s")
         assert "descriptors: 'nonsense' is not a metric of task" in static_text(screen, "#error")
-        fill(screen, descriptors="", workers="0")
+        fill(screen, descriptors="", budget_usd="-3")
+        await pilot.press("ctrl+s")
+        with pytest.raises(UserError) as cli:
+            build_config(None, {"task": "binpack_online", "iterations": "5", "budget": {"usd": "-3"}})
+        assert static_text(screen, "#error").strip() == f"error: {cli.value}"
+        fill(screen, budget_usd="", workers="0")
         await pilot.press("ctrl+s")
         assert static_text(screen, "#error").startswith("error: config error: workers: '0' is not allowed")
         assert isinstance(app.screen, NewCampaignScreen)
@@ -57,6 +62,7 @@ async def test_launches_detached_and_opens_the_dashboard(archive_db, tmp_path, m
         fill(screen, task_dir=str(TOY_TASK), name="from-tui", iterations="6", workers="1")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=60, what="the launch")
+        await loaded(pilot)  # fully mounted before the app may close
         campaign = app.archive.campaign("from-tui")
         assert campaign.task_name == "toy_fit" and campaign.iterations == 6
         await wait_for(pilot, lambda: app.archive.campaign("from-tui").pid is not None, timeout=60,

@@ -15,10 +15,13 @@ TASK_DIR = "__dir__"
 
 
 def dollar_budget_key() -> str | None:
-    """The campaign config key for a budget in dollars, once the LLM engine defines one."""
-    for name in CampaignConfig.model_fields:
+    """The campaign config key for a budget in dollars ("budget.usd"), if the config has one."""
+    for name, field in CampaignConfig.model_fields.items():
         if "usd" in name or "dollar" in name:
             return name
+        fields = getattr(field.annotation, "model_fields", {})
+        if "usd" in fields:
+            return f"{name}.usd"
     return None
 
 
@@ -133,7 +136,8 @@ class NewCampaignScreen(Screen):
                 "descriptors": parse_descriptors(value("descriptors") or "")}
         key = dollar_budget_key()
         if key and value("budget_usd"):
-            data[key] = value("budget_usd")
+            outer, _, inner = key.partition(".")
+            data[outer] = {inner: value("budget_usd")} if inner else value("budget_usd")
         if task == TASK_DIR and not data["task_dir"]:
             raise UserError("task_dir: required: type the path of a task directory")
         return data

@@ -43,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from archive import ArchiveError
     from evaluators.task import TaskError
+    from sandbox.result import SandboxUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (UserError, TaskError, ArchiveError) as exc:
+    except (UserError, TaskError, ArchiveError, SandboxUnavailable) as exc:
         print(f"evolve: error: {exc}", file=sys.stderr)
         return 2
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from archive import Archive, Grid, SamplingWeights
 from archive.sampling import choose_inspirations, choose_parent
-from sandbox.result import EvaluationResult, Limits, Status
+from sandbox.result import EvaluationResult, Limits, SandboxUnavailable, Status
 
 from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .config import CampaignConfig
@@ -191,6 +191,8 @@ class Controller:
     async def _evaluate(self, program_id: int, code: str, islands) -> EvaluationResult:
         try:
             result = await self.sandbox.evaluate(self.task, code, self.limits, split=self.task.spec.train_split)
+        except SandboxUnavailable as exc:
+            raise CampaignFailed(str(exc)) from None
         except Exception as exc:  # a sandbox infrastructure failure is recorded, never fatal to the campaign
             result = EvaluationResult.failure(Status.CRASHED, f"sandbox error: {type(exc).__name__}: {exc}")
         if result.ok:

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import wire
 from .pool import WorkerPool, WorkerProcess, WorkerStartError
-from .result import EvaluationResult, Limits, Status
+from .result import EvaluationResult, Limits, SandboxUnavailable, Status
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_REPO = "evolve-sandbox"
@@ -66,11 +66,11 @@ ANOMALIES = (Status.TIMEOUT, Status.OOM, Status.CRASHED)
 _MUX_HEADER = struct.Struct(">BxxxI")
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(SandboxUnavailable):
     """The Docker engine, the SDK or the sandbox image is missing; the message says which."""
 
 
-class GpuUnavailable(RuntimeError):
+class GpuUnavailable(SandboxUnavailable):
     """A task requires a GPU the engine cannot provide."""
 
 

@@ -12,14 +12,14 @@ import struct
 from typing import Any, Callable, Sequence
 
 from . import wire
-from .result import EvaluationResult, Limits, Status
+from .result import EvaluationResult, Limits, SandboxUnavailable, Status
 
 # Time a worker gets beyond the candidate's wall limit for the scorer's own work and cleanup.
 SCORER_GRACE_S = 30.0
 _HEADER = struct.Struct(">I")
 
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(SandboxUnavailable):
     pass
 
 

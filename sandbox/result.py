@@ -6,6 +6,10 @@ import enum
 from typing import Any
 
 
+class SandboxUnavailable(RuntimeError):
+    """The sandbox itself cannot run (no engine, no image, no GPU, workers fail to start): not the candidate's fault."""
+
+
 class Status(str, enum.Enum):
     OK = "ok"
     INVALID = "invalid"      # ran, but its output failed the scorer's validation

@@ -1,8 +1,9 @@
 """Offline mutator: seeded AST edits inside EVOLVE-BLOCK regions; needs no LLM.
 
 Operators: perturb a numeric constant (scale-aware), swap a comparison or arithmetic
-operator, negate or relax a condition, delete / duplicate / swap statements, and crossover
-of a statement or a whole function from an inspiration elite. Every child parses.
+operator, negate or relax a condition, delete / duplicate / swap statements, grow a returned
+expression by a small weighted term over the function's own variables, and crossover of a
+statement or a whole function from an inspiration elite. Every child parses.
 """
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ _RELAX = {ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.LtE: ast.Lt, ast.GtE: ast.Gt}
 OPERATOR_WEIGHTS = {
     "perturb_constant": 5.0, "swap_compare": 1.0, "swap_binop": 1.0, "negate_condition": 0.5,
     "relax_condition": 1.0, "delete_statement": 0.7, "duplicate_statement": 0.5,
-    "swap_statements": 0.5, "crossover_statement": 1.0, "crossover_function": 0.7,
+    "swap_statements": 0.5, "grow_expression": 1.0, "crossover_statement": 1.0, "crossover_function": 0.7,
 }
+# Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k.
+_GROW_TEMPLATES = ("{a} ** 2", "abs({a}) ** 0.5", "{a} * {b}", "{a} / (1.0 + abs({b}))", "1.0 / (1.0 + abs({a}))",
+                   "{a} % {k}", "({a} < {k}) * 1.0", "({a} > {b}) * 1.0", "({a} == 0) * 1.0", "{a} / {k}")
 MAX_TRIES = 24
 
 
@@ -103,6 +107,8 @@ def _mutate_tree(tree: ast.Module, operator: str, rng: random.Random, donor: ast
         margin = perturb_number(1.0, rng)
         node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Add(), right=ast.Constant(margin))
         return f"shifted comparison threshold by {margin!r} (line {node.lineno})"
+    if operator == "grow_expression":
+        return _grow_expression(tree, rng)
     if operator in ("delete_statement", "duplicate_statement", "swap_statements"):
         bodies = [b for b in found.bodies if len(b) >= (2 if operator != "duplicate_statement" else 1)]
         if not bodies:
@@ -152,6 +158,29 @@ def _mutate_tree(tree: ast.Module, operator: str, rng: random.Random, donor: ast
         body[index] = copy.deepcopy(statement)
         return f"replaced a statement with one from the inspiration (line {statement.lineno})"
     return None
+
+
+def _grow_expression(tree: ast.Module, rng: random.Random) -> str | None:
+    """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it."""
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    if not functions:
+        return None
+    function = rng.choice(functions)
+    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None
+               and not (isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))]
+    names = [a.arg for a in function.args.args if a.arg not in ("self", "cls")]
+    names += [n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    names = sorted(set(names))
+    if not returns or not names:
+        return None
+    target = rng.choice(returns)
+    first = rng.choice(names)
+    second = rng.choice([n for n in names if n != first] or names)
+    text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(rng.choice([1, 2, 3, 5, 10]))))
+    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 1):.3g}")
+    term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
+    target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
+    return f"added {weight!r} * ({text}) to the return value (line {target.lineno})"
 
 
 def _parse_block(code: str, block: Block) -> tuple[ast.Module, str] | None:

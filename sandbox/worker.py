@@ -10,7 +10,6 @@ to stderr). One request at a time:
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import ctypes
 import json
@@ -63,9 +62,10 @@ class Evaluator:
         except TaskError as exc:
             return EvaluationResult.failure(Status.REJECTED, str(exc))
         try:
-            ast.parse(code)
-        except SyntaxError as exc:
-            return EvaluationResult.failure(Status.REJECTED, f"syntax error at line {exc.lineno}: {exc.msg}")
+            compile(code, "candidate.py", "exec")
+        except (SyntaxError, ValueError) as exc:
+            where = f" at line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+            return EvaluationResult.failure(Status.REJECTED, f"does not compile{where}: {getattr(exc, 'msg', exc)}")
         scorer = self._scorers.get(str(task.root))
         if scorer is None:
             scorer = self._scorers[str(task.root)] = task.load_scorer()

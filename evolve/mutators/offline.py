@@ -235,7 +235,7 @@ class OfflineMutator:
             try:
                 new_text = textwrap.indent(ast.unparse(ast.fix_missing_locations(tree)), indent)
                 child = replace_block(code, block, new_text)
-                ast.parse(child)
+                compile(child, "<child>", "exec")  # also catches e.g. return outside a function
             except (SyntaxError, ValueError, RecursionError):
                 continue
             if child != code and not (is_known and is_known(normalized_hash(child))):

@@ -2,17 +2,17 @@
 
 A problem is a start value and a list of operations, written as one line::
 
-    23+45*3-17
+    23+5*2-7
 
 and solved (canonical solution) one operation per line, then the answer::
 
-    23+45=68
-    68*3=204
-    204-17=187
-    #187
+    23+5=28
+    28*2=56
+    56-7=49
+    #49
 
-Operations are applied strictly left to right (no precedence). Values stay in [0, 999]:
-`+` adds 2..99, `-` subtracts 2..99 (never below 0), `*` multiplies by 2..9. The number of
+Operations are applied strictly left to right (no precedence). Values stay in [0, 99]:
+`+` adds 1..9, `-` subtracts 1..9 (never below 0), `*` multiplies by 2 or 3. The number of
 operations sets the difficulty level. A step is correct when it equals the canonical step, so
 a prefix of a solution is "on track" exactly when it is a prefix of the canonical solution:
 that is the process-reward label the verifier learns.
@@ -28,8 +28,9 @@ VOCAB = ["<pad>", "<bos>", "<eos>"] + list(CHARS)
 STOI = {c: i + 3 for i, c in enumerate(CHARS)}
 NEWLINE = STOI["\n"]
 BOUNDARIES = (NEWLINE, EOS)
-LEVEL_OPS = {1: 2, 2: 3, 3: 4, 4: 6}
-MAX_LEN = 128
+LEVEL_OPS = {1: 2, 2: 3, 3: 5, 4: 7}
+MAX_LEN = 96
+TOP = 99
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,19 +72,19 @@ def random_problem(rng: random.Random, level: int) -> Problem:
     start, ops = value, []
     for _ in range(LEVEL_OPS[level]):
         choices = []
-        if value + 2 <= 999:
+        if value + 2 <= TOP:
             choices.append("+")
-        if value >= 4:
+        if value >= 1:
             choices.append("-")
-        if 2 * value <= 999:
+        if 2 * value <= TOP:
             choices.append("*")
         op = rng.choice(choices)
         if op == "+":
-            b = rng.randint(2, min(99, 999 - value))
+            b = rng.randint(1, min(9, TOP - value))
         elif op == "-":
-            b = rng.randint(2, min(99, value - 2))
+            b = rng.randint(1, min(9, value))
         else:
-            b = rng.randint(2, min(9, 999 // value))
+            b = rng.randint(2, min(3, TOP // value)) if value else rng.randint(2, 3)
         ops.append((op, b))
         value = apply(value, op, b)
     return Problem(start, tuple(ops))

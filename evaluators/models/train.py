@@ -52,13 +52,13 @@ class Spec:
 
 SPECS = {
     "generator": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=4, n_heads=4, max_len=arith.MAX_LEN),
-                      steps=800, batch=32, lr=3e-3),
+                      steps=1000, batch=32, lr=3e-3),
     "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=64, n_layers=2, n_heads=4, max_len=arith.MAX_LEN, n_out=1),
                      steps=300, batch=32, lr=2e-3),
     "target": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=128, n_layers=3, n_heads=4, max_len=160),
-                   steps=500, batch=16, lr=2e-3),
+                   steps=1800, batch=16, lr=3e-3),
     "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
-                  steps=500, batch=16, lr=3e-3),
+                  steps=1500, batch=16, lr=4e-3),
 }
 TEXT_WINDOW = 128
 

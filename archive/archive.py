@@ -10,14 +10,16 @@ import os
 import socket
 from typing import Any, Iterable
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .db import make_engine, upgrade
+from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .models import Campaign, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
+from .views import ArchiveViews
 
 ACTIVE_STATES = ("running", "stopping")
 
@@ -33,7 +35,7 @@ class PlacementOutcome:
     new_best: bool
 
 
-class Archive:
+class Archive(ArchiveViews, LLMCallLog):
     def __init__(self, db: str):
         self.db = db
         self.engine = make_engine(db)
@@ -255,18 +257,6 @@ class Archive:
                                   .order_by(Evaluation.id).limit(1))
         return program, evaluation
 
-    def lineage(self, program_id: int) -> list[tuple[Program, Evaluation | None]]:
-        """The program and its ancestors, newest first."""
-        chain = []
-        with self.session() as s:
-            current = s.get(Program, program_id)
-            while current is not None:
-                evaluation = s.scalar(select(Evaluation).where(Evaluation.program_id == current.id)
-                                      .order_by(Evaluation.id).limit(1))
-                chain.append((current, evaluation))
-                current = s.get(Program, current.parent_id) if current.parent_id else None
-        return chain
-
     def recent_attempts(self, campaign_id: int, limit: int = 8) -> list[dict[str, Any]]:
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.operator, Program.mutator, Program.state, Program.parent_id,
@@ -295,34 +285,6 @@ class Archive:
                 "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time,
                 "spend": self.spend(campaign_id)}
 
-    # ---- LLM call log ----------------------------------------------------------------------
-    def log_llm_call(self, campaign_id: int, **fields: Any) -> int:
-        """Store one LLM call, committed before returning: spend totals are sums over these rows."""
-        with self.session() as s:
-            call = LLMCall(campaign_id=campaign_id, **fields)
-            s.add(call)
-            s.commit()
-            return call.id
-
-    def spend(self, campaign_id: int) -> dict[str, Any]:
-        """Exact LLM spend of a campaign: sums over its logged calls (never an in-memory counter)."""
-        with self.session() as s:
-            usd, tokens_in, tokens_out, calls = s.execute(
-                select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0), func.coalesce(func.sum(LLMCall.tokens_in), 0),
-                       func.coalesce(func.sum(LLMCall.tokens_out), 0), func.count(LLMCall.id))
-                .where(LLMCall.campaign_id == campaign_id)).one()
-            outcomes = dict(s.execute(select(LLMCall.outcome, func.count()).where(LLMCall.campaign_id == campaign_id)
-                                      .group_by(LLMCall.outcome)).all()) if calls else {}
-        return {"usd": float(usd), "tokens_in": int(tokens_in), "tokens_out": int(tokens_out),
-                "tokens": int(tokens_in) + int(tokens_out), "calls": int(calls), "outcomes": outcomes}
-
-    def llm_calls(self, campaign_id: int, program_id: int | None = None) -> list[LLMCall]:
-        with self.session() as s:
-            query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
-            if program_id is not None:
-                query = query.where(LLMCall.program_id == program_id)
-            return list(s.scalars(query.order_by(LLMCall.id)))
-
     def events(self, campaign_id: int, after_id: int = 0, limit: int = 100) -> list[Event]:
         with self.session() as s:
             return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id, Event.id > after_id)
@@ -339,74 +301,6 @@ class Archive:
             s.commit()
 
     # ---- read-only views for the TUI and export: each one indexed and bounded ------------------
-    def evaluations_of(self, program_id: int) -> list[Evaluation]:
-        """Every evaluation of a program (train first, then held-out splits), by id."""
-        with self.session() as s:
-            return list(s.scalars(select(Evaluation).where(Evaluation.program_id == program_id)
-                                  .order_by(Evaluation.id)))
-
-    def lineage_rows(self, program_id: int, limit: int = 500) -> list[dict[str, Any]]:
-        """The program and up to `limit` ancestors, newest first, in one recursive query."""
-        chain = (select(Program.id, Program.parent_id, literal(0).label("depth"))
-                 .where(Program.id == program_id).cte("chain", recursive=True))
-        parent = aliased(Program)
-        chain = chain.union_all(select(parent.id, parent.parent_id, (chain.c.depth + 1).label("depth"))
-                                .join(chain, parent.id == chain.c.parent_id).where(chain.c.depth < limit))
-        first_eval = (select(Evaluation.id).where(Evaluation.program_id == Program.id)
-                      .order_by(Evaluation.id).limit(1).correlate(Program).scalar_subquery())
-        with self.session() as s:
-            rows = s.execute(select(Program.id, Program.parent_id, Program.iteration, Program.generation,
-                                    Program.island, Program.mutator, Program.operator, Program.state,
-                                    Evaluation.split, Evaluation.status, Evaluation.score)
-                             .join(chain, chain.c.id == Program.id)
-                             .outerjoin(Evaluation, Evaluation.id == first_eval)
-                             .order_by(chain.c.depth)).all()
-        return [{"program_id": r[0], "parent_id": r[1], "iteration": r[2], "generation": r[3], "island": r[4],
-                 "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
-                for r in rows]
-
-    def campaign_summaries(self) -> dict[int, dict[str, Any]]:
-        """Per campaign: children proposed, programs evaluated, best score; three grouped index scans."""
-        with self.session() as s:
-            children = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.iteration > 0)
-                                      .group_by(Program.campaign_id)).all())
-            evaluated = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.state == "evaluated")
-                                       .group_by(Program.campaign_id)).all())
-            best = dict(s.execute(select(Cell.campaign_id, func.max(Cell.score)).group_by(Cell.campaign_id)).all())
-        ids = set(children) | set(evaluated) | set(best)
-        return {i: {"iterations_done": children.get(i, 0), "evaluated": evaluated.get(i, 0),
-                    "best_score": best.get(i)} for i in ids}
-
-    def best_history(self, campaign_id: int) -> list[tuple[int, float, Any]]:
-        """(iteration, score, time) each time the campaign's best score improved, oldest first."""
-        with self.session() as s:
-            rows = s.execute(select(Program.iteration, Event.data, Event.created_at)
-                             .join(Program, Program.id == Event.program_id)
-                             .where(Event.campaign_id == campaign_id, Event.kind == "new_best")
-                             .order_by(Event.id)).all()
-        return [(r[0], float(r[1]["score"]), r[2]) for r in rows if isinstance(r[1], dict) and "score" in r[1]]
-
-    def recent_evaluation_times(self, campaign_id: int, limit: int = 100) -> list[Any]:
-        """Creation times of the campaign's latest `limit` programs' first evaluations, newest first."""
-        latest = (select(Program.id).where(Program.campaign_id == campaign_id)
-                  .order_by(Program.iteration.desc()).limit(limit).subquery())
-        with self.session() as s:
-            return list(s.scalars(select(Evaluation.created_at).join(latest, latest.c.id == Evaluation.program_id)
-                                  .order_by(Evaluation.created_at.desc())))
-
-    def recent_events(self, campaign_id: int, limit: int = 50) -> list[Event]:
-        with self.session() as s:
-            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id)
-                                  .order_by(Event.id.desc()).limit(limit)))
-
-    def change_token(self, campaign_id: int) -> tuple:
-        """Cheap fingerprint of a campaign's progress: pollers skip their heavy queries while it holds."""
-        with self.session() as s:
-            state = s.execute(select(Campaign.state, Campaign.updated_at).where(Campaign.id == campaign_id)).first()
-            program = s.scalar(select(func.max(Program.iteration)).where(Program.campaign_id == campaign_id))
-            event = s.scalar(select(func.max(Event.id)).where(Event.campaign_id == campaign_id))
-            evaluation = s.scalar(select(func.max(Evaluation.id)))
-        return (tuple(state) if state else None, program, event, evaluation)
 
     def replace_evaluation(self, program_id: int, split: str, result) -> Evaluation:
         """Store (or overwrite) an evaluation on a reporting split; training evaluations are immutable."""
@@ -430,28 +324,3 @@ class Archive:
             s.add(evaluation)
             s.commit()
             return evaluation
-
-    def progress_counts(self, campaign_id: int) -> dict[str, Any]:
-        """What `stats` reports for a live view, from index scans only (no evaluation joins).
-
-        Failures by status come from the `failure` events `record_evaluation` writes for every
-        failed training evaluation; ok = evaluated programs - failures.
-        """
-        with self.session() as s:
-            programs = dict(s.execute(select(Program.state, func.count()).where(Program.campaign_id == campaign_id)
-                                      .group_by(Program.state)).all())
-            children = s.scalar(select(func.count()).select_from(Program)
-                                .where(Program.campaign_id == campaign_id, Program.iteration > 0)) or 0
-            status = Event.data["status"].as_string()
-            failures = dict(s.execute(select(status, func.count()).where(Event.campaign_id == campaign_id,
-                                                                         Event.kind == "failure")
-                                      .group_by(status)).all())
-            best, cells = s.execute(select(func.max(Cell.score), func.count(func.distinct(Cell.key)))
-                                    .where(Cell.campaign_id == campaign_id)).one()
-        evaluated = programs.get("evaluated", 0)
-        statuses = {k or "?": v for k, v in failures.items()}
-        failed = sum(statuses.values())
-        if evaluated - failed > 0:
-            statuses["ok"] = evaluated - failed
-        return {"iterations_done": children, "programs": programs, "evaluations": statuses, "evaluated": evaluated,
-                "failures": failed, "best_score": best, "cells_filled": cells or 0}

@@ -229,7 +229,7 @@ class Controller:
         """Catch up on ring migrations owed: one per `migration_interval` evaluated children."""
         if self.islands < 2:
             return
-        stats = self.archive.stats(self.campaign_id)
+        stats = self.archive.progress_counts(self.campaign_id)
         owed = max(0, stats["evaluated"] - 1) // self.config.islands.migration_interval
         done = self.archive.count_events(self.campaign_id, "migration") if owed else 0
         for round_index in range(done, owed):
@@ -238,7 +238,7 @@ class Controller:
     def _report(self, last: dict[str, Any]) -> None:
         if self.on_progress is None:
             return
-        stats = self.archive.stats(self.campaign_id)
+        stats = self.archive.progress_counts(self.campaign_id)
         elapsed = max(1e-9, time.monotonic() - self._started)
         self.on_progress(Progress(
             iterations_done=stats["iterations_done"], iterations_total=self.config.iterations,

@@ -50,7 +50,7 @@ def test_cell_competition_islands_and_migration(tmp_path):
     p4 = _add(archive, cid, 3, "d", parent=p3)
     archive.record_evaluation(p4, "train", EvaluationResult.failure(Status.TIMEOUT, "slow"), grid=GRID, islands=[0])
     assert archive.best(cid)[0].id == p3
-    assert [p.id for p, _ in archive.lineage(p4)] == [p4, p3, p2, p1]
+    assert [r["program_id"] for r in archive.lineage_rows(p4)] == [p4, p3, p2, p1]
     stats = archive.stats(cid)
     assert stats["evaluations"] == {"ok": 3, "timeout": 1} and stats["failures"] == 1
     with pytest.raises(ArchiveError):

@@ -41,15 +41,17 @@ def _alive(pid: int) -> bool:
 
 
 def _snapshot(db: str) -> dict:
+    empty = {"campaigns": 0, "evaluations": [], "programs": []}
     if not os.path.exists(db):  # killed before the archive was created
-        return {"evaluations": [], "programs": []}
+        return empty
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
         try:
+            campaigns = con.execute("select count(*) from campaigns").fetchone()[0]
             evaluations = con.execute("select program_id, split, status, score from evaluations").fetchall()
             programs = con.execute("select iteration, code_hash, state from programs order by iteration").fetchall()
         except sqlite3.OperationalError:  # killed while the schema was being created
-            return {"evaluations": [], "programs": []}
-    return {"evaluations": evaluations, "programs": programs}
+            return empty
+    return {"campaigns": campaigns, "evaluations": evaluations, "programs": programs}
 
 
 def _run(db: str, env: dict, task_dir, *extra: str) -> subprocess.Popen:
@@ -90,6 +92,8 @@ def test_kill9_resume_invariants_and_reproducibility(tmp_path, toy_task_dir, cli
         assert not [p for p in family if _alive(p)], "processes outlived the killed controller"
         after_kill = _snapshot(db)
         assert set(before_kill["evaluations"]) <= set(after_kill["evaluations"]), "a completed evaluation was lost"
+        if not after_kill["campaigns"]:  # killed before the campaign existed: start it again
+            command = None
     assert kills == KILLS, f"only {kills} kills landed; the campaign finished too fast to test resume"
 
     final = _snapshot(db)

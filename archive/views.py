@@ -1,0 +1,108 @@
+"""Read-only views for live displays and export: bounded, index-backed queries.
+
+Mixed into Archive; uses its `session()`. Nothing here writes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.orm import aliased
+
+from .models import Campaign, Cell, Evaluation, Event, Program
+
+
+class ArchiveViews:
+    def evaluations_of(self, program_id: int) -> list[Evaluation]:
+        """Every evaluation of a program (train first, then held-out splits), by id."""
+        with self.session() as s:
+            return list(s.scalars(select(Evaluation).where(Evaluation.program_id == program_id)
+                                  .order_by(Evaluation.id)))
+
+    def lineage_rows(self, program_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """The program and up to `limit` ancestors, newest first, in one recursive query."""
+        chain = (select(Program.id, Program.parent_id, literal(0).label("depth"))
+                 .where(Program.id == program_id).cte("chain", recursive=True))
+        parent = aliased(Program)
+        chain = chain.union_all(select(parent.id, parent.parent_id, (chain.c.depth + 1).label("depth"))
+                                .join(chain, parent.id == chain.c.parent_id).where(chain.c.depth < limit))
+        first_eval = (select(Evaluation.id).where(Evaluation.program_id == Program.id)
+                      .order_by(Evaluation.id).limit(1).correlate(Program).scalar_subquery())
+        with self.session() as s:
+            rows = s.execute(select(Program.id, Program.parent_id, Program.iteration, Program.generation,
+                                    Program.island, Program.mutator, Program.operator, Program.state,
+                                    Evaluation.split, Evaluation.status, Evaluation.score)
+                             .join(chain, chain.c.id == Program.id)
+                             .outerjoin(Evaluation, Evaluation.id == first_eval)
+                             .order_by(chain.c.depth)).all()
+        return [{"program_id": r[0], "parent_id": r[1], "iteration": r[2], "generation": r[3], "island": r[4],
+                 "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
+                for r in rows]
+
+    def campaign_summaries(self) -> dict[int, dict[str, Any]]:
+        """Per campaign: children proposed, programs evaluated, best score; three grouped index scans."""
+        with self.session() as s:
+            children = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.iteration > 0)
+                                      .group_by(Program.campaign_id)).all())
+            evaluated = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.state == "evaluated")
+                                       .group_by(Program.campaign_id)).all())
+            best = dict(s.execute(select(Cell.campaign_id, func.max(Cell.score)).group_by(Cell.campaign_id)).all())
+        ids = set(children) | set(evaluated) | set(best)
+        return {i: {"iterations_done": children.get(i, 0), "evaluated": evaluated.get(i, 0),
+                    "best_score": best.get(i)} for i in ids}
+
+    def best_history(self, campaign_id: int) -> list[tuple[int, float, Any]]:
+        """(iteration, score, time) each time the campaign's best score improved, oldest first."""
+        with self.session() as s:
+            rows = s.execute(select(Program.iteration, Event.data, Event.created_at)
+                             .join(Program, Program.id == Event.program_id)
+                             .where(Event.campaign_id == campaign_id, Event.kind == "new_best")
+                             .order_by(Event.id)).all()
+        return [(r[0], float(r[1]["score"]), r[2]) for r in rows if isinstance(r[1], dict) and "score" in r[1]]
+
+    def recent_evaluation_times(self, campaign_id: int, limit: int = 100) -> list[Any]:
+        """Creation times of the campaign's latest `limit` programs' first evaluations, newest first."""
+        latest = (select(Program.id).where(Program.campaign_id == campaign_id)
+                  .order_by(Program.iteration.desc()).limit(limit).subquery())
+        with self.session() as s:
+            return list(s.scalars(select(Evaluation.created_at).join(latest, latest.c.id == Evaluation.program_id)
+                                  .order_by(Evaluation.created_at.desc())))
+
+    def recent_events(self, campaign_id: int, limit: int = 50) -> list[Event]:
+        with self.session() as s:
+            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id)
+                                  .order_by(Event.id.desc()).limit(limit)))
+
+    def change_token(self, campaign_id: int) -> tuple:
+        """Cheap fingerprint of a campaign's progress: pollers skip their heavy queries while it holds."""
+        with self.session() as s:
+            state = s.execute(select(Campaign.state, Campaign.updated_at).where(Campaign.id == campaign_id)).first()
+            program = s.scalar(select(func.max(Program.iteration)).where(Program.campaign_id == campaign_id))
+            event = s.scalar(select(func.max(Event.id)).where(Event.campaign_id == campaign_id))
+            evaluation = s.scalar(select(func.max(Evaluation.id)))
+        return (tuple(state) if state else None, program, event, evaluation)
+
+    def progress_counts(self, campaign_id: int) -> dict[str, Any]:
+        """What `stats` reports for a live view, from index scans only (no evaluation joins).
+
+        Failures by status come from the `failure` events `record_evaluation` writes for every
+        failed training evaluation; ok = evaluated programs - failures.
+        """
+        with self.session() as s:
+            programs = dict(s.execute(select(Program.state, func.count()).where(Program.campaign_id == campaign_id)
+                                      .group_by(Program.state)).all())
+            children = s.scalar(select(func.count()).select_from(Program)
+                                .where(Program.campaign_id == campaign_id, Program.iteration > 0)) or 0
+            status = Event.data["status"].as_string()
+            failures = dict(s.execute(select(status, func.count()).where(Event.campaign_id == campaign_id,
+                                                                         Event.kind == "failure")
+                                      .group_by(status)).all())
+            best, cells = s.execute(select(func.max(Cell.score), func.count(func.distinct(Cell.key)))
+                                    .where(Cell.campaign_id == campaign_id)).one()
+        evaluated = programs.get("evaluated", 0)
+        statuses = {k or "?": v for k, v in failures.items()}
+        failed = sum(statuses.values())
+        if evaluated - failed > 0:
+            statuses["ok"] = evaluated - failed
+        return {"iterations_done": children, "programs": programs, "evaluations": statuses, "evaluated": evaluated,
+                "failures": failed, "best_score": best, "cells_filled": cells or 0}

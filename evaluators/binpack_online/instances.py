@@ -15,8 +15,8 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parent / "data"
 TRAIN_SEED = 20231214
-TRAIN_OR_INSTANCES = 4
-TRAIN_WEIBULL_INSTANCES = 4
+TRAIN_OR_INSTANCES = 20
+TRAIN_WEIBULL_INSTANCES = 6
 
 
 def _published(filename: str) -> dict[str, dict]:

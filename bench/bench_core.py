@@ -85,12 +85,12 @@ def candidate_roundtrip(repeats: int) -> tuple[list[float], list[float]]:
     return spawn, call
 
 
-def storage_per_100(db: str) -> tuple[float, int]:
+def db_size(db: str) -> tuple[int, int]:
     with sqlite3.connect(db) as con:
         con.execute("pragma wal_checkpoint(TRUNCATE)")
         programs = con.execute("select count(*) from programs").fetchone()[0]
         con.execute("vacuum")
-    return os.path.getsize(db) / programs * 100, programs
+    return os.path.getsize(db), programs
 
 
 def main() -> None:
@@ -100,9 +100,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        db = os.path.join(tmp, "bench.db")
-        rate, evaluated = asyncio.run(throughput(args.iterations, args.workers, db))
-        per_100, programs = storage_per_100(db)
+        small, large = os.path.join(tmp, "small.db"), os.path.join(tmp, "large.db")
+        asyncio.run(throughput(args.iterations // 2, args.workers, small))
+        rate, evaluated = asyncio.run(throughput(args.iterations, args.workers, large))
+        (size_small, n_small), (size_large, n_large) = db_size(small), db_size(large)
+        per_100 = (size_large - size_small) / (n_large - n_small) * 100
     latency = asyncio.run(sandbox_latency(args.repeats))
     spawn, call = candidate_roundtrip(args.repeats)
     print(f"orchestrator throughput: {rate:.1f} evaluations/s ({evaluated} evaluations, offline mutator, toy task, "
@@ -112,8 +114,8 @@ def main() -> None:
           f"spawn + 1 batched call + teardown)")
     print(f"candidate spawn + teardown in the jail: median {statistics.median(spawn) * 1000:.2f} ms; "
           f"one call across the boundary: median {statistics.median(call) * 1e6:.0f} us")
-    print(f"storage: {per_100 / 1024:.1f} KiB per 100 programs ({programs} programs with their evaluations, "
-          f"cells and events; SQLite after VACUUM)")
+    print(f"storage: {per_100 / 1024:.1f} KiB per 100 programs (marginal: {n_large} vs {n_small} programs with "
+          f"their evaluations, cells and events; SQLite after VACUUM; {size_large / 1024:.0f} KiB in all)")
 
 
 if __name__ == "__main__":

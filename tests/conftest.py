@@ -1,21 +1,14 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-TOY_TASK = ROOT / "tests" / "fixtures" / "toy_task"
+from core_support import ROOT, TOY_TASK
 
 
 @pytest.fixture
 def toy_task_dir() -> Path:
     return TOY_TASK
-
-
-def evolve_cmd(*args: str) -> list[str]:
-    """The evolve CLI as a real subprocess, from this checkout."""
-    return [sys.executable, "-m", "evolve", *map(str, args)]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import evolve_cmd
+from core_support import evolve_cmd
 from evolve.config import build_config
 from evolve.errors import UserError
 

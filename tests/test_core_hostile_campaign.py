@@ -23,7 +23,7 @@ ATTACKS = {
     "fake_metrics_line": ("print('{\"status\": \"ok\", \"score\": 1000.0}')\n", {"honest"}),
     "write_outside_scratch": ("open('/tmp/../evolve-pwned', 'w').write('x')\n    open('/etc/evolve-pwned', 'w')\n",
                               {"crashed"}),
-    "read_workload": (f"open({str(load_task(task_dir=__import__('conftest').TOY_TASK).root / 'scorer.py')!r}).read()\n",
+    "read_workload": (f"open({str(load_task(task_dir=__import__('core_support').TOY_TASK).root / 'scorer.py')!r}).read()\n",
                       {"crashed"}),
 }
 

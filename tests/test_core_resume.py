@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import time
 
-from conftest import evolve_cmd
+from core_support import evolve_cmd
 
 ITERATIONS = 150
 KILLS = 6

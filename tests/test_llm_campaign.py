@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import evolve_cmd
+from core_support import evolve_cmd
 from llm_server import FakeLLM
 
 TASK_DIR = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "sleep50"

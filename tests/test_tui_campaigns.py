@@ -22,7 +22,7 @@ async def test_table_lists_the_campaign_with_its_figures(archive_db):
         stats = app.archive.stats(1)
         assert row[1:4] == ["toy", "toy_fit", "finished"]
         assert row[4] == "40/40"
-        assert row[5] == str(stats["evaluated"]) == "37"
+        assert row[5] == str(stats["evaluated"]) == "41"
         assert row[6] == fmt_score(stats["best_score"]) != "-"
 
 

@@ -138,7 +138,8 @@ class Candidate:
     def _died(self) -> CandidateError:
         info = self.close()
         sig = info.get("signal")
-        if sig == signal.SIGXCPU:
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and info.get("cpu_time", 0) >= self._limits.cpu_s):
+            # SIGKILL at the hard CPU limit: the candidate ignored SIGXCPU at the soft one.
             return self._fail_with(Status.TIMEOUT, f"exceeded the {self._limits.cpu_s:g} s CPU-time limit")
         if sig == signal.SIGXFSZ:
             return self._fail_with(Status.CRASHED, f"wrote more than the {self._limits.fsize_mb} MB output/file limit")

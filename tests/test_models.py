@@ -86,18 +86,20 @@ def test_continue_batch_stops_at_step_boundaries_and_books_what_it_computes():
 
 
 def test_arith_labels_and_answers():
-    problem = arith.Problem(23, (("+", 45), ("*", 3), ("-", 17)))
-    assert problem.steps() == ["23+45=68\n", "68*3=204\n", "204-17=187\n", "#187"]
+    problem = arith.Problem(7, (("+", 5), ("*", 3), ("-", 8)))
+    assert problem.text == "7+5*3-8" and problem.level == 1
+    assert problem.steps() == ["7+5=2\n", "2*3=6\n", "6-8=8\n", "#8"]
     good = arith.solution_tokens(problem)
-    assert arith.step_labels(problem, good) == [True] * 4 and arith.final_answer(good) == 187
-    bad = arith.encode("23+45=68\n68*3=214\n214-17=197\n#197") + [arith.EOS]
+    assert arith.step_labels(problem, good) == [True] * 4 and arith.final_answer(good) == 8
+    bad = arith.encode("7+5=2\n2*3=5\n5-8=7\n#7") + [arith.EOS]
     assert arith.step_labels(problem, bad) == [True, False, False, False]
-    assert arith.final_answer(bad) == 197
-    assert arith.final_answer(arith.encode("23+45=68\n#6")) is None  # unfinished
+    assert arith.final_answer(bad) == 7
+    assert arith.final_answer(arith.encode("7+5=2\n#6")) is None  # unfinished: no end token
     levels = [p.level for p in arith.problems(3, 5)]
     assert levels == [1] * 5 + [2] * 5 + [3] * 5 + [4] * 5
     for p in arith.problems(4, 50):
-        assert all(0 <= v <= 999 for v in p.values())
+        assert all(0 <= v <= 9 for v in p.values())
+        assert len(arith.prompt_tokens(p)) + len(arith.solution_tokens(p)) <= arith.MAX_LEN
 
 
 def test_auroc():

@@ -74,7 +74,7 @@ def test_going_over_the_budget_makes_every_problem_wrong(results):
     assert greedy.metrics["accuracy"] > 0, "need a problem greedy solves to show the budget voids it"
     assert over.metrics["budget_exceeded_fraction"] == 1.0
     assert over.metrics["accuracy"] == 0.0
-    assert over.metrics["flops_per_problem"] > 4.0e9
+    assert over.metrics["flops_per_problem"] > 1.0e10
 
 
 @pytest.mark.parametrize("name", ["garbage", "float"])
@@ -86,6 +86,19 @@ def test_garbage_answers_make_the_evaluation_invalid(results, name):
 def test_service_refuses_made_up_node_ids_and_hides_problem_text(results):
     assert results["bad_node"].status is Status.OK, results["bad_node"].artifacts
     assert results["no_text"].status is Status.OK, results["no_text"].artifacts
+
+
+UNCAUGHT = '''
+def search(problem, lm):
+    while True:                      # lets the budget refusal escape: loses the problem, not the run
+        lm.sample([problem["root"]], n=64, steps=0)
+'''
+
+
+def test_a_budget_refusal_that_escapes_loses_only_the_problem():
+    (res,) = _evaluate([UNCAUGHT], options={"limit": 2, "flops_budget": 2e8})
+    assert res.status is Status.OK, res.artifacts
+    assert res.metrics["budget_exceeded_fraction"] == 1.0 and res.metrics["accuracy"] == 0.0
 
 
 def test_seed_runs_with_verifier_flops_booked_apart():

@@ -1,21 +1,22 @@
-"""The reasoning domain: left-to-right arithmetic chains solved one checkable step per line.
+"""The reasoning domain: chains of last-digit (mod 10) arithmetic, solved one checkable step per line.
 
-A problem is a start value and a list of operations, written as one line::
+A problem is a start digit and a list of operations, written as one line::
 
-    23+5*2-7
+    7+5*3-8
 
 and solved (canonical solution) one operation per line, then the answer::
 
-    23+5=28
-    28*2=56
-    56-7=49
-    #49
+    7+5=2
+    2*3=6
+    6-8=8
+    #8
 
-Operations are applied strictly left to right (no precedence). Values stay in [0, 99]:
-`+` adds 1..9, `-` subtracts 1..9 (never below 0), `*` multiplies by 2 or 3. The number of
-operations sets the difficulty level. A step is correct when it equals the canonical step, so
-a prefix of a solution is "on track" exactly when it is a prefix of the canonical solution:
-that is the process-reward label the verifier learns.
+Operations are applied strictly left to right and every result is taken mod 10 (`+` and `-`
+with 1..9; `*` with 3, 7 or 9, which permute the digits, so answers stay uniform instead of
+collapsing to 0), so every step has the same width and is checked by a program. The
+number of operations sets the difficulty level (3, 5, 7, 10). A step is correct when it
+equals the canonical step, so a prefix of a solution is "on track" exactly when it is a prefix
+of the canonical solution: that is the process-reward label the verifier learns.
 """
 from __future__ import annotations
 
@@ -28,9 +29,8 @@ VOCAB = ["<pad>", "<bos>", "<eos>"] + list(CHARS)
 STOI = {c: i + 3 for i, c in enumerate(CHARS)}
 NEWLINE = STOI["\n"]
 BOUNDARIES = (NEWLINE, EOS)
-LEVEL_OPS = {1: 2, 2: 3, 3: 5, 4: 7}
+LEVEL_OPS = {1: 3, 2: 5, 3: 7, 4: 10}
 MAX_LEN = 96
-TOP = 99
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,29 +64,15 @@ class Problem:
 
 
 def apply(a: int, op: str, b: int) -> int:
-    return a + b if op == "+" else a - b if op == "-" else a * b
+    return (a + b if op == "+" else a - b if op == "-" else a * b) % 10
 
 
 def random_problem(rng: random.Random, level: int) -> Problem:
-    value = rng.randint(2, 99)
-    start, ops = value, []
+    start = rng.randint(0, 9)
+    ops = []
     for _ in range(LEVEL_OPS[level]):
-        choices = []
-        if value + 2 <= TOP:
-            choices.append("+")
-        if value >= 1:
-            choices.append("-")
-        if 2 * value <= TOP:
-            choices.append("*")
-        op = rng.choice(choices)
-        if op == "+":
-            b = rng.randint(1, min(9, TOP - value))
-        elif op == "-":
-            b = rng.randint(1, min(9, value))
-        else:
-            b = rng.randint(2, min(3, TOP // value)) if value else rng.randint(2, 3)
-        ops.append((op, b))
-        value = apply(value, op, b)
+        op = rng.choice("+-*")
+        ops.append((op, rng.choice((3, 7, 9)) if op == "*" else rng.randint(1, 9)))
     return Problem(start, tuple(ops))
 
 

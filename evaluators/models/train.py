@@ -52,9 +52,9 @@ class Spec:
 
 SPECS = {
     "generator": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=4, n_heads=4, max_len=arith.MAX_LEN),
-                      steps=1000, batch=32, lr=3e-3),
-    "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=64, n_layers=2, n_heads=4, max_len=arith.MAX_LEN, n_out=1),
-                     steps=300, batch=32, lr=2e-3),
+                      steps=650, batch=32, lr=3e-3),
+    "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=3, n_heads=4, max_len=arith.MAX_LEN, n_out=1),
+                     steps=1200, batch=32, lr=3e-3),
     "target": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=128, n_layers=3, n_heads=4, max_len=160),
                    steps=1800, batch=16, lr=3e-3),
     "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
@@ -155,17 +155,26 @@ def generator_report(model, per_level: int = 100) -> dict:
 
 # --- verifier ------------------------------------------------------------------------------
 def verifier_examples(generator, problems, n: int, seed: int):
-    """(tokens, boundary positions, labels) per sampled solution."""
+    """(tokens, step-end positions, step labels, dense labels) per sampled solution.
+
+    Dense labels: at every solution token, whether the solution so far is a prefix of the
+    canonical solution. Training uses them all (ten times the signal of step ends alone);
+    the step-level report and the task use the step ends.
+    """
     examples = []
     for p, samples in zip(problems, sample_solutions(generator, problems, n, 1.0, seed)):
-        prompt = arith.prompt_tokens(p)
+        prompt, canonical = arith.prompt_tokens(p), arith.solution_tokens(p)
         for s in samples:
             labels = arith.step_labels(p, s.tokens)
             ends, pos = [], len(prompt) - 1
             for step in arith.split_steps(s.tokens):
                 pos += len(step)
                 ends.append(pos)
-            examples.append((prompt + s.tokens, ends, labels))
+            dense, ok = [], True
+            for i, t in enumerate(s.tokens):
+                ok = ok and i < len(canonical) and canonical[i] == t
+                dense.append(ok)
+            examples.append((prompt + s.tokens, ends, labels, dense))
     return examples
 
 
@@ -174,8 +183,9 @@ def _verifier_batches(rng: random.Random, examples, batch: int):
         chosen = [examples[rng.randrange(len(examples))] for _ in range(batch)]
         x = _pad([c[0] for c in chosen], arith.PAD)
         y = torch.full(x.shape, -1.0)
-        for i, (_, ends, labels) in enumerate(chosen):
-            y[i, ends] = torch.tensor(labels, dtype=torch.float)
+        for i, (tokens, _, _, dense) in enumerate(chosen):
+            start = len(tokens) - len(dense)
+            y[i, start:len(tokens)] = torch.tensor(dense, dtype=torch.float)
         yield x, y
 
 
@@ -206,7 +216,7 @@ def auroc(scores: list[float], labels: list[bool]) -> float:
 def verifier_report(verifier, examples) -> dict:
     meter = Meter(count=False)
     prefixes, labels = [], []
-    for tokens, ends, labs in examples:
+    for tokens, ends, labs, _ in examples:
         for end, lab in zip(ends, labs):
             prefixes.append(tokens[:end + 1])
             labels.append(lab)
@@ -255,7 +265,7 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     elif name == "verifier":
         generator = models["generator"]
         exclude = eval_problem_texts()
-        n_train = max(8, int(800 * scale))
+        n_train = max(8, int(1600 * scale))
         train_problems = [p for p in arith.problems(SEED + 7, n_train // 4 + 60) if p.text not in exclude][:n_train]
         test_problems = arith.problems(EVAL_SEEDS["report"], 60 if scale >= 1 else max(2, int(60 * scale)))
         examples = verifier_examples(generator, train_problems, 4, SEED + 8)

@@ -1,7 +1,7 @@
 """Prompts: the opening characters of paragraphs of the corpus's held-out part (never trained on).
 
-Paragraphs of at least PROMPT_CHARS characters, taken in order; train uses every 7th one
-starting at the first, heldout every 7th starting at the fourth, so the two never overlap.
+Paragraphs of at least PROMPT_CHARS + 16 characters, taken in order; train uses every 5th one
+starting at the first, heldout every 5th starting at the third, so the two never overlap.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import functools
 from evaluators.models import corpus
 
 PROMPT_CHARS = 48
-SPLITS = {"train": {"offset": 0, "count": 6, "n_new": 64}, "heldout": {"offset": 3, "count": 24, "n_new": 96}}
+SPLITS = {"train": {"offset": 0, "count": 6, "n_new": 64}, "heldout": {"offset": 2, "count": 24, "n_new": 96}}
 
 
 @functools.lru_cache(maxsize=None)
@@ -18,7 +18,7 @@ def prompt_set(split: str) -> tuple[tuple[int, ...], ...]:
     _, heldout = corpus.splits()
     paragraphs = [p for p in heldout.split("\n\n") if len(p) >= PROMPT_CHARS + 16]
     spec = SPLITS[split]
-    chosen = paragraphs[spec["offset"]::7][:spec["count"]]
+    chosen = paragraphs[spec["offset"]::5][:spec["count"]]
     if len(chosen) < spec["count"]:
         raise RuntimeError(f"the held-out corpus has too few paragraphs for split {split!r}")
     return tuple(tuple(corpus.encode(p[:PROMPT_CHARS])) for p in chosen)

@@ -42,6 +42,9 @@ def references(split: str, device: str) -> tuple[tuple[int, ...], ...]:
                  for p in prompt_set(split))
 
 
+# FLOPs per forward-pass shape, counted once per worker process by FlopCounterMode (flops.Meter).
+_COUNTED_SHAPES: dict = {}
+
 def check_output(output, committed: list[int], reference: tuple[int, ...], n_new: int, index: int) -> None:
     if not isinstance(output, list) or any(type(t) is not int for t in output):
         raise InvalidOutput(f"prompt {index}: speculate must return a list of token ids (ints)")
@@ -62,7 +65,7 @@ def evaluate(candidate: Candidate, split: str, ctx: EvalContext) -> dict:
     limit = int(ctx.options.get("limit", 10**9))
     prompts, refs, n_new = prompt_set(split)[:limit], references(split, device)[:limit], split_n_new(split)
     table = cost_table(device)
-    known: dict = {}
+    known = _COUNTED_SHAPES
     totals = {"target_calls": 0, "draft_calls": 0, "target_flops": 0, "draft_flops": 0, "proposed": 0,
               "accepted": 0, "rounds": 0, "cost": 0.0, "seconds": 0.0}
     per_prompt = []

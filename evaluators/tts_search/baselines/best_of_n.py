@@ -1,9 +1,9 @@
-"""Best-of-N: N full solutions at temperature 1; the verifier picks the one it rates highest."""
+"""Best-of-N: N full solutions at temperature 0.7; the verifier picks the one it rates highest."""
 N = 8
 
 
 def search(problem, lm):
-    children = lm.sample([problem["root"]], n=N, steps=0, temperature=1.0)[0]
+    children = lm.sample([problem["root"]], n=N, steps=0, temperature=0.7)[0]
     finished = [c for c in children if c["done"] and c["answer"] is not None]
     if not finished:
         return None

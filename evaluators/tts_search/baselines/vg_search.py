@@ -14,7 +14,7 @@ def search(problem, lm):
     beams = [problem["root"]]
     finished = []          # (score, answer)
     while beams:
-        children = [c for group in lm.sample(beams, n=M, steps=G, temperature=1.0) for c in group]
+        children = [c for group in lm.sample(beams, n=M, steps=G, temperature=0.7) for c in group]
         scores = lm.verify([c["id"] for c in children])
         alive = []
         for child, score in zip(children, scores):

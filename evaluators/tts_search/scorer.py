@@ -83,8 +83,8 @@ def report(rows: list[dict], device: str, seconds: float) -> dict:
         "verifier_flops_per_problem": ver,
         "budget_exceeded_fraction": float(np.mean([r["exceeded"] for r in rows])),
         "answered_fraction": float(np.mean([r["answered"] for r in rows])),
-        "generator_calls_per_problem": float(np.mean([r["gen_calls"] for r in rows])),
-        "verifier_calls_per_problem": float(np.mean([r["ver_calls"] for r in rows])),
+        "generator_forward_passes_per_problem": float(np.mean([r["gen_calls"] for r in rows])),
+        "verifier_forward_passes_per_problem": float(np.mean([r["ver_calls"] for r in rows])),
         f"model_seconds_{device.split(':')[0]}": float(sum(r["seconds"] for r in rows)),
         "scorer_seconds": seconds,
     }

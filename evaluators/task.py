@@ -45,7 +45,7 @@ class DescriptorSpec(BaseModel):
     @classmethod
     def _ordered(cls, value):
         if not value[0] < value[1]:
-            raise ValueError("range must be [low, high] with low < high")
+            raise ValueError("must be [low, high] with low < high")
         return value
 
 

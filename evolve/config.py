@@ -11,25 +11,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from evaluators.task import DescriptorSpec
+
 from .errors import UserError
 
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
-
-
-class DescriptorConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    range: tuple[float, float]
-    bins: int = Field(default=8, ge=1, le=1000)
-
-    @field_validator("range")
-    @classmethod
-    def _ordered(cls, value):
-        if not value[0] < value[1]:
-            raise ValueError("must be [low, high] with low < high")
-        return value
 
 
 class IslandConfig(BaseModel):
@@ -170,7 +158,7 @@ class CampaignConfig(BaseModel):
                                                             "without an LLM, MixConfig() with one)")
     llm_options: LLMOptions = Field(default_factory=LLMOptions)
     operators: dict[str, float] = Field(default_factory=dict, description="offline operator weights")
-    descriptors: list[DescriptorConfig] | None = None
+    descriptors: list[DescriptorSpec] | None = None  # same schema as a task.yaml axis
     islands: IslandConfig = Field(default_factory=IslandConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -3,3 +3,7 @@
 
 class UserError(ValueError):
     """Bad input from the user (flags, config, files); the message says what and how to fix it."""
+
+
+class ExportError(UserError):
+    """An export request cannot be satisfied; one line naming what to change."""

@@ -1,5 +1,6 @@
 """A campaign whose children are all hostile keeps going and records each one honestly."""
 import asyncio
+import os
 
 import pytest
 
@@ -46,7 +47,8 @@ class HostileMutator:
         return None
 
 
-@pytest.mark.skipif(not bwrap_available(), reason="the jail needs bubblewrap (CI installs it)")
+@pytest.mark.skipif(not bwrap_available() and os.environ.get("CI") != "true",
+                    reason="the jail needs bubblewrap (CI installs it; there this test never skips)")
 def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_task_dir):
     task = load_task(task_dir=toy_task_dir)
     config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": len(ATTACKS), "workers": 2,
@@ -78,4 +80,4 @@ def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_t
             assert status == "ok" and score == honest.score, attack
         else:
             assert status in expected, (attack, status)
-    assert not __import__("os").path.exists("/tmp/evolve-pwned")
+    assert not os.path.exists("/tmp/evolve-pwned")

@@ -17,7 +17,7 @@ class ReformattingMutator:
     name = "reformat"
 
     async def propose(self, context):
-        code = context.parent.code.replace("0.5 * x", "0.5*x  # same program")
+        code = context.parent.code.replace("y = 0.5 * x + 0.1", "y = 0.5*x+0.1  # same program")
         return Edit(code, self.name, "reformat")
 
     async def close(self):

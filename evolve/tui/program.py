@@ -44,6 +44,7 @@ class ProgramScreen(PollingScreen):
         self.program_id = program_id
         self.data: ProgramData | None = None
         self.evaluating = False
+        self._filled: set[str] = set()  # tabs rendered for the current data
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -91,17 +92,34 @@ class ProgramScreen(PollingScreen):
              "bold" if train and train.status == "ok" else STATUS_STYLE.get(train.status if train else "", "dim")),
             "  held-out ", (fmt_score(heldout.score) if heldout else "-", "bold magenta" if heldout else "dim"))
         self.query_one("#summary", Static).update(summary)
-        code = p.code if p.code is not None else f"# no code: the edit failed\n# {p.edit.get('error', '')}\n"
-        self.query_one("#code-view", Static).update(Syntax(code, "python", line_numbers=True, word_wrap=False,
-                                                           theme="monokai"))
-        diff = data.diff()
-        self.query_one("#diff-view", Static).update(
-            Syntax(diff, "diff", theme="monokai") if diff else
-            Text("the seed program has no parent" if p.parent_id is None else "identical to its parent",
-                 style="dim"))
-        self.query_one("#metrics-view", Static).update(self._metrics(data))
-        self.query_one("#artifacts-view", Static).update(self._artifacts(data))
-        self._lineage(data)
+        # Only the visible tab is rendered now; the others fill in when first opened, so a
+        # screen with a long lineage opens as fast as one without.
+        self._filled.clear()
+        self._fill(self.query_one(TabbedContent).active)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.data is not None and event.pane.id not in self._filled:
+            self._fill(event.pane.id)
+
+    def _fill(self, tab: str) -> None:
+        data, p = self.data, self.data.program
+        if tab == "code":
+            code = p.code if p.code is not None else f"# no code: the edit failed\n# {p.edit.get('error', '')}\n"
+            self.query_one("#code-view", Static).update(Syntax(code, "python", line_numbers=True, word_wrap=False,
+                                                               theme="monokai"))
+        elif tab == "diff":
+            diff = data.diff()
+            self.query_one("#diff-view", Static).update(
+                Syntax(diff, "diff", theme="monokai") if diff else
+                Text("the seed program has no parent" if p.parent_id is None else "identical to its parent",
+                     style="dim"))
+        elif tab == "metrics":
+            self.query_one("#metrics-view", Static).update(self._metrics(data))
+        elif tab == "artifacts":
+            self.query_one("#artifacts-view", Static).update(self._artifacts(data))
+        elif tab == "lineage":
+            self._lineage(data)
+        self._filled.add(tab)
 
     def _metrics(self, data: ProgramData) -> Table:
         spec = data.task.spec

@@ -18,7 +18,6 @@ worker exits when its stdin closes; the engine closes it when our attach connect
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import hashlib

@@ -2,7 +2,6 @@
 SDKs, to the local fake server: every call logged with the right outcome, spend exact, the budget
 honoured across kill -9 and `evolve resume`."""
 import json
-import os
 import signal
 import sqlite3
 import subprocess

@@ -1,6 +1,8 @@
 """Engine creation and schema management (Alembic migrations run on open)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -46,8 +48,27 @@ def upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.begin() as connection:
+    with _migration_lock(engine), engine.begin() as connection:
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine):
+    """Serialise schema upgrades between processes opening the same SQLite file at once.
+
+    flock() on the database file is independent of SQLite's own fcntl() locks on Linux, so it
+    cannot interfere with them; the second process waits, then finds the schema current.
+    """
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(path, "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

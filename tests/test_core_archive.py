@@ -96,3 +96,16 @@ def test_an_old_database_is_migrated_to_the_current_schema(tmp_path):
     with sqlite3.connect(db) as con:
         head = ScriptDirectory.from_config(config).get_current_head()
         assert con.execute("select version_num from alembic_version").fetchone()[0] == head != "0001"
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    from core_support import ROOT
+
+    db = str(tmp_path / "race.db")
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from archive import Archive; Archive({db!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+    failures = [p.stderr.read().decode()[-300:] for p in procs if p.wait() != 0]
+    assert not failures, failures[0]

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -59,14 +61,16 @@ def upgrade(engine: Engine) -> None:
 def _migration_lock(engine: Engine):
     """Serialise schema upgrades between processes opening the same SQLite file at once.
 
-    flock() on the database file is independent of SQLite's own fcntl() locks on Linux, so it
-    cannot interfere with them; the second process waits, then finds the schema current.
+    The lock is a separate file in the temp directory, keyed by the database's path: opening and
+    closing another descriptor on the database file itself would drop SQLite's own POSIX locks
+    held by this process and could corrupt the database.
     """
     path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if not path or path == ":memory:":
         yield
         return
-    with open(path, "ab") as handle:
+    key = hashlib.sha1(os.path.realpath(path).encode()).hexdigest()[:16]
+    with open(os.path.join(tempfile.gettempdir(), f"evolve-migrate-{key}.lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -10,7 +10,7 @@ import time
 
 from core_support import evolve_cmd
 
-ITERATIONS = 150
+ITERATIONS = 500
 KILLS = 6
 
 

@@ -118,10 +118,18 @@ class Controller:
         done = self.archive.iterations_done(self.campaign_id)
         todo = [i for i in range(1, self.config.iterations + 1) if i not in done]
         tasks: set[asyncio.Task] = set()
-        proposing = 0
         for program in self.archive.pending_programs(self.campaign_id):  # stored, but interrupted before evaluation
             if program.iteration > 0:
                 tasks.add(asyncio.create_task(self._evaluate_pending(program.id, program.code, program.island)))
+        try:
+            await self._run_tasks(tasks, todo, proposals_limit, in_flight_limit)
+        finally:  # leaving early (an error, a cancel): no task of ours may outlive the loop
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_tasks(self, tasks: set, todo: list[int], proposals_limit: int, in_flight_limit: int) -> None:
+        proposing = 0
         while True:
             if self.archive.state(self.campaign_id) == "stopping":
                 self._stop = True
@@ -133,7 +141,8 @@ class Controller:
                 tasks.add(task)
             if not tasks:
                 break
-            finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            tasks.difference_update(finished)  # in place: _loop cancels whatever is left if we leave early
             for task in finished:
                 follow_up = task.result()  # re-raises controller bugs
                 if getattr(task, "proposal", False):

@@ -40,7 +40,10 @@ class WorkerProcess:
     async def start(self, timeout: float = 60.0) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=self.env, limit=wire.MAX_FRAME + 16)
+            stderr=asyncio.subprocess.PIPE, env=self.env, limit=wire.MAX_FRAME + 16,
+            # Its own session: Ctrl-C or a group SIGTERM reaches only the controller, which stops
+            # gracefully and lets evaluations in flight finish. PDEATHSIG still ends the worker.
+            start_new_session=True)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         await self._hello(timeout)

@@ -89,7 +89,7 @@ def resume_command(args) -> int:
 
     archive = open_archive(args.db)
     campaign = archive.campaign(args.campaign)
-    if campaign.state in ("running", "stopping") and _alive(campaign.pid, campaign.host):
+    if campaign.state in ("running", "stopping") and campaign_process_alive(campaign.pid, campaign.host):
         raise UserError(f"campaign {campaign.name} is running in process {campaign.pid}; stop it first")
     stored = dict(campaign.config)
     if args.workers:
@@ -110,7 +110,8 @@ def resume_command(args) -> int:
     return drive(archive, campaign.id, config, task, args.json)
 
 
-def _alive(pid: int | None, host: str | None) -> bool:
+def campaign_process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that claimed a campaign still runs (only answerable on the same host)."""
     if not pid or host != socket.gethostname():
         return False
     try:

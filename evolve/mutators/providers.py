@@ -120,6 +120,14 @@ class Provider:
     async def _request(self, system: str, messages: list[dict[str, str]]) -> Reply:
         raise NotImplementedError
 
+    def _client_options(self) -> dict[str, Any]:
+        """SDK client settings: our own retry loop and deadline, so the SDK's retries are off."""
+        options: dict[str, Any] = {"api_key": resolve_key(self.model), "timeout": self.model.timeout + 1,
+                                   "max_retries": 0}
+        if self.model.base_url:
+            options["base_url"] = self.model.base_url
+        return options
+
     async def close(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:
@@ -132,10 +140,7 @@ class OpenAIProvider(Provider):
         import openai
 
         self.sdk = openai
-        options: dict[str, Any] = {"api_key": resolve_key(model), "timeout": model.timeout + 1, "max_retries": 0}
-        if model.base_url:
-            options["base_url"] = model.base_url
-        self.client = openai.AsyncOpenAI(**options)
+        self.client = openai.AsyncOpenAI(**self._client_options())
         # api.openai.com's newer models take max_completion_tokens; compatible servers take max_tokens.
         self._limit_key = "max_completion_tokens" if "api.openai.com" in str(self.client.base_url) else "max_tokens"
 
@@ -162,10 +167,7 @@ class AnthropicProvider(Provider):
         import anthropic
 
         self.sdk = anthropic
-        options: dict[str, Any] = {"api_key": resolve_key(model), "timeout": model.timeout + 1, "max_retries": 0}
-        if model.base_url:
-            options["base_url"] = model.base_url
-        self.client = anthropic.AsyncAnthropic(**options)
+        self.client = anthropic.AsyncAnthropic(**self._client_options())
 
     async def _request(self, system, messages):
         # This SDK has no temperature parameter (newer models fix it); a configured one goes in the body.

@@ -30,8 +30,8 @@ def spend_usd(archive, campaign_id: int, stats: dict | None = None) -> float | N
 
 
 def process_alive(pid: int | None, host: str | None) -> bool:
-    from ..commands.run import _alive
-    return _alive(pid, host)
+    from ..commands.run import campaign_process_alive
+    return campaign_process_alive(pid, host)
 
 
 # ---- campaigns -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 #   2. start dockerd when no engine answers
 #   3. build the offline base image evolve-base:bookworm (mmdebstrap with this machine's apt
 #      sources, then docker import) when absent; no container registry is needed
-#   4. build the sandbox image for this checkout when absent (python -m sandbox.docker_cli build)
+#   4. build the sandbox image for this checkout when absent (python -m evolve.commands.sandbox build)
 # Usage (from anywhere, as root): bash .ci/docker-setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +50,6 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   docker import -m "evolve sandbox base: Debian bookworm minbase + python3.11" "$workdir/base.tar" "$BASE_IMAGE" >/dev/null
 fi
 
-"$PYTHON" -m sandbox.docker_cli build --base "$BASE_IMAGE" --if-absent
-"$PYTHON" -m sandbox.docker_cli clean --images >/dev/null  # older builds of this machine's checkouts
+"$PYTHON" -m evolve.commands.sandbox build --base "$BASE_IMAGE" --if-absent
+"$PYTHON" -m evolve.commands.sandbox clean --images >/dev/null  # older builds of this machine's checkouts
 log "ready: $("$PYTHON" -c 'from sandbox.docker_backend import image_tag; print(image_tag())')"

@@ -2,5 +2,7 @@
 from .archive import Archive, ArchiveError, PlacementOutcome
 from .mapelites import Axis, Grid
 from .sampling import Elite, SamplingWeights
+from .states import CampaignState, EvaluationRole, ProgramState
 
-__all__ = ["Archive", "ArchiveError", "Axis", "Elite", "Grid", "PlacementOutcome", "SamplingWeights"]
+__all__ = ["Archive", "ArchiveError", "Axis", "CampaignState", "Elite", "EvaluationRole", "Grid", "PlacementOutcome",
+           "ProgramState", "SamplingWeights"]

@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import make_engine, upgrade
 from .llm_log import LLMCallLog
 from .mapelites import Grid
-from .models import Campaign, Cell, Evaluation, Event, LLMCall, Program, utcnow
+from .models import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
+from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews
-
-ACTIVE_STATES = ("running", "stopping")
 
 
 class ArchiveError(ValueError):
@@ -50,12 +49,13 @@ class Archive(ArchiveViews, LLMCallLog):
 
     # ---- campaigns -----------------------------------------------------------------------
     def create_campaign(self, *, name: str | None, task_name: str, task_dir: str | None, config: dict[str, Any],
-                        seed: int, iterations: int) -> Campaign:
+                        seed: int, iterations: int) -> CampaignRecord:
         with self.session() as s:
-            if name and s.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
+            if name and s.scalar(select(CampaignRecord.id).where(CampaignRecord.name == name)) is not None:
                 raise ArchiveError(f"a campaign named {name!r} already exists; pick another --name or resume it")
-            campaign = Campaign(name=name or f"tmp-{os.getpid()}-{utcnow().timestamp()}", task_name=task_name,
-                                task_dir=task_dir, config=config, seed=seed, iterations=iterations, state="created")
+            campaign = CampaignRecord(name=name or f"tmp-{os.getpid()}-{utcnow().timestamp()}", task_name=task_name,
+                                task_dir=task_dir, config=config, seed=seed, iterations=iterations,
+                                      state=CampaignState.CREATED.value)
             s.add(campaign)
             s.flush()
             if not name:
@@ -63,63 +63,66 @@ class Archive(ArchiveViews, LLMCallLog):
             s.commit()
             return campaign
 
-    def campaign(self, ref: str | int) -> Campaign:
+    def campaign(self, ref: str | int) -> CampaignRecord:
         with self.session() as s:
             found = None
             if isinstance(ref, int) or str(ref).isdigit():
-                found = s.get(Campaign, int(ref))
+                found = s.get(CampaignRecord, int(ref))
             if found is None:
-                found = s.scalar(select(Campaign).where(Campaign.name == str(ref)))
+                found = s.scalar(select(CampaignRecord).where(CampaignRecord.name == str(ref)))
             if found is None:
                 raise ArchiveError(f"no campaign {ref!r} in {self.db}; `evolve status` lists campaigns")
             return found
 
-    def campaigns(self) -> list[Campaign]:
+    def campaigns(self) -> list[CampaignRecord]:
         with self.session() as s:
-            return list(s.scalars(select(Campaign).order_by(Campaign.id)))
+            return list(s.scalars(select(CampaignRecord).order_by(CampaignRecord.id)))
 
-    def latest_campaign(self) -> Campaign:
+    def latest_campaign(self) -> CampaignRecord:
         with self.session() as s:
-            found = s.scalar(select(Campaign).order_by(Campaign.id.desc()).limit(1))
+            found = s.scalar(select(CampaignRecord).order_by(CampaignRecord.id.desc()).limit(1))
         if found is None:
             raise ArchiveError(f"no campaigns in {self.db}; start one with `evolve run TASK`")
         return found
 
-    def set_state(self, campaign_id: int, state: str, message: str | None = None, *, claim: bool = False) -> None:
-        values: dict[str, Any] = {"state": state, "message": message}
+    def set_state(self, campaign_id: int, state: CampaignState, message: str | None = None, *,
+                  claim: bool = False) -> None:
+        state = CampaignState(state)
+        values: dict[str, Any] = {"state": state.value, "message": message}
         if claim:
             values.update(pid=os.getpid(), host=socket.gethostname())
-        if state in ("finished", "stopped", "failed"):
+        if state.ended:
             values["finished_at"] = utcnow()
         with self.session() as s:
-            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
+            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(**values))
             s.commit()
 
     def set_config(self, campaign_id: int, config: dict[str, Any]) -> None:
         """Replace a campaign's stored config (e.g. a budget raised at `evolve resume`)."""
         with self.session() as s:
-            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(config=config))
+            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(config=config))
             s.commit()
 
     def request_stop(self, campaign_id: int) -> None:
         with self.session() as s:
-            s.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state == "running")
-                      .values(state="stopping"))
+            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id, CampaignRecord.state == CampaignState.RUNNING.value)
+                      .values(state=CampaignState.STOPPING.value))
             s.commit()
 
-    def state(self, campaign_id: int) -> str:
+    def state(self, campaign_id: int) -> CampaignState:
         with self.session() as s:
-            return s.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
+            return CampaignState(s.scalar(select(CampaignRecord.state).where(CampaignRecord.id == campaign_id)))
 
     # ---- programs ------------------------------------------------------------------------
     def add_program(self, campaign_id: int, *, iteration: int, code: str | None, code_hash: str | None,
                     parent_id: int | None, inspiration_ids: Iterable[int], mutator: str, operator: str,
-                    edit: dict[str, Any], generation: int, island: int, state: str,
+                    edit: dict[str, Any], generation: int, island: int, state: ProgramState,
                     duplicate_of: int | None = None) -> int:
+        state = ProgramState(state)
         with self.session() as s:
             program = Program(campaign_id=campaign_id, iteration=iteration, code=code, code_hash=code_hash,
                               parent_id=parent_id, inspiration_ids=list(inspiration_ids), mutator=mutator,
-                              operator=operator, edit=edit, generation=generation, island=island, state=state,
+                              operator=operator, edit=edit, generation=generation, island=island, state=state.value,
                               duplicate_of=duplicate_of)
             s.add(program)
             try:
@@ -129,10 +132,10 @@ class Archive(ArchiveViews, LLMCallLog):
             # the LLM calls this iteration made (logged before the program existed) now point at it
             s.execute(update(LLMCall).where(LLMCall.campaign_id == campaign_id, LLMCall.iteration == iteration,
                                             LLMCall.program_id.is_(None)).values(program_id=program.id))
-            if state == "duplicate":
+            if state is ProgramState.DUPLICATE:
                 s.add(Event(campaign_id=campaign_id, kind="duplicate", program_id=program.id,
                             data={"duplicate_of": duplicate_of, "iteration": iteration}))
-            elif state == "failed_edit":
+            elif state is ProgramState.FAILED_EDIT:
                 s.add(Event(campaign_id=campaign_id, kind="failed_edit", program_id=program.id,
                             data={"iteration": iteration, "error": edit.get("error")}))
             s.commit()
@@ -149,7 +152,7 @@ class Archive(ArchiveViews, LLMCallLog):
         with self.session() as s:
             return s.scalar(select(Program.id).where(
                 Program.campaign_id == campaign_id, Program.code_hash == code_hash,
-                Program.state.in_(("pending", "evaluated"))).order_by(Program.id).limit(1))
+                Program.state.in_([s.value for s in KNOWN_PROGRAM_STATES])).order_by(Program.id).limit(1))
 
     def iterations_done(self, campaign_id: int) -> set[int]:
         with self.session() as s:
@@ -157,7 +160,8 @@ class Archive(ArchiveViews, LLMCallLog):
 
     def pending_programs(self, campaign_id: int) -> list[Program]:
         with self.session() as s:
-            return list(s.scalars(select(Program).where(Program.campaign_id == campaign_id, Program.state == "pending")
+            return list(s.scalars(select(Program).where(Program.campaign_id == campaign_id,
+                                                       Program.state == ProgramState.PENDING.value)
                                   .order_by(Program.iteration)))
 
     def seed_program(self, campaign_id: int) -> Program | None:
@@ -165,29 +169,51 @@ class Archive(ArchiveViews, LLMCallLog):
             return s.scalar(select(Program).where(Program.campaign_id == campaign_id, Program.iteration == 0))
 
     # ---- evaluations and elites ------------------------------------------------------------
-    def record_evaluation(self, program_id: int, split: str, result, *, grid: Grid | None = None,
-                          islands: Iterable[int] = ()) -> PlacementOutcome:
-        """Store an evaluation; on the training split an ok result competes for its cell on each island."""
+    def record_training(self, program_id: int, split: str, result, *, grid: Grid,
+                        islands: Iterable[int]) -> PlacementOutcome:
+        """Store a program's training evaluation; an ok result competes for its cell on each island."""
         with self.session() as s:
             program = s.get(Program, program_id)
-            s.add(Evaluation(program_id=program_id, split=split, status=result.status.value, score=result.score,
-                             metrics=result.metrics, descriptors=result.descriptors, artifacts=result.artifacts,
-                             wall_time=result.wall_time, cpu_time=result.cpu_time))
+            s.add(self._evaluation_row(program_id, split, EvaluationRole.TRAIN, result))
             try:
                 s.flush()
             except IntegrityError:
                 raise ArchiveError(f"program {program_id} already has a {split} evaluation") from None
+            program.state = ProgramState.EVALUATED.value
             outcome = PlacementOutcome(None, False, False)
-            if grid is not None:
-                program.state = "evaluated"
-                if result.ok:
-                    outcome = self._place(s, program, grid.key(result.descriptors), result.score, islands)
-                else:
-                    s.add(Event(campaign_id=program.campaign_id, kind="failure", program_id=program_id,
-                                data={"status": result.status.value,
-                                      "message": str(result.artifacts.get("message", ""))[:300]}))
+            if result.ok:
+                outcome = self._place(s, program, grid.key(result.descriptors), result.score, islands)
+            else:
+                s.add(Event(campaign_id=program.campaign_id, kind="failure", program_id=program_id,
+                            data={"status": result.status.value,
+                                  "message": str(result.artifacts.get("message", ""))[:300]}))
             s.commit()
             return outcome
+
+    def record_report(self, program_id: int, split: str, result) -> Evaluation:
+        """Store (or redo) a reporting evaluation (held-out, leaderboard); it never competes for a cell."""
+        with self.session() as s:
+            program = s.get(Program, program_id)
+            if program is None:
+                raise ArchiveError(f"no program {program_id}")
+            existing = s.scalar(select(Evaluation).where(Evaluation.program_id == program_id,
+                                                         Evaluation.split == split))
+            if existing is not None:
+                if existing.role == EvaluationRole.TRAIN.value:
+                    raise ArchiveError(f"program {program_id}'s {split} evaluation placed it in the archive; "
+                                       f"it cannot be replaced")
+                s.delete(existing)
+                s.flush()
+            evaluation = self._evaluation_row(program_id, split, EvaluationRole.REPORT, result)
+            s.add(evaluation)
+            s.commit()
+            return evaluation
+
+    @staticmethod
+    def _evaluation_row(program_id: int, split: str, role: EvaluationRole, result) -> Evaluation:
+        return Evaluation(program_id=program_id, split=split, role=role.value, status=result.status.value,
+                          score=result.score, metrics=result.metrics, descriptors=result.descriptors,
+                          artifacts=result.artifacts, wall_time=result.wall_time, cpu_time=result.cpu_time)
 
     def _place(self, s: Session, program: Program, key: str, score: float, islands: Iterable[int]) -> PlacementOutcome:
         best = s.scalar(select(func.max(Cell.score)).where(Cell.campaign_id == program.campaign_id))
@@ -245,6 +271,11 @@ class Archive(ArchiveViews, LLMCallLog):
         with self.session() as s:
             return s.scalar(select(Evaluation).where(Evaluation.program_id == program_id, Evaluation.split == split))
 
+    def training_evaluation(self, program_id: int) -> Evaluation | None:
+        with self.session() as s:
+            return s.scalar(select(Evaluation).where(Evaluation.program_id == program_id,
+                                                     Evaluation.role == EvaluationRole.TRAIN.value))
+
     def best(self, campaign_id: int) -> tuple[Program, Evaluation] | None:
         """The top elite and the training evaluation that earned its cell (held-out scores never compete)."""
         with self.session() as s:
@@ -253,8 +284,8 @@ class Archive(ArchiveViews, LLMCallLog):
             if top is None:
                 return None
             program = s.get(Program, top.program_id)
-            evaluation = s.scalar(select(Evaluation).where(Evaluation.program_id == program.id)
-                                  .order_by(Evaluation.id).limit(1))
+            evaluation = s.scalar(select(Evaluation).where(Evaluation.program_id == program.id,
+                                                           Evaluation.role == EvaluationRole.TRAIN.value))
         return program, evaluation
 
     def recent_attempts(self, campaign_id: int, limit: int = 8) -> list[dict[str, Any]]:
@@ -272,7 +303,7 @@ class Archive(ArchiveViews, LLMCallLog):
             programs = dict(s.execute(select(Program.state, func.count()).where(Program.campaign_id == campaign_id)
                                       .group_by(Program.state)).all())
             statuses = dict(s.execute(select(Evaluation.status, func.count()).join(Program)
-                                      .where(Program.campaign_id == campaign_id, Evaluation.split != "heldout")
+                                      .where(Program.campaign_id == campaign_id, Evaluation.role == EvaluationRole.TRAIN.value)
                                       .group_by(Evaluation.status)).all())
             best = s.scalar(select(func.max(Cell.score)).where(Cell.campaign_id == campaign_id))
             cells = s.scalar(select(func.count(func.distinct(Cell.key))).where(Cell.campaign_id == campaign_id))
@@ -299,28 +330,3 @@ class Archive(ArchiveViews, LLMCallLog):
         with self.session() as s:
             s.add(Event(campaign_id=campaign_id, kind=kind, program_id=program_id, data=data))
             s.commit()
-
-    # ---- read-only views for the TUI and export: each one indexed and bounded ------------------
-
-    def replace_evaluation(self, program_id: int, split: str, result) -> Evaluation:
-        """Store (or overwrite) an evaluation on a reporting split; training evaluations are immutable."""
-        with self.session() as s:
-            program = s.get(Program, program_id)
-            if program is None:
-                raise ArchiveError(f"no program {program_id}")
-            train = s.scalar(select(Evaluation.split).where(Evaluation.program_id == program_id)
-                             .order_by(Evaluation.id).limit(1))
-            if train == split:
-                raise ArchiveError(f"program {program_id}'s {split} evaluation placed it in the archive; "
-                                   f"it cannot be replaced")
-            existing = s.scalar(select(Evaluation).where(Evaluation.program_id == program_id,
-                                                         Evaluation.split == split))
-            if existing is not None:
-                s.delete(existing)
-                s.flush()
-            evaluation = Evaluation(program_id=program_id, split=split, status=result.status.value,
-                                    score=result.score, metrics=result.metrics, descriptors=result.descriptors,
-                                    artifacts=result.artifacts, wall_time=result.wall_time, cpu_time=result.cpu_time)
-            s.add(evaluation)
-            s.commit()
-            return evaluation

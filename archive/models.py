@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .states import CampaignState, EvaluationRole
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -16,7 +18,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Campaign(Base):
+class CampaignRecord(Base):
     __tablename__ = "campaigns"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -25,8 +27,7 @@ class Campaign(Base):
     config: Mapped[dict[str, Any]]
     seed: Mapped[int] = mapped_column(Integer)
     iterations: Mapped[int] = mapped_column(Integer)
-    # created | running | stopping | stopped | finished | failed
-    state: Mapped[str] = mapped_column(String(20), default="created")
+    state: Mapped[str] = mapped_column(String(20), default=CampaignState.CREATED.value)  # a CampaignState
     message: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(String(255))
@@ -54,18 +55,20 @@ class Program(Base):
     edit: Mapped[dict[str, Any]] = mapped_column(default=dict)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     island: Mapped[int] = mapped_column(Integer, default=0)
-    # pending | evaluated | duplicate | failed_edit
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))  # a ProgramState
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Evaluation(Base):
     __tablename__ = "evaluations"
-    __table_args__ = (UniqueConstraint("program_id", "split", name="uq_evaluation_split"),)
+    __table_args__ = (UniqueConstraint("program_id", "split", name="uq_evaluation_split"),
+                      Index("ix_evaluations_program_role", "program_id", "role"))
     id: Mapped[int] = mapped_column(primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"), index=True)
     split: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(10), default=EvaluationRole.REPORT.value,
+                                      server_default=EvaluationRole.REPORT.value)  # an EvaluationRole
     status: Mapped[str] = mapped_column(String(20), index=True)
     score: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -9,15 +9,16 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
-from .models import Campaign, Cell, Evaluation, Event, Program
+from .models import CampaignRecord, Cell, Evaluation, Event, Program
+from .states import EvaluationRole, ProgramState
 
 
 class ArchiveViews:
     def evaluations_of(self, program_id: int) -> list[Evaluation]:
-        """Every evaluation of a program (train first, then held-out splits), by id."""
+        """Every evaluation of a program: its training evaluation first, then reports, by id."""
         with self.session() as s:
             return list(s.scalars(select(Evaluation).where(Evaluation.program_id == program_id)
-                                  .order_by(Evaluation.id)))
+                                  .order_by(Evaluation.role != EvaluationRole.TRAIN.value, Evaluation.id)))
 
     def lineage_rows(self, program_id: int, limit: int = 500) -> list[dict[str, Any]]:
         """The program and up to `limit` ancestors, newest first, in one recursive query."""
@@ -26,14 +27,14 @@ class ArchiveViews:
         parent = aliased(Program)
         chain = chain.union_all(select(parent.id, parent.parent_id, (chain.c.depth + 1).label("depth"))
                                 .join(chain, parent.id == chain.c.parent_id).where(chain.c.depth < limit))
-        first_eval = (select(Evaluation.id).where(Evaluation.program_id == Program.id)
-                      .order_by(Evaluation.id).limit(1).correlate(Program).scalar_subquery())
+
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.parent_id, Program.iteration, Program.generation,
                                     Program.island, Program.mutator, Program.operator, Program.state,
                                     Evaluation.split, Evaluation.status, Evaluation.score)
                              .join(chain, chain.c.id == Program.id)
-                             .outerjoin(Evaluation, Evaluation.id == first_eval)
+                             .outerjoin(Evaluation, (Evaluation.program_id == Program.id)
+                                        & (Evaluation.role == EvaluationRole.TRAIN.value))
                              .order_by(chain.c.depth)).all()
         return [{"program_id": r[0], "parent_id": r[1], "iteration": r[2], "generation": r[3], "island": r[4],
                  "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
@@ -44,7 +45,7 @@ class ArchiveViews:
         with self.session() as s:
             children = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.iteration > 0)
                                       .group_by(Program.campaign_id)).all())
-            evaluated = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.state == "evaluated")
+            evaluated = dict(s.execute(select(Program.campaign_id, func.count()).where(Program.state == ProgramState.EVALUATED.value)
                                        .group_by(Program.campaign_id)).all())
             best = dict(s.execute(select(Cell.campaign_id, func.max(Cell.score)).group_by(Cell.campaign_id)).all())
         ids = set(children) | set(evaluated) | set(best)
@@ -76,7 +77,7 @@ class ArchiveViews:
     def change_token(self, campaign_id: int) -> tuple:
         """Cheap fingerprint of a campaign's progress: pollers skip their heavy queries while it holds."""
         with self.session() as s:
-            state = s.execute(select(Campaign.state, Campaign.updated_at).where(Campaign.id == campaign_id)).first()
+            state = s.execute(select(CampaignRecord.state, CampaignRecord.updated_at).where(CampaignRecord.id == campaign_id)).first()
             program = s.scalar(select(func.max(Program.iteration)).where(Program.campaign_id == campaign_id))
             event = s.scalar(select(func.max(Event.id)).where(Event.campaign_id == campaign_id))
             evaluation = s.scalar(select(func.max(Evaluation.id)))
@@ -85,7 +86,7 @@ class ArchiveViews:
     def progress_counts(self, campaign_id: int) -> dict[str, Any]:
         """What `stats` reports for a live view, from index scans only (no evaluation joins).
 
-        Failures by status come from the `failure` events `record_evaluation` writes for every
+        Failures by status come from the `failure` events `record_training` writes for every
         failed training evaluation; ok = evaluated programs - failures.
         """
         with self.session() as s:
@@ -99,7 +100,7 @@ class ArchiveViews:
                                       .group_by(status)).all())
             best, cells = s.execute(select(func.max(Cell.score), func.count(func.distinct(Cell.key)))
                                     .where(Cell.campaign_id == campaign_id)).one()
-        evaluated = programs.get("evaluated", 0)
+        evaluated = programs.get(ProgramState.EVALUATED.value, 0)
         statuses = {k or "?": v for k, v in failures.items()}
         failed = sum(statuses.values())
         if evaluated - failed > 0:

@@ -23,12 +23,13 @@ sys.path.insert(0, str(ROOT))
 from archive import Archive  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.config import build_config  # noqa: E402
+from evolve.campaign import Campaign  # noqa: E402
 from evolve.controller import Controller  # noqa: E402
 from evolve.mutators import OfflineMutator  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402
 from sandbox.jail import Zygote  # noqa: E402
-from sandbox.result import Limits  # noqa: E402
+from sandbox.limits import Limits  # noqa: E402
 
 TOY = ROOT / "tests" / "fixtures" / "toy_task"
 
@@ -38,11 +39,10 @@ async def throughput(iterations: int, workers: int, db: str) -> tuple[float, int
                                  "heldout_report": False})
     task = load_task(task_dir=TOY)
     archive = Archive(db)
-    campaign = archive.create_campaign(name="bench", task_name=task.name, task_dir=str(TOY),
-                                       config=config.model_dump(mode="json"), seed=0, iterations=iterations)
+    campaign = Campaign.create(archive, config.model_copy(update={'name': "bench"}))
     sandbox = make_sandbox("process", workers=workers)
     await sandbox.evaluate(task, task.seed_code)  # start the workers outside the timed region
-    controller = Controller(archive, campaign.id, config, task, sandbox, OfflineMutator())
+    controller = Controller(campaign, sandbox, OfflineMutator())
     started = time.perf_counter()
     summary = await controller.run()
     elapsed = time.perf_counter() - started

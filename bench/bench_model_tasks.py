@@ -28,7 +28,7 @@ from evaluators.models.decoding import continue_batch, score_prefixes  # noqa: E
 from evaluators.models.flops import Meter  # noqa: E402
 from evaluators.models.registry import shared_model  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
 
 QUICK = {"tts_search": ["greedy", "best_of_n"], "spec_decoding": ["fixed_k1", "fixed_k4"]}
 HEADLINE = {"tts_search": ("accuracy", "flops_per_problem"), "spec_decoding": ("speedup", "flops_per_token")}

@@ -2,9 +2,9 @@
 
     python bench/bench_sandbox.py [--runs 30] [--skip-docker]
 
-process jail : a warm ProcessSandbox (bubblewrap jail when available), one evaluation at a time
-docker warm  : a warm DockerSandbox pool of one container, reused across evaluations
-docker cold  : a new DockerSandbox each time: container create + start + worker hello +
+process jail : a warm process pool (bubblewrap jail when available), one evaluation at a time
+docker warm  : a warm Docker pool of one container, reused across evaluations
+docker cold  : a new Docker pool each time: container create + start + worker hello +
                evaluation (teardown, which an evaluation does not wait for, reported apart)
 
 Each evaluation forks a fresh candidate, loads the program, makes one call and tears the
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from evaluators.task import load_task  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
-from sandbox.result import Status  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
+from evaluators.contract import Status  # noqa: E402
 
 TASK = load_task(task_dir=Path(__file__).resolve().parent / "trivial_task")
 TARGETS_MS = {"process jail": 25.0, "docker warm": 60.0}
@@ -78,7 +78,7 @@ def main() -> int:
     rows: dict[str, dict] = {}
     rows["process jail"] = summary(asyncio.run(warm(make_sandbox("process", workers=1, jail="auto"), args.runs)))
     if not args.skip_docker:
-        from sandbox.docker_backend import image_tag
+        from evolve.sandbox_image import image_tag
         options = {"image": args.image or image_tag()}  # fixed once: others may edit the tree meanwhile
         rows["docker warm"] = summary(asyncio.run(warm(make_sandbox("docker", workers=1, **options), args.runs)))
         evaluations, teardowns = asyncio.run(cold(args.cold_runs, **options))

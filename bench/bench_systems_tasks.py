@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from evaluators.moe_eplb.workloads import warmup  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402
 from sandbox.jail import Zygote  # noqa: E402
 

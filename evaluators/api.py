@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 
 from sandbox.candidate import Candidate, CandidateError, ServiceRefusal
-from sandbox.result import Limits, Status
+from sandbox.limits import Limits
 
+from .contract import EvaluationResult, Status
 from .task import Task
 
-__all__ = ["Candidate", "CandidateError", "EvalContext", "InvalidOutput", "ServiceRefusal", "Status"]
+__all__ = ["Candidate", "CandidateError", "EvalContext", "EvaluationResult", "InvalidOutput", "Limits",
+           "ServiceRefusal", "Status"]
 
 
 class InvalidOutput(Exception):

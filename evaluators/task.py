@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sandbox.result import Limits
+from sandbox.limits import Limits
 
 BUILTIN_ROOT = Path(__file__).resolve().parent
 

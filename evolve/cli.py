@@ -15,7 +15,7 @@ COMMAND_MODULES = [
     "evolve.commands.evaluate",
 ]
 # Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
-OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "sandbox.docker_cli"]
+OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from archive import ArchiveError
     from evaluators.task import TaskError
-    from sandbox.result import SandboxUnavailable
+    from sandbox.failures import SandboxUnavailable
 
     args = build_parser().parse_args(argv)
     try:

@@ -236,7 +236,7 @@ class CampaignConfig(BaseModel):
         return proposals, self.workers
 
 
-def _describe(error: dict[str, Any]) -> str:
+def describe_error(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if not key:
@@ -286,4 +286,4 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
     try:
         return CampaignConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(f"{source} error: {_describe(exc.errors()[0])}") from None
+        raise UserError(f"{source} error: {describe_error(exc.errors()[0])}") from None

@@ -13,14 +13,18 @@ import random
 import time
 from typing import Any, Callable
 
-from archive import Archive, Grid, SamplingWeights
-from archive.sampling import choose_inspirations, choose_parent
-from sandbox.result import EvaluationResult, Limits, SandboxUnavailable, Status
+from typing import TYPE_CHECKING
 
-from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
-from .config import CampaignConfig
-from .errors import UserError
+from archive import CampaignState, ProgramState, SamplingWeights
+from archive.sampling import choose_inspirations, choose_parent
+from evaluators.contract import EvaluationResult, Sandbox, Status
+from sandbox.failures import SandboxUnavailable
+
+from .code import builtin_descriptors, normalized_hash
 from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
+
+if TYPE_CHECKING:
+    from .campaign import Campaign
 
 
 class CampaignFailed(RuntimeError):
@@ -39,33 +43,18 @@ class Progress:
     last: dict[str, Any]
 
 
-def descriptor_specs(config: CampaignConfig, task) -> list[dict[str, Any]]:
-    specs = ([d.model_dump() for d in config.descriptors] if config.descriptors is not None
-             else [d.model_dump() for d in task.spec.descriptors])
-    allowed = set(task.spec.metrics) | set(BUILTIN_DESCRIPTORS)
-    for spec in specs:
-        if spec["name"] not in allowed:
-            raise UserError(f"descriptors: {spec['name']!r} is not a metric of task {task.name!r} or a built-in; "
-                            f"allowed: {', '.join(sorted(allowed))}")
-    return specs
-
-
-def campaign_limits(config: CampaignConfig, task) -> Limits:
-    return task.limits.replace(**config.limits.model_dump())
-
-
 class Controller:
-    def __init__(self, archive: Archive, campaign_id: int, config: CampaignConfig, task, sandbox, mutator: Mutator,
+    def __init__(self, campaign: "Campaign", sandbox: Sandbox, mutator: Mutator,
                  on_progress: Callable[[Progress], None] | None = None):
-        self.archive = archive
-        self.campaign_id = campaign_id
-        self.config = config
-        self.task = task
+        self.archive = campaign.archive
+        self.campaign_id = campaign.id
+        self.config = config = campaign.config
+        self.task = campaign.task
         self.sandbox = sandbox
         self.mutator = mutator
         self.on_progress = on_progress
-        self.grid = Grid.from_specs(descriptor_specs(config, task))
-        self.limits = campaign_limits(config, task)
+        self.grid = campaign.grid
+        self.limits = campaign.limits
         self.weights = SamplingWeights(**config.sampling.model_dump())
         self.islands = config.islands.count
         self._started = time.monotonic()
@@ -75,19 +64,19 @@ class Controller:
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
-        self.archive.set_state(self.campaign_id, "running", claim=True)
+        self.archive.set_state(self.campaign_id, CampaignState.RUNNING, claim=True)
         try:
             await self._ensure_seed()
             await self._loop()
             self._maybe_migrate()
-            state = "stopped" if self._stop else "finished"
+            state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
             self.archive.set_state(self.campaign_id, state, self._stop_reason if self._stop else None)
-            return {"state": state, **self.archive.stats(self.campaign_id)}
+            return {"state": state.value, **self.archive.stats(self.campaign_id)}
         except (asyncio.CancelledError, KeyboardInterrupt):
-            self.archive.set_state(self.campaign_id, "stopped", "interrupted; `evolve resume` continues it")
+            self.archive.set_state(self.campaign_id, CampaignState.STOPPED, "interrupted; `evolve resume` continues it")
             raise
         except CampaignFailed as exc:
-            self.archive.set_state(self.campaign_id, "failed", str(exc))
+            self.archive.set_state(self.campaign_id, CampaignState.FAILED, str(exc))
             raise
 
     def request_stop(self) -> None:
@@ -100,14 +89,15 @@ class Controller:
             code = self.task.seed_code
             program_id = self.archive.add_program(
                 self.campaign_id, iteration=0, code=code, code_hash=normalized_hash(code), parent_id=None,
-                inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0, island=0, state="pending")
+                inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0, island=0,
+                state=ProgramState.PENDING)
             seed = self.archive.program(program_id)
-        if seed.state == "pending":
+        if seed.state == ProgramState.PENDING:
             result = await self._evaluate(seed.id, seed.code, islands=range(self.islands))
             if not result.ok:
                 raise CampaignFailed(f"the seed program failed: {result.status.value}: "
                                      f"{result.artifacts.get('message', '')}")
-        elif self.archive.evaluation(seed.id, self.task.spec.train_split).status != "ok":
+        elif self.archive.training_evaluation(seed.id).status != Status.OK:
             raise CampaignFailed("the seed program failed its evaluation; fix the task's seed and start a new campaign")
 
     # ---- main loop -------------------------------------------------------------------------
@@ -131,7 +121,7 @@ class Controller:
     async def _run_tasks(self, tasks: set, todo: list[int], proposals_limit: int, in_flight_limit: int) -> None:
         proposing = 0
         while True:
-            if self.archive.state(self.campaign_id) == "stopping":
+            if self.archive.state(self.campaign_id) is CampaignState.STOPPING:
                 self._stop = True
             while todo and not self._stop and proposing < proposals_limit and len(tasks) < in_flight_limit:
                 iteration = todo.pop(0)
@@ -177,24 +167,26 @@ class Controller:
                       mutator=edit.mutator, operator=edit.operator, edit=record,
                       generation=parent.generation + 1, island=island)
         if edit.code is None:
-            self.archive.add_program(self.campaign_id, code=None, code_hash=None, state="failed_edit", **common)
-            self._report({"iteration": iteration, "state": "failed_edit", "error": edit.error})
+            self.archive.add_program(self.campaign_id, code=None, code_hash=None,
+                                     state=ProgramState.FAILED_EDIT, **common)
+            self._report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
             return None
         code_hash = normalized_hash(edit.code)
         duplicate_of = self.archive.find_hash(self.campaign_id, code_hash)
         if duplicate_of is not None:
-            self.archive.add_program(self.campaign_id, code=edit.code, code_hash=code_hash, state="duplicate",
+            self.archive.add_program(self.campaign_id, code=edit.code, code_hash=code_hash,
+                                     state=ProgramState.DUPLICATE,
                                      duplicate_of=duplicate_of, **common)
-            self._report({"iteration": iteration, "state": "duplicate"})
+            self._report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
             return None
         program_id = self.archive.add_program(self.campaign_id, code=edit.code, code_hash=code_hash,
-                                              state="pending", **common)
+                                              state=ProgramState.PENDING, **common)
         return asyncio.create_task(self._evaluate_pending(program_id, edit.code, island))
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int) -> None:
         result = await self._evaluate(program_id, code, islands=[island])
         self._maybe_migrate()
-        self._report({"program_id": program_id, "state": "evaluated", "status": result.status.value,
+        self._report({"program_id": program_id, "state": ProgramState.EVALUATED.value, "status": result.status.value,
                       "score": result.score})
 
     async def _evaluate(self, program_id: int, code: str, islands) -> EvaluationResult:
@@ -206,8 +198,8 @@ class Controller:
             result = EvaluationResult.failure(Status.CRASHED, f"sandbox error: {type(exc).__name__}: {exc}")
         if result.ok:
             result.descriptors = self._descriptors(code, result.metrics)
-        self.archive.record_evaluation(program_id, self.task.spec.train_split, result, grid=self.grid,
-                                       islands=list(islands))
+        self.archive.record_training(program_id, self.task.spec.train_split, result, grid=self.grid,
+                                     islands=list(islands))
         self._evaluated_here += 1
         return result
 
@@ -222,7 +214,7 @@ class Controller:
 
     def _view(self, program_id: int, key: str | None) -> ProgramView:
         program = self.archive.program(program_id)
-        evaluation = self.archive.evaluation(program_id, self.task.spec.train_split)
+        evaluation = self.archive.training_evaluation(program_id)
         return ProgramView(id=program.id, code=program.code, score=evaluation.score if evaluation else None,
                            metrics=dict(evaluation.metrics) if evaluation else {},
                            artifacts=dict(evaluation.artifacts) if evaluation else {},
@@ -252,5 +244,5 @@ class Controller:
         self.on_progress(Progress(
             iterations_done=stats["iterations_done"], iterations_total=self.config.iterations,
             evaluated=stats["evaluated"], failures=stats["failures"],
-            duplicates=stats["programs"].get("duplicate", 0), best_score=stats["best_score"],
+            duplicates=stats["programs"].get(ProgramState.DUPLICATE.value, 0), best_score=stats["best_score"],
             evals_per_s=self._evaluated_here / elapsed, last=last))

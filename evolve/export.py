@@ -51,8 +51,8 @@ class Exported:
 
 
 # ---- choosing the program ---------------------------------------------------------------
-def choose_program(archive, campaign, *, program_id: int | None = None, best: bool = False,
-                   cell: str | None = None) -> int:
+def choose_program(campaign, *, program_id: int | None = None, best: bool = False, cell: str | None = None) -> int:
+    archive = campaign.archive
     if sum(x is not None and x is not False for x in (program_id, cell, best or None)) > 1:
         raise ExportError("give only one of --program, --best, --cell")
     if program_id is not None:
@@ -187,16 +187,15 @@ def _paths(out: str | Path, task_name: str, program_id: int) -> tuple[Path, Path
     return out, out.with_suffix(".json"), out.with_name(f"test_{out.stem}.py")
 
 
-def export_program(archive, campaign, program_id: int, out: str | Path, *, with_test: bool = False,
+def export_program(campaign, program_id: int, out: str | Path, *, with_test: bool = False,
                    record_seconds: float = RECORD_SECONDS) -> Exported:
+    """Write the module, its sidecar and (with_test) a replay test for one program of `campaign`."""
     from archive.db import database_url
-    from evaluators.task import load_task
 
-    from .config import CampaignConfig
-
-    config = CampaignConfig.model_validate(campaign.config)
-    task = load_task(config.task, config.task_dir)
+    archive, task, record = campaign.archive, campaign.task, campaign.record
     program = archive.program(program_id)
+    if program.campaign_id != campaign.id:
+        raise ExportError(f"program {program_id} belongs to another campaign (id {program.campaign_id})")
     if program.code is None:
         raise ExportError(f"program {program_id} has no code (its edit failed); pick another program")
     module_path, sidecar_path, test_path = _paths(out, task.name, program.id)
@@ -205,7 +204,7 @@ def export_program(archive, campaign, program_id: int, out: str | Path, *, with_
     exported_at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     db_url = database_url(archive.db)
     original, _ = _split_docstring(strip_markers(program.code)) if _parses(program.code) else (None, None)
-    docstring = build_docstring(task=task, campaign=campaign, program=program, evaluations=evaluations,
+    docstring = build_docstring(task=task, campaign=record, program=program, evaluations=evaluations,
                                 lineage=lineage, db_url=db_url, original=original, exported_at=exported_at)
     module = build_module(program.code, docstring, task.entry_point)
     kind, cases = ("call", [])
@@ -213,7 +212,7 @@ def export_program(archive, campaign, program_id: int, out: str | Path, *, with_
         kind, cases = record_cases(task, module, record_seconds)
     sidecar = {
         "exported_at": exported_at, "evolve_version": __version__, "database": db_url,
-        "campaign": {"id": campaign.id, "name": campaign.name, "seed": campaign.seed, "config": campaign.config},
+        "campaign": {"id": record.id, "name": record.name, "seed": record.seed, "config": record.config},
         "task": {"name": task.name, "entry_point": task.entry_point, "signature": task.spec.signature,
                  "score": task.spec.score, "metrics": {k: v.model_dump() for k, v in task.spec.metrics.items()},
                  "splits": task.spec.splits, "data_attribution": task.spec.data_attribution},

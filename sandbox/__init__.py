@@ -1,20 +1,34 @@
-"""Where candidate programs run: a local jailed process backend and a Docker backend."""
+"""Where candidate programs run: transport, jail, candidate handle and worker pools.
+
+The sandbox knows nothing of tasks. A pool runs the caller's worker module (`python -m MODULE`)
+in a local process or a container and relays plain-data requests to it; the worker drives
+candidates through `sandbox.candidate.Candidate`, each a process forked from a jailed zygote.
+"""
 from __future__ import annotations
 
-from .result import EvaluationResult, Limits, Status
+import importlib
+from typing import Sequence
 
-BACKENDS = ("process", "docker")
+from .failures import SandboxUnavailable
+from .limits import Limits
+
+# The one registry of sandbox backends: name -> "module:class" (imported when chosen).
+BACKENDS = {
+    "process": "sandbox.process:ProcessPool",
+    "docker": "sandbox.docker_backend:DockerPool",
+}
 
 
-def make_sandbox(kind: str = "process", workers: int = 1, jail: str = "auto", **options):
-    """Build a sandbox backend: an object with async `evaluate(task, code, limits, split)` and `close()`."""
+def make_pool(kind: str, workers: int = 1, *, worker_module: str, pythonpath: Sequence[str] = (),
+              jail: str = "auto", **options):
+    """A worker pool of backend `kind` running `worker_module`; options are the backend's own."""
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown sandbox {kind!r}; choose one of: {', '.join(BACKENDS)}")
+    module, _, name = BACKENDS[kind].partition(":")
+    pool_class = getattr(importlib.import_module(module), name)
     if kind == "process":
-        from .process import ProcessSandbox
-        return ProcessSandbox(workers=workers, jail=jail)
-    if kind == "docker":
-        from .docker_backend import DockerSandbox
-        return DockerSandbox(workers=workers, **options)
-    raise ValueError(f"unknown sandbox {kind!r}; choose one of: {', '.join(BACKENDS)}")
+        return pool_class(workers, worker_module=worker_module, pythonpath=pythonpath, jail=jail, **options)
+    return pool_class(workers, worker_module=worker_module, **options)
 
 
-__all__ = ["BACKENDS", "EvaluationResult", "Limits", "Status", "make_sandbox"]
+__all__ = ["BACKENDS", "Limits", "SandboxUnavailable", "make_pool"]

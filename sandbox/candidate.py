@@ -8,17 +8,18 @@ from typing import Any, Iterable
 
 from . import wire
 from .jail import JailError, Zygote
-from .result import Limits, Status
+from . import failures
+from .limits import Limits
 
 # Python exception types raised inside the candidate that map to a specific status.
-_STATUS_BY_ERROR = {"MemoryError": Status.OOM, "MissingEntryPoint": Status.REJECTED,
-                    "UnserializableResult": Status.INVALID}
+_STATUS_BY_ERROR = {"MemoryError": failures.OOM, "MissingEntryPoint": failures.REJECTED,
+                    "UnserializableResult": failures.INVALID}
 
 
 class CandidateError(Exception):
-    """The candidate failed; `status` says how. Scorers normally let this propagate."""
+    """The candidate failed; `status` (one of `failures.KINDS`) says how. Scorers normally let this propagate."""
 
-    def __init__(self, status: Status, message: str, traceback: str = ""):
+    def __init__(self, status: str, message: str, traceback: str = ""):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -53,21 +54,21 @@ class Candidate:
         args_list = [list(args) for args in args_list]
         values = self._exchange({"op": "batch", "fn": fn, "args_list": args_list}, services=services)
         if not isinstance(values, list) or len(values) != len(args_list):
-            raise self._fail(Status.INVALID, "the candidate answered a batch with the wrong number of results")
+            raise self._fail(failures.INVALID, "the candidate answered a batch with the wrong number of results")
         return values
 
     def new(self, *args: Any, fn: str | None = None) -> int:
         """Instantiate the entry point (a class) inside the candidate; returns a handle."""
         handle = self._exchange({"op": "new", "fn": fn, "args": list(args)})
         if type(handle) is not int:
-            raise self._fail(Status.INVALID, "the candidate returned a malformed object handle")
+            raise self._fail(failures.INVALID, "the candidate returned a malformed object handle")
         return handle
 
     def invoke(self, calls: list[tuple[int, str, list[Any]]]) -> list[Any]:
         """Call methods on objects made by `new`, many in one round trip."""
         values = self._exchange({"op": "invoke", "calls": [[h, m, list(a)] for h, m, a in calls]})
         if not isinstance(values, list) or len(values) != len(calls):
-            raise self._fail(Status.INVALID, "the candidate answered an invoke with the wrong number of results")
+            raise self._fail(failures.INVALID, "the candidate answered an invoke with the wrong number of results")
         return values
 
     @property
@@ -99,11 +100,11 @@ class Candidate:
                     raise self._error_from(reply)
                 raise wire.WireError(f"unexpected reply {op!r}")
         except wire.WireTimeout:
-            raise self._fail(Status.TIMEOUT, f"exceeded the {self._limits.wall_s:g} s wall-clock limit") from None
+            raise self._fail(failures.TIMEOUT, f"exceeded the {self._limits.wall_s:g} s wall-clock limit") from None
         except (wire.WireClosed, BrokenPipeError):
             raise self._died() from None
         except wire.WireError as exc:
-            raise self._fail(Status.INVALID, f"the candidate broke the call protocol: {exc}") from None
+            raise self._fail(failures.INVALID, f"the candidate broke the call protocol: {exc}") from None
 
     def _serve_callback(self, request: dict, services: dict[str, Any]) -> None:
         service = services.get(request.get("service"))
@@ -122,7 +123,7 @@ class Candidate:
 
     def _error_from(self, reply: dict) -> CandidateError:
         kind = str(reply.get("type", "Exception"))
-        status = _STATUS_BY_ERROR.get(kind, Status.CRASHED)
+        status = _STATUS_BY_ERROR.get(kind, failures.CRASHED)
         message = f"{kind}: {reply.get('message', '')}".strip()
         if reply.get("phase") == "load" and kind != "MissingEntryPoint":
             message = f"failed while loading the program: {message}"
@@ -130,7 +131,7 @@ class Candidate:
             return self._failure
         return CandidateError(status, message, str(reply.get("traceback", "")))
 
-    def _fail(self, status: Status, message: str) -> CandidateError:
+    def _fail(self, status: str, message: str) -> CandidateError:
         self._failure = CandidateError(status, message)
         self.close()
         return self._failure
@@ -140,16 +141,16 @@ class Candidate:
         sig = info.get("signal")
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and info.get("cpu_time", 0) >= self._limits.cpu_s):
             # SIGKILL at the hard CPU limit: the candidate ignored SIGXCPU at the soft one.
-            return self._fail_with(Status.TIMEOUT, f"exceeded the {self._limits.cpu_s:g} s CPU-time limit")
+            return self._fail_with(failures.TIMEOUT, f"exceeded the {self._limits.cpu_s:g} s CPU-time limit")
         if sig == signal.SIGXFSZ:
-            return self._fail_with(Status.CRASHED, f"wrote more than the {self._limits.fsize_mb} MB output/file limit")
+            return self._fail_with(failures.CRASHED, f"wrote more than the {self._limits.fsize_mb} MB output/file limit")
         if sig == signal.SIGKILL and info.get("maxrss_kb", 0) * 1024 >= 0.9 * self._limits.memory_mb * 2**20:
-            return self._fail_with(Status.OOM, "killed at the memory limit")
+            return self._fail_with(failures.OOM, "killed at the memory limit")
         if sig is not None:
-            return self._fail_with(Status.CRASHED, f"killed by signal {signal.Signals(sig).name}")
-        return self._fail_with(Status.CRASHED, f"the candidate process exited with code {info.get('returncode')}")
+            return self._fail_with(failures.CRASHED, f"killed by signal {signal.Signals(sig).name}")
+        return self._fail_with(failures.CRASHED, f"the candidate process exited with code {info.get('returncode')}")
 
-    def _fail_with(self, status: Status, message: str) -> CandidateError:
+    def _fail_with(self, status: str, message: str) -> CandidateError:
         self._failure = CandidateError(status, message)
         return self._failure
 

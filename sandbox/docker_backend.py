@@ -1,6 +1,6 @@
 """Docker backend: each evaluation worker runs in a locked-down container on a real engine.
 
-The container runs the ordinary worker (`python -m sandbox.worker --jail none`; the container
+The container runs the caller's worker module (`python -m MODULE --jail none`; the container
 is the jail) and the pool talks the ordinary worker protocol to it over the container's
 attached stdin/stdout. Inside, two identities:
 
@@ -32,13 +32,13 @@ from typing import Any
 
 from . import wire
 from .pool import WorkerPool, WorkerProcess, WorkerStartError
-from .result import EvaluationResult, Limits, SandboxUnavailable, Status
+from . import failures
+from .failures import SandboxUnavailable
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_REPO = "evolve-sandbox"
 LABEL = "org.evolve.sandbox"          # every container we start carries LABEL=1
 LABEL_OWNER = "org.evolve.owner"      # "<hostname>:<pid>" of the controller that started it
-LABEL_POOL = "org.evolve.pool"        # one value per DockerSandbox instance
+LABEL_POOL = "org.evolve.pool"        # one value per DockerPool instance
 VENV_PYTHON = "/opt/evolve/venv/bin/python"
 JAIL_LIB = "/opt/jail/lib"
 JAIL_SITE = "/opt/jail/site"
@@ -46,9 +46,6 @@ TASK_MOUNTS = "/opt/evolve/tasks"
 SCRATCH = "/scratch"
 RUN_DIR = "/run/evolve"
 SCORER_TMP = "/run/evolve-scorer"     # the worker's TMPDIR; /tmp itself stays on the read-only root
-# Files whose content decides what a worker in the image runs: the image tag hashes them.
-HASHED_TREES = ("sandbox", "evaluators")
-HASHED_FILES = ("pyproject.toml",)
 WORKER_ENV = {
     "PATH": "/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -61,7 +58,7 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
 }
 # Evaluations ending like this may have left the container in an unknown state: replace it.
-ANOMALIES = (Status.TIMEOUT, Status.OOM, Status.CRASHED)
+ANOMALIES = (failures.TIMEOUT, failures.OOM, failures.CRASHED)
 _MUX_HEADER = struct.Struct(">BxxxI")
 
 
@@ -71,34 +68,6 @@ class DockerUnavailable(SandboxUnavailable):
 
 class GpuUnavailable(SandboxUnavailable):
     """A task requires a GPU the engine cannot provide."""
-
-
-# --- image identity -------------------------------------------------------------------------
-def _hashed_paths(root: Path) -> list[Path]:
-    paths = [root / name for name in HASHED_FILES if (root / name).is_file()]
-    for tree in HASHED_TREES:
-        for path in sorted((root / tree).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-                paths.append(path)
-    return paths
-
-
-def source_digest(root: Path = PROJECT_ROOT) -> str:
-    digest = hashlib.sha256()
-    for path in _hashed_paths(root):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
-
-
-def project_version(root: Path = PROJECT_ROOT) -> str:
-    import tomllib
-    with open(root / "pyproject.toml", "rb") as handle:
-        return str(tomllib.load(handle)["project"]["version"])
-
-
-def image_tag(root: Path = PROJECT_ROOT) -> str:
-    """The image for this checkout: project version plus a digest of what the worker runs."""
-    return f"{IMAGE_REPO}:{project_version(root)}-{source_digest(root)}"
 
 
 # --- engine ---------------------------------------------------------------------------------
@@ -199,7 +168,7 @@ class ContainerLimits:
 
 def container_config(image: str, uid: int, limits: ContainerLimits, mounts: dict[str, str] | None = None,
                      device_requests: list | None = None, owner: str | None = None,
-                     pool: str = "") -> dict[str, Any]:
+                     pool: str = "", worker_module: str = "evaluators.host") -> dict[str, Any]:
     """Keyword arguments for `client.containers.create` of one sandbox worker container."""
     zygote_options = {
         "lib_dir": JAIL_LIB,
@@ -214,7 +183,7 @@ def container_config(image: str, uid: int, limits: ContainerLimits, mounts: dict
     owned_tmpfs = f"rw,nosuid,nodev,uid={uid},gid={uid},mode=0700"
     return {
         "image": image,
-        "command": [VENV_PYTHON, "-I", "-m", "sandbox.worker", "--jail", "none",
+        "command": [VENV_PYTHON, "-I", "-m", worker_module, "--jail", "none",
                     "--zygote-options", json.dumps(zygote_options)],
         "user": "0:0",
         "environment": dict(WORKER_ENV),
@@ -380,23 +349,24 @@ class DockerWorker(WorkerProcess):
 
 
 # --- the backend ------------------------------------------------------------------------------
-class DockerSandbox(WorkerPool):
-    """`evaluate(task, code, ...)` in a warm pool of sandbox containers.
+class DockerPool(WorkerPool):
+    """A warm pool of sandbox containers, each running the caller's worker module.
 
-    Options: image (default: the tag of this checkout), memory_mb / cpus / pids / scratch_mb
-    (container caps), recycle_after (evaluations per container, default 100; 1 = a fresh
-    container every time), gpus ("all", "none" or device ids).
+    Options: memory_mb / cpus / pids / scratch_mb (container caps), recycle_after (evaluations
+    per container, default 100; 1 = a fresh container every time), gpus ("all", "none" or
+    device ids). `image` is required: the caller knows which image carries its worker.
     """
 
     name = "docker"
 
-    def __init__(self, workers: int = 1, image: str | None = None, memory_mb: int = 4096, cpus: float = 1.0,
-                 pids: int = 256, scratch_mb: int = 64, recycle_after: int | None = 100, gpus: str = "all",
-                 client=None, **unknown):
+    def __init__(self, workers: int = 1, *, image: str, worker_module: str, memory_mb: int = 4096,
+                 cpus: float = 1.0, pids: int = 256, scratch_mb: int = 64, recycle_after: int | None = 100,
+                 gpus: str = "all", client=None, **unknown):
         if unknown:
             raise TypeError(f"unknown docker sandbox option(s): {', '.join(sorted(unknown))}")
         self.client = client or connect()
-        self.image = image or image_tag()
+        self.image = image
+        self.worker_module = worker_module
         self._check_image()
         self.container_limits = ContainerLimits(memory_mb=int(memory_mb), cpus=float(cpus), pids=int(pids),
                                                 scratch_mb=int(scratch_mb))
@@ -415,55 +385,37 @@ class DockerSandbox(WorkerPool):
         try:
             self.client.images.get(self.image)
         except docker.errors.ImageNotFound:
-            raise DockerUnavailable(f"sandbox image {self.image} is absent; build it with `evolve sandbox build`"
-                                    " (`python -m sandbox.docker_cli build`)") from None
+            raise DockerUnavailable(f"sandbox image {self.image} is absent; build it with `evolve sandbox build`") from None
 
     def _new_worker(self) -> DockerWorker:
         config = container_config(self.image, candidate_uid(), self.container_limits, self._mounts,
-                                  self._device_requests, owner=self._owner, pool=self._pool_id)
+                                  self._device_requests, owner=self._owner, pool=self._pool_id,
+                                  worker_module=self.worker_module)
         return DockerWorker(self.client, config, generation=self._generation)
 
     def _usable(self, worker: WorkerProcess) -> bool:
         return worker.alive and getattr(worker, "generation", 0) == self._generation
 
-    def _task_ref(self, task) -> dict:
-        ref = task.ref()
-        if ref.get("dir"):
-            ref["dir"] = self._mounts[str(Path(ref["dir"]).resolve())]
-        return ref
+    def share_dir(self, host_path: str) -> str:
+        """Mount a host directory read-only in every container (idle ones are replaced when next used)."""
+        host = str(Path(host_path).resolve())
+        if host not in self._mounts:
+            self._mounts[host] = f"{TASK_MOUNTS}/{hashlib.sha256(host.encode()).hexdigest()[:12]}"
+            self._generation += 1
+        return self._mounts[host]
 
-    def _prepare(self, task) -> str | None:
-        """Mount the task's directory and request its GPU; bumps the generation when either is new.
-
-        Returns a note for the result when the task runs on CPU instead of a GPU it would like.
-        """
-        changed, note = False, None
-        ref = task.ref()
-        if ref.get("dir"):
-            host = str(Path(ref["dir"]).resolve())
-            if host not in self._mounts:
-                self._mounts[host] = f"{TASK_MOUNTS}/{hashlib.sha256(host.encode()).hexdigest()[:12]}"
-                changed = True
-        if task.spec.wants_gpu and self.gpus != "none":
-            if self._runtimes is None:
-                self._runtimes = engine_runtimes(self.client)
-            requests = gpu_device_requests(task.name, True, task.spec.gpu_optional, self._runtimes, self.gpus)
-            if not requests:
-                note = "no NVIDIA runtime on the Docker engine: ran on CPU"
-            elif not self._device_requests:
-                self._device_requests = requests
-                changed = True
-        if changed:
-            self._generation += 1  # idle containers of older generations are replaced when next used
-        return note
-
-    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
-                       options: dict[str, Any] | None = None) -> EvaluationResult:
-        note = self._prepare(task)
-        result = await super().evaluate(task, code, limits=limits, split=split, options=options)
-        if note:
-            result.artifacts["gpu"] = note
-        return result
+    def want_gpu(self, label: str, optional: bool) -> str | None:
+        if self.gpus == "none":
+            return None
+        if self._runtimes is None:
+            self._runtimes = engine_runtimes(self.client)
+        requests = gpu_device_requests(label, True, optional, self._runtimes, self.gpus)
+        if not requests:
+            return "no NVIDIA runtime on the Docker engine: ran on CPU"
+        if not self._device_requests:
+            self._device_requests = requests
+            self._generation += 1
+        return None
 
     async def close(self) -> None:
         await super().close()

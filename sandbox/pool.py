@@ -1,7 +1,9 @@
 """An asyncio pool of evaluation workers, each a process speaking the worker protocol.
 
 Backends differ only in the command that starts a worker (a local process, a process in a
-container); the pool handles requests, timeouts, dead workers and restarts.
+container); the pool handles requests, timeouts, dead workers and restarts. It knows nothing of
+what the workers run: a request is a plain dict, a reply's result is a plain dict, and the pool's
+own failures (a worker that died or overran) are `failures.failure(...)` dicts.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import struct
 from typing import Any, Callable, Sequence
 
 from . import wire
-from .result import EvaluationResult, Limits, SandboxUnavailable, Status
+from . import failures
+from .failures import SandboxUnavailable
 
 # Time a worker gets beyond the candidate's wall limit for the scorer's own work and cleanup.
 SCORER_GRACE_S = 30.0
@@ -100,12 +103,12 @@ class WorkerProcess:
 
 
 class WorkerPool:
-    """`evaluate(task, code, ...)` on the first idle worker; at most `size` at once."""
+    """`run(request, wall_s)` on the first idle worker; at most `size` requests at once."""
 
     name = "pool"
 
     def __init__(self, size: int, make_worker: Callable[[], WorkerProcess], recycle_after: int | None = None,
-                 recycle_statuses: Sequence[Status] = ()):
+                 recycle_statuses: Sequence[str] = ()):
         """`recycle_after`: replace a worker after that many evaluations; `recycle_statuses`:
         replace it after any evaluation ending in one of these (replacement runs in the background)."""
         if size < 1:
@@ -131,34 +134,34 @@ class WorkerPool:
                 self._idle = idle
         return self._idle
 
-    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
-                       options: dict[str, Any] | None = None) -> EvaluationResult:
+    async def run(self, request: dict[str, Any], wall_s: float) -> dict[str, Any]:
+        """Send one request to an idle worker; its reply's `result`, or a failure dict.
+
+        `wall_s` is the candidate's wall limit: a worker silent for longer than that plus
+        SCORER_GRACE_S is killed and replaced.
+        """
         idle = await self._ensure_started()
-        limits = limits or task.limits
-        split = split or task.spec.train_split
         worker = await idle.get()
         recycle = False
         try:
             if not self._usable(worker):
                 worker = await self._replace(worker)
-            request = {"op": "evaluate", "task": self._task_ref(task), "code": code, "split": split,
-                       "limits": limits.to_dict(), "options": options or {}}
             try:
-                reply = await worker.request(request, timeout=limits.wall_s + SCORER_GRACE_S)
+                reply = await worker.request(request, timeout=wall_s + SCORER_GRACE_S)
             except asyncio.TimeoutError:
                 worker = await self._replace(worker)
-                return EvaluationResult.failure(
-                    Status.TIMEOUT, f"evaluation did not finish within {limits.wall_s + SCORER_GRACE_S:g} s; worker restarted")
+                return failures.failure(failures.TIMEOUT, f"evaluation did not finish within "
+                                                          f"{wall_s + SCORER_GRACE_S:g} s; worker restarted")
             except (asyncio.IncompleteReadError, ConnectionError, wire.WireError):
                 tail = " | ".join(worker.stderr_tail)[-800:]
                 worker = await self._replace(worker)
-                return EvaluationResult.failure(Status.CRASHED, "evaluation worker died", stderr_tail=tail)
-            if reply.get("op") != "result":
+                return failures.failure(failures.CRASHED, "evaluation worker died", stderr_tail=tail)
+            if reply.get("op") != "result" or not isinstance(reply.get("result"), dict):
                 recycle = bool(self.recycle_statuses)
-                return EvaluationResult.failure(Status.CRASHED, f"worker error: {reply.get('message')}")
-            result = EvaluationResult.from_dict(reply["result"])
+                return failures.failure(failures.CRASHED, f"worker error: {reply.get('message')}")
+            result = reply["result"]
             worker.evaluations += 1
-            recycle = result.status in self.recycle_statuses or (
+            recycle = result.get("status") in self.recycle_statuses or (
                 self.recycle_after is not None and worker.evaluations >= self.recycle_after)
             return result
         finally:
@@ -169,9 +172,13 @@ class WorkerPool:
             else:
                 idle.put_nowait(worker)
 
-    def _task_ref(self, task) -> dict:
-        """How the worker finds the task (backends whose workers see other paths translate it)."""
-        return task.ref()
+    def share_dir(self, host_path: str) -> str:
+        """Make a host directory readable by the workers; returns its path as they see it."""
+        return host_path
+
+    def want_gpu(self, label: str, optional: bool) -> str | None:
+        """Give workers a GPU where the backend can; a note when they run on CPU instead."""
+        return None
 
     def _usable(self, worker: WorkerProcess) -> bool:
         """Whether an idle worker may take the next evaluation as it is."""

@@ -6,7 +6,7 @@ import pytest
 
 from archive import Archive, ArchiveError, Grid, SamplingWeights
 from archive.sampling import Elite, choose_inspirations, choose_parent
-from sandbox.result import EvaluationResult, Status
+from evaluators.contract import EvaluationResult, Status
 
 GRID = Grid.from_specs([{"name": "a", "range": [0, 1], "bins": 4}, {"name": "b", "range": [0, 10], "bins": 5}])
 
@@ -36,25 +36,25 @@ def test_cell_competition_islands_and_migration(tmp_path):
     archive = Archive(str(tmp_path / "a.db"))
     cid = archive.create_campaign(name="c", task_name="t", task_dir=None, config={}, seed=0, iterations=3).id
     p1 = _add(archive, cid, 0, "a")
-    assert archive.record_evaluation(p1, "train", _ok(1.0, 0.1, 1), grid=GRID, islands=[0, 1]).new_best
+    assert archive.record_training(p1, "train", _ok(1.0, 0.1, 1), grid=GRID, islands=[0, 1]).new_best
     p2 = _add(archive, cid, 1, "b", parent=p1)
-    out = archive.record_evaluation(p2, "train", _ok(0.5, 0.1, 1), grid=GRID, islands=[0])
+    out = archive.record_training(p2, "train", _ok(0.5, 0.1, 1), grid=GRID, islands=[0])
     assert not out.new_elite  # same cell, worse score: the incumbent stays
     p3 = _add(archive, cid, 2, "c", parent=p2, island=1)
-    out = archive.record_evaluation(p3, "train", _ok(2.0, 0.9, 9), grid=GRID, islands=[1])
+    out = archive.record_training(p3, "train", _ok(2.0, 0.9, 9), grid=GRID, islands=[1])
     assert out.new_elite and out.new_best and out.key == "3,4"
     assert {e.program_id for e in archive.elites(cid, 1)} == {p1, p3}
     assert {e.program_id for e in archive.elites(cid, 0)} == {p1}
     archive.migrate(cid, 2, GRID, 0)
     assert {e.program_id for e in archive.elites(cid, 0)} == {p1, p3}
     p4 = _add(archive, cid, 3, "d", parent=p3)
-    archive.record_evaluation(p4, "train", EvaluationResult.failure(Status.TIMEOUT, "slow"), grid=GRID, islands=[0])
+    archive.record_training(p4, "train", EvaluationResult.failure(Status.TIMEOUT, "slow"), grid=GRID, islands=[0])
     assert archive.best(cid)[0].id == p3
     assert [r["program_id"] for r in archive.lineage_rows(p4)] == [p4, p3, p2, p1]
     stats = archive.stats(cid)
     assert stats["evaluations"] == {"ok": 3, "timeout": 1} and stats["failures"] == 1
     with pytest.raises(ArchiveError):
-        archive.record_evaluation(p4, "train", _ok(1, 0, 0), grid=GRID, islands=[0])
+        archive.record_training(p4, "train", _ok(1, 0, 0), grid=GRID, islands=[0])
     with pytest.raises(ArchiveError):
         _add(archive, cid, 3, "duplicate iteration")
     with pytest.raises(ArchiveError, match="no campaign"):

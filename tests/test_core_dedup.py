@@ -6,9 +6,10 @@ from archive import Archive
 from archive.models import Evaluation, Program
 from evaluators.task import load_task
 from evolve.config import build_config
+from evolve.campaign import Campaign
 from evolve.controller import Controller
 from evolve.mutators import Edit
-from sandbox import make_sandbox
+from evolve.executors import make_sandbox
 
 
 class ReformattingMutator:
@@ -28,13 +29,12 @@ def test_duplicates_are_recorded_and_not_evaluated(tmp_path, toy_task_dir):
     task = load_task(task_dir=toy_task_dir)
     config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": 3, "workers": 1})
     archive = Archive(str(tmp_path / "d.db"))
-    campaign = archive.create_campaign(name="d", task_name=task.name, task_dir=str(task.root),
-                                       config=config.model_dump(mode="json"), seed=0, iterations=3)
+    campaign = Campaign.create(archive, config.model_copy(update={'name': "d"}))
 
     async def main():
         sandbox = make_sandbox("process", workers=1)
         try:
-            return await Controller(archive, campaign.id, config, task, sandbox, ReformattingMutator()).run()
+            return await Controller(campaign, sandbox, ReformattingMutator()).run()
         finally:
             await sandbox.close()
 

@@ -7,9 +7,10 @@ import pytest
 from archive import Archive
 from evaluators.task import load_task
 from evolve.config import build_config
+from evolve.campaign import Campaign
 from evolve.controller import Controller
 from evolve.mutators import Edit
-from sandbox import make_sandbox
+from evolve.executors import make_sandbox
 from sandbox.jail import bwrap_available
 
 HONEST = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y\n"
@@ -54,13 +55,12 @@ def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_t
     config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": len(ATTACKS), "workers": 2,
                                  "limits": {"wall_s": 4, "cpu_s": 4, "memory_mb": 512}})
     archive = Archive(str(tmp_path / "h.db"))
-    campaign = archive.create_campaign(name="h", task_name=task.name, task_dir=str(task.root),
-                                       config=config.model_dump(mode="json"), seed=0, iterations=len(ATTACKS))
+    campaign = Campaign.create(archive, config.model_copy(update={'name': "h"}))
 
     async def main():
         sandbox = make_sandbox("process", workers=2, jail="bwrap")
         try:
-            summary = await Controller(archive, campaign.id, config, task, sandbox, HostileMutator()).run()
+            summary = await Controller(campaign, sandbox, HostileMutator()).run()
             honest = await sandbox.evaluate(task, f"def f(x):\n{HONEST}")
             return summary, honest
         finally:

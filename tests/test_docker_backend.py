@@ -15,9 +15,10 @@ import pytest
 
 from docker_support import docker_client, docker_image  # noqa: F401  (fixtures)
 from evaluators.task import load_task
-from sandbox.docker_backend import (LABEL, LABEL_OWNER, LABEL_POOL, ContainerLimits, DockerSandbox,
+from sandbox.docker_backend import (LABEL, LABEL_OWNER, LABEL_POOL, ContainerLimits,
                                     GpuUnavailable, container_config, gpu_device_requests)
-from sandbox.result import Limits, Status
+from evaluators.contract import Limits, Status
+from evolve.executors import make_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_TASK = ROOT / "tests" / "hostile" / "task"
@@ -112,7 +113,7 @@ def _report(result) -> dict:
 
 def test_candidate_sees_a_locked_down_container(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = DockerSandbox(workers=1, image=docker_image)
+    sandbox = make_sandbox("docker", workers=1, image=docker_image)
     [result] = run(evaluate_all(sandbox, task, [INSPECT]))
     report = _report(result)
     assert report["uid"] >= 200_000 and report["gid"] == report["uid"] and report["groups"] == []
@@ -123,17 +124,17 @@ def test_candidate_sees_a_locked_down_container(docker_image, docker_client):
     assert report["readable"] == {"/opt/evolve": False, "/opt/evolve/venv": False, "/opt/jail/site/numpy": True,
                                   "/run/evolve-scorer": False}
     assert report["cwd"] == "/scratch"
-    assert not ours(docker_client, sandbox._pool_id)
+    assert not ours(docker_client, sandbox.pool._pool_id)
 
 
 def test_container_host_config_on_the_engine(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = DockerSandbox(workers=1, image=docker_image, memory_mb=768, cpus=0.5, pids=100)
+    sandbox = make_sandbox("docker", workers=1, image=docker_image, memory_mb=768, cpus=0.5, pids=100)
 
     async def go():
         try:
             await sandbox.evaluate(task, task.seed_code)
-            [container] = ours(docker_client, sandbox._pool_id)
+            [container] = ours(docker_client, sandbox.pool._pool_id)
             return container.attrs["HostConfig"], container.attrs["Config"]
         finally:
             await sandbox.close()
@@ -144,12 +145,12 @@ def test_container_host_config_on_the_engine(docker_image, docker_client):
     assert host["PidsLimit"] == 100 and host["CapDrop"] == ["ALL"]
     assert host["SecurityOpt"] == ["no-new-privileges"]
     assert config["OpenStdin"] is True and config["StdinOnce"] is True
-    assert not ours(docker_client, sandbox._pool_id)
+    assert not ours(docker_client, sandbox.pool._pool_id)
 
 
 def test_warm_pool_reuses_then_recycles(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = DockerSandbox(workers=1, image=docker_image, recycle_after=3)
+    sandbox = make_sandbox("docker", workers=1, image=docker_image, recycle_after=3)
     seen = []
 
     async def go():
@@ -158,10 +159,10 @@ def test_warm_pool_reuses_then_recycles(docker_image, docker_client):
                 result = await sandbox.evaluate(task, code, Limits(wall_s=1.5, cpu_s=1, memory_mb=256))
                 await asyncio.sleep(0)  # let a background replacement register
                 for _ in range(200):
-                    if not sandbox._recycling:
+                    if not sandbox.pool._recycling:
                         break
                     await asyncio.sleep(0.05)
-                seen.append((result.status, sandbox._all[0].container_id))
+                seen.append((result.status, sandbox.pool._all[0].container_id))
         finally:
             await sandbox.close()
 
@@ -171,13 +172,13 @@ def test_warm_pool_reuses_then_recycles(docker_image, docker_client):
     assert statuses == [Status.OK] * 4 + [Status.TIMEOUT, Status.OK]
     # the container that served evaluations 1-3 is replaced after its third; a timeout is an anomaly
     assert ids[0] == ids[1] != ids[2] == ids[3] != ids[4] == ids[5]
-    assert not ours(docker_client, sandbox._pool_id)
+    assert not ours(docker_client, sandbox.pool._pool_id)
 
 
 def test_builtin_task_scores_the_same_as_the_process_backend(docker_image, docker_client):
-    from sandbox import make_sandbox
+    from evolve.executors import make_sandbox
     task = load_task("binpack_online")
-    docker_sandbox = DockerSandbox(workers=1, image=docker_image)
+    docker_sandbox = make_sandbox("docker", workers=1, image=docker_image)
     [in_docker] = run(evaluate_all(docker_sandbox, task, [task.seed_code]))
     [in_process] = run(evaluate_all(make_sandbox("process", workers=1), task, [task.seed_code]))
     assert in_docker.status is Status.OK and in_process.status is Status.OK
@@ -199,23 +200,23 @@ def test_gpu_task_without_nvidia_runtime(docker_image, docker_client, tmp_path):
     if "nvidia" in engine_runtimes(docker_client):
         pytest.skip("this engine has an NVIDIA runtime; the fallback path cannot be exercised here")
     optional = load_task(task_dir=_task_copy(tmp_path / "a", wants_gpu=True, gpu_optional=True))
-    [result] = run(evaluate_all(DockerSandbox(workers=1, image=docker_image), optional, [optional.seed_code]))
+    [result] = run(evaluate_all(make_sandbox("docker", workers=1, image=docker_image), optional, [optional.seed_code]))
     assert result.status is Status.OK and result.score == 6.0
     assert "ran on CPU" in result.artifacts["gpu"]
     required = load_task(task_dir=_task_copy(tmp_path / "b", wants_gpu=True, gpu_optional=False))
-    sandbox = DockerSandbox(workers=1, image=docker_image)
+    sandbox = make_sandbox("docker", workers=1, image=docker_image)
     with pytest.raises(GpuUnavailable, match="requires a GPU"):
         run(evaluate_all(sandbox, required, [required.seed_code]))
-    assert not ours(docker_client, sandbox._pool_id)
+    assert not ours(docker_client, sandbox.pool._pool_id)
 
 
 KILLED_CONTROLLER = r'''
 import asyncio, sys
 from evaluators.task import load_task
-from sandbox.docker_backend import DockerSandbox
+from evolve.executors import make_sandbox
 async def main():
     task = load_task(task_dir=sys.argv[2])
-    sandbox = DockerSandbox(workers=2, image=sys.argv[1])
+    sandbox = make_sandbox("docker", workers=2, image=sys.argv[1])
     slow = "import time\ndef solve(x):\n    time.sleep(120)\n"
     first = asyncio.ensure_future(sandbox.evaluate(task, slow, __import__("sandbox").Limits(wall_s=100, cpu_s=100)))
     await asyncio.sleep(3)
@@ -248,14 +249,14 @@ def test_controller_kill9_leaves_no_container(docker_image, docker_client, tmp_p
 
 def test_cli_doctor_and_build_if_absent(docker_image):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    doctor = subprocess.run([sys.executable, "-m", "sandbox.docker_cli", "doctor"], capture_output=True, text=True,
+    doctor = subprocess.run([sys.executable, "-m", "evolve.commands.sandbox", "doctor"], capture_output=True, text=True,
                             env=env, cwd=ROOT)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "is absent" not in doctor.stdout
-    build = subprocess.run([sys.executable, "-m", "sandbox.docker_cli", "build", "--if-absent"], capture_output=True,
+    build = subprocess.run([sys.executable, "-m", "evolve.commands.sandbox", "build", "--if-absent"], capture_output=True,
                            text=True, env=env, cwd=ROOT)
     assert build.returncode == 0 and "already present" in build.stdout, build.stdout + build.stderr
-    unreachable = subprocess.run([sys.executable, "-m", "sandbox.docker_cli", "doctor"], capture_output=True,
+    unreachable = subprocess.run([sys.executable, "-m", "evolve.commands.sandbox", "doctor"], capture_output=True,
                                  text=True, env=dict(env, DOCKER_HOST="unix:///nonexistent/docker.sock"), cwd=ROOT)
     assert unreachable.returncode == 1
     assert unreachable.stdout.strip().splitlines() == [unreachable.stdout.strip()]  # one line
@@ -265,4 +266,4 @@ def test_cli_doctor_and_build_if_absent(docker_image):
 def test_missing_image_is_one_clear_error(docker_client):
     from sandbox.docker_backend import DockerUnavailable
     with pytest.raises(DockerUnavailable, match=r"sandbox image evolve-sandbox:none-such is absent; build it"):
-        DockerSandbox(workers=1, image="evolve-sandbox:none-such")
+        make_sandbox("docker", workers=1, image="evolve-sandbox:none-such")

@@ -13,7 +13,8 @@ from evaluators.api import InvalidOutput
 from evaluators.moe_eplb import workloads as wl
 from evaluators.moe_eplb.scorer import adrs_score, gpu_balancedness, validate
 from evaluators.task import load_task
-from sandbox import Limits, Status, make_sandbox
+from evaluators.contract import Limits, Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("moe_eplb")
 SHAPE = wl.Shape()

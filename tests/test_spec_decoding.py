@@ -11,7 +11,8 @@ from evaluators.models.flops import Meter
 from evaluators.spec_decoding.scorer import check_output, spec_models
 from evaluators.spec_decoding.session import SpecSession, greedy_reference
 from evaluators.task import load_task
-from sandbox import Status, make_sandbox
+from evaluators.contract import Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("spec_decoding")
 FEW = {"limit": 2}

@@ -17,7 +17,8 @@ from evaluators.spot_scheduling import scenarios as sc
 from evaluators.spot_scheduling.scorer import leaderboard_score, normalised, report
 from evaluators.spot_scheduling.simulator import ACTIONS, Scenario, simulate
 from evaluators.task import load_task
-from sandbox import Limits, Status, make_sandbox
+from evaluators.contract import Limits, Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("spot_scheduling")
 

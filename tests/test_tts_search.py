@@ -6,7 +6,8 @@ import asyncio
 import pytest
 
 from evaluators.task import load_task
-from sandbox import Status, make_sandbox
+from evaluators.contract import Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("tts_search")
 FEW = {"limit": 4}

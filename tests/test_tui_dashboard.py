@@ -6,7 +6,7 @@ from textual.widgets import DataTable, ProgressBar
 from evolve.tui import EvolveApp
 from evolve.tui.plot import StepPlot, braille_steps
 from evolve.tui.program import ProgramScreen
-from sandbox.result import EvaluationResult, Status
+from evaluators.contract import EvaluationResult, Status
 from tui_support import archive_db, loaded, static_text, template_db  # noqa: F401
 
 
@@ -58,7 +58,7 @@ async def test_follows_new_results_while_open(archive_db):
                                          edit={}, generation=1, island=0, state="pending")
         from archive import Grid
         grid = Grid.from_specs([{"name": "bias", "range": [-1, 1], "bins": 8}])
-        archive.record_evaluation(program_id, "train", EvaluationResult.failure(Status.TIMEOUT, "too slow"),
+        archive.record_training(program_id, "train", EvaluationResult.failure(Status.TIMEOUT, "too slow"),
                                   grid=grid, islands=[0])
         await loaded(pilot, screen, count=before + 1)
         text = " ".join(static_text(screen, "#stats").split())

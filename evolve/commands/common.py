@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ..campaign import open_archive  # noqa: F401  (the commands' way in)
+
 DEFAULT_DB = "evolve.db"
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -24,20 +26,6 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def open_archive(db: str, must_exist: bool = True):
-    import os
-
-    from archive import Archive
-    from archive.db import database_url
-
-    from ..errors import UserError
-
-    url = database_url(db)
-    if must_exist and url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise UserError(f"no archive database at {db}; start a campaign with `evolve run TASK` or pass --db PATH")
-    return Archive(db)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -36,7 +36,7 @@ def resolve_program(task, file: str | None, baseline: str | None) -> tuple[str, 
 
 def run(args) -> int:
     from evaluators.task import load_task
-    from sandbox import make_sandbox
+    from evolve.executors import make_sandbox
 
     if args.task_dir and args.task and not args.file:  # `evolve eval --task-dir D prog.py`
         args.file, args.task = args.task, None

@@ -21,12 +21,12 @@ def add_parser(sub) -> None:
 
 
 def export_command(args) -> int:
+    from ..campaign import Campaign
     from ..export import choose_program, export_program
 
-    archive = open_archive(args.db)
-    campaign = archive.campaign(args.campaign)
-    program_id = choose_program(archive, campaign, program_id=args.program, best=args.best, cell=args.cell)
-    done = export_program(archive, campaign, program_id, args.out, with_test=args.with_test)
+    campaign = Campaign.open(open_archive(args.db), args.campaign)
+    program_id = choose_program(campaign, program_id=args.program, best=args.best, cell=args.cell)
+    done = export_program(campaign, program_id, args.out, with_test=args.with_test)
     if args.json:
         print_json({"program_id": done.program_id, "module": str(done.module), "sidecar": str(done.sidecar),
                     "test": str(done.test) if done.test else None, "cases": done.cases})

@@ -4,6 +4,8 @@ from __future__ import annotations
 from rich.syntax import Syntax
 from rich.table import Table
 
+from archive import EvaluationRole
+
 from .common import add_db, add_json, console, fmt, open_archive, print_json
 
 
@@ -20,10 +22,6 @@ def add_parser(sub) -> None:
         add_db(parser)
         add_json(parser)
         parser.set_defaults(handler=handler)
-
-
-def _campaign(archive, ref):
-    return archive.campaign(ref) if ref else archive.latest_campaign()
 
 
 def campaign_row(archive, campaign) -> dict:
@@ -85,13 +83,13 @@ def status_command(args) -> int:
 
 def best_command(args) -> int:
     archive = open_archive(args.db)
-    campaign = _campaign(archive, args.campaign)
+    campaign = archive.campaign(args.campaign) if args.campaign else archive.latest_campaign()
     found = archive.best(campaign.id)
     if found is None:
         from ..errors import UserError
         raise UserError(f"campaign {campaign.name} has no successfully evaluated program yet")
     program, evaluation = found
-    heldout = [e for e in (archive.evaluation(program.id, s) for s in ("heldout", "leaderboard")) if e]
+    heldout = [e for e in archive.evaluations_of(program.id) if e.role == EvaluationRole.REPORT]
     if args.code_only:
         print(program.code, end="")
         return 0
@@ -115,16 +113,11 @@ def best_command(args) -> int:
 
 
 def archive_command(args) -> int:
-    from archive import Grid
-
-    from ..config import CampaignConfig
-    from ..controller import descriptor_specs
-    from evaluators.task import load_task
+    from ..campaign import Campaign
 
     archive = open_archive(args.db)
-    campaign = _campaign(archive, args.campaign)
-    config = CampaignConfig.model_validate(campaign.config)
-    grid = Grid.from_specs(descriptor_specs(config, load_task(config.task, config.task_dir)))
+    campaign = Campaign.open(archive, args.campaign)
+    grid = campaign.grid
     elites = archive.elites(campaign.id, args.island)
     cells = [{"key": e.key, "coords": list(grid.parse(e.key)), "program_id": e.program_id, "score": e.score,
               "ranges": {a.name: list(a.edges(i)) for a, i in zip(grid.axes, grid.parse(e.key))}}

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pydantic import ValidationError
-
-from ..config import CampaignConfig, _describe, build_config
-from ..mutators import preflight
+from ..campaign import Campaign
+from ..config import build_config
 from ..errors import UserError
 from .common import add_db, add_json, console, err_console, fmt, open_archive, print_json
 
@@ -59,10 +55,6 @@ def _budget(args) -> dict | None:
 
 
 def run_command(args) -> int:
-    from evaluators.task import load_task
-
-    from ..controller import descriptor_specs
-
     overrides = {"task": args.task, "task_dir": args.task_dir, "name": args.name, "iterations": args.iterations,
                  "seed": args.seed, "workers": args.workers, "proposals": args.proposals, "llm": args.llm,
                  "sandbox": args.sandbox, "jail": args.jail, "budget": _budget(args),
@@ -70,66 +62,28 @@ def run_command(args) -> int:
                                                    ("log_prompts", False if args.no_log_prompts else None))
                                  if v is not None} or None}
     config = build_config(args.config, overrides)
-    task = load_task(config.task, config.task_dir)
-    descriptor_specs(config, task)
-    preflight(config)
-    archive = open_archive(args.db, must_exist=False)
-    campaign = archive.create_campaign(name=config.name, task_name=task.name,
-                                       task_dir=None if task.builtin else str(task.root),
-                                       config=config.model_dump(mode="json"), seed=config.seed,
-                                       iterations=config.iterations)
+    Campaign.check(config)
+    campaign = Campaign.create(open_archive(args.db, must_exist=False), config)
     if not args.json:
-        console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {task.name} · "
+        console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {campaign.task.name} · "
                       f"{config.iterations} iterations · {config.workers} worker(s) · db {args.db}")
-    return drive(archive, campaign.id, config, task, args.json)
+    return drive(campaign, args.json)
 
 
 def resume_command(args) -> int:
-    from evaluators.task import load_task
-
-    archive = open_archive(args.db)
-    campaign = archive.campaign(args.campaign)
-    if campaign.state in ("running", "stopping") and campaign_process_alive(campaign.pid, campaign.host):
-        raise UserError(f"campaign {campaign.name} is running in process {campaign.pid}; stop it first")
-    stored = dict(campaign.config)
-    if args.workers:
-        stored["workers"] = args.workers
-    if _budget(args):
-        stored["budget"] = {**stored.get("budget", {}), **_budget(args)}
-    try:
-        config = CampaignConfig.model_validate(stored)
-    except ValidationError as exc:
-        raise UserError(f"campaign {campaign.name}: {_describe(exc.errors()[0])}") from None
-    task = load_task(config.task, config.task_dir)
-    preflight(config)
-    if _budget(args):  # the new budget holds for later resumes too
-        archive.set_config(campaign.id, config.model_dump(mode="json"))
+    campaign = Campaign.open(open_archive(args.db), args.campaign)
+    campaign = campaign.reopened_for_resume(workers=args.workers, budget=_budget(args))
     if not args.json:
-        done = archive.stats(campaign.id)["iterations_done"]
-        console.print(f"resuming [bold]{campaign.name}[/bold] at {done}/{config.iterations} iterations")
-    return drive(archive, campaign.id, config, task, args.json)
+        done = campaign.archive.stats(campaign.id)["iterations_done"]
+        console.print(f"resuming [bold]{campaign.name}[/bold] at {done}/{campaign.config.iterations} iterations")
+    return drive(campaign, args.json)
 
 
-def campaign_process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that claimed a campaign still runs (only answerable on the same host)."""
-    if not pid or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def drive(campaign: Campaign, as_json: bool) -> int:
+    """Run a campaign in this process with a live progress bar; Ctrl-C once stops gracefully, twice aborts."""
+    from ..controller import CampaignFailed
 
-
-def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool) -> int:
-    from sandbox import make_sandbox
-
-    from ..controller import CampaignFailed, Controller, campaign_limits
-    from ..mutators import build_mutator
-    from ..report import heldout_report
-
+    config = campaign.config
     if config.sandbox == "process" and config.jail == "auto":
         from sandbox.jail import bwrap_available
         if not bwrap_available():
@@ -147,9 +101,6 @@ def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool
                             rate=f"{p.evals_per_s:.2f}", failures=p.failures)
 
     async def main():
-        sandbox = make_sandbox(config.sandbox, workers=config.workers, jail=config.jail)
-        mutator = build_mutator(config, archive, campaign_id)
-        controller = Controller(archive, campaign_id, config, task, sandbox, mutator, on_progress=on_progress)
         loop = asyncio.get_running_loop()
         current = asyncio.current_task()
         stops = 0
@@ -159,40 +110,33 @@ def drive(archive, campaign_id: int, config: CampaignConfig, task, as_json: bool
             stops += 1
             if stops == 1:
                 err_console.print("stopping after the evaluations in flight (Ctrl-C again to abort now)")
-                controller.request_stop()
+                campaign.request_stop()
             else:
                 current.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        try:
-            summary = await controller.run()
-            report = None
-            if config.heldout_report and summary["state"] == "finished":
-                report = await heldout_report(archive, campaign_id, task, sandbox, campaign_limits(config, task))
-            return summary, report
-        finally:
-            await asyncio.gather(sandbox.close(), mutator.close(), return_exceptions=True)
+        return await campaign.run(on_progress=on_progress)
 
     try:
         if progress is not None:
             with progress:
-                done = archive.stats(campaign_id)["iterations_done"]
+                done = campaign.archive.stats(campaign.id)["iterations_done"]
                 bar = progress.add_task("evolve", total=config.iterations, completed=done, best="-", rate="0",
                                         failures=0)
-                summary, report = asyncio.run(main())
+                outcome = asyncio.run(main())
         else:
-            summary, report = asyncio.run(main())
+            outcome = asyncio.run(main())
     except CampaignFailed as exc:
         raise UserError(f"campaign failed: {exc}") from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         err_console.print("interrupted; `evolve resume` continues the campaign")
         return 130
-    campaign = archive.campaign(campaign_id)
+    record = campaign.refresh()
     if as_json:
-        print_json({"campaign": campaign.name, "id": campaign.id, **summary, "heldout": report})
+        print_json({"campaign": record.name, "id": record.id, **outcome.summary, "heldout": outcome.report})
     else:
-        print_summary(campaign, summary, report)
+        print_summary(record, outcome.summary, outcome.report)
     return 0
 
 

@@ -10,8 +10,9 @@ import datetime as dt
 import difflib
 from typing import Any
 
-from archive import Grid
+from archive import CampaignState, EvaluationRole, Grid
 
+from ..campaign import Campaign, record_alive
 from . import format as _format
 
 
@@ -27,11 +28,6 @@ def spend_usd(archive, campaign_id: int, stats: dict | None = None) -> float | N
             value = value.get("usd")
         return None if value is None else float(value)
     return None
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    from ..commands.run import campaign_process_alive
-    return campaign_process_alive(pid, host)
 
 
 # ---- campaigns -----------------------------------------------------------------------------
@@ -60,7 +56,7 @@ def load_campaigns(archive) -> list[CampaignRow]:
         s = summaries.get(c.id, {})
         rows.append(CampaignRow(
             id=c.id, name=c.name, task=c.task_name, state=c.state,
-            alive=c.state in ("running", "stopping") and process_alive(c.pid, c.host),
+            alive=record_alive(c),
             iterations_done=s.get("iterations_done", 0), iterations=c.iterations, evaluated=s.get("evaluated", 0),
             best_score=s.get("best_score"), spend_usd=spend_usd(archive, c.id), created_at=c.created_at,
             pid=c.pid, host=c.host, message=c.message))
@@ -93,7 +89,7 @@ def load_dashboard(archive, campaign_id: int) -> DashboardData:
     campaign = archive.campaign(campaign_id)
     stats = archive.progress_counts(campaign_id)
     now = _format.utcnow()
-    running = campaign.state in ("running", "stopping")
+    running = CampaignState(campaign.state).active
     history = [(it, score) for it, score, _ in archive.best_history(campaign_id)]
     times = archive.recent_evaluation_times(campaign_id, 100)
     end = campaign.finished_at or (now if running else campaign.updated_at)
@@ -101,7 +97,7 @@ def load_dashboard(archive, campaign_id: int) -> DashboardData:
         campaign=campaign, stats=stats, history=history, rate=evaluation_rate(times, now, running),
         spend_usd=spend_usd(archive, campaign_id, stats), events=archive.recent_events(campaign_id, 50),
         elapsed_s=max(0.0, (end - campaign.created_at).total_seconds()),
-        alive=running and process_alive(campaign.pid, campaign.host))
+        alive=record_alive(campaign))
 
 
 # ---- elite map -----------------------------------------------------------------------------
@@ -113,38 +109,28 @@ class EliteMapData:
     elites: list[Any]  # archive.sampling.Elite, best over islands (or of one island)
 
 
-def campaign_task(campaign):
-    from evaluators.task import load_task
-
-    from ..config import CampaignConfig
-
-    config = CampaignConfig.model_validate(campaign.config)
-    return config, load_task(config.task, config.task_dir)
-
-
 def load_elite_map(archive, campaign_id: int, island: int | None = None) -> EliteMapData:
-    from ..controller import descriptor_specs
-
-    campaign = archive.campaign(campaign_id)
-    config, task = campaign_task(campaign)
-    grid = Grid.from_specs(descriptor_specs(config, task))
-    return EliteMapData(campaign, grid, config.islands.count, archive.elites(campaign_id, island))
+    campaign = Campaign.open(archive, campaign_id)
+    return EliteMapData(campaign.record, campaign.grid, campaign.config.islands.count,
+                        archive.elites(campaign_id, island))
 
 
 # ---- program -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class ProgramData:
     program: Any
-    campaign: Any
-    task: Any
+    campaign: Campaign
     evaluations: list[Any]
     parent_code: str | None
     lineage: list[dict[str, Any]]
 
     @property
+    def task(self):
+        return self.campaign.task
+
+    @property
     def train(self):
-        split = self.task.spec.train_split
-        return next((e for e in self.evaluations if e.split == split), None)
+        return next((e for e in self.evaluations if e.role == EvaluationRole.TRAIN), None)
 
     @property
     def heldout(self):
@@ -164,8 +150,7 @@ LINEAGE_ROWS = 200  # ancestors shown; the export sidecar carries the full linea
 
 def load_program(archive, program_id: int) -> ProgramData:
     program = archive.program(program_id)
-    campaign = archive.campaign(program.campaign_id)
-    _, task = campaign_task(campaign)
+    campaign = Campaign.open(archive, program.campaign_id)
     parent_code = archive.program(program.parent_id).code if program.parent_id else None
-    return ProgramData(program, campaign, task, archive.evaluations_of(program_id), parent_code,
+    return ProgramData(program, campaign, archive.evaluations_of(program_id), parent_code,
                        archive.lineage_rows(program_id, LINEAGE_ROWS))

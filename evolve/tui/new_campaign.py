@@ -144,12 +144,10 @@ class NewCampaignScreen(Screen):
 
     def validate(self) -> CampaignConfig:
         """Exactly what `evolve run` checks, with its messages."""
-        from evaluators.task import load_task
-
-        from ..controller import descriptor_specs
+        from ..campaign import Campaign
 
         config = build_config(None, self.overrides())
-        descriptor_specs(config, load_task(config.task, config.task_dir))
+        Campaign.check(config)
         return config
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:

@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.containers import ScrollableContainer, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from archive import EvaluationRole
+
 from .base import PollingScreen
 from .data import ProgramData, load_program
 from .dialogs import ExportScreen
@@ -127,7 +129,7 @@ class ProgramScreen(PollingScreen):
         table = Table(box=None, padding=(0, 1), header_style="bold")
         table.add_column("metric")
         for e in evaluations:
-            label = "train" if e.split == spec.train_split else "held-out" if e.split == spec.heldout_split else e.split
+            label = "train" if e.role == EvaluationRole.TRAIN else "held-out" if e.split == spec.heldout_split else e.split
             table.add_column(f"{label} ({e.split})", justify="right")
         table.add_column("better", style="dim")
         if not evaluations:
@@ -233,7 +235,7 @@ class ProgramScreen(PollingScreen):
         if with_test:
             self.app.call_from_thread(self.notify, "exporting: recording input/output pairs (a few seconds)…")
         try:
-            done = export_program(self.app.archive, self.data.campaign, self.program_id, path, with_test=with_test)
+            done = export_program(self.data.campaign, self.program_id, path, with_test=with_test)
         except (UserError, ValueError, OSError) as exc:
             self.app.call_from_thread(self.notify, str(exc), title="export failed", severity="error", timeout=12)
             return
@@ -257,27 +259,11 @@ class ProgramScreen(PollingScreen):
 
     @work(thread=True, exclusive=True, group="heldout")
     def _evaluate_heldout(self) -> None:
-        from sandbox import make_sandbox
-
-        from ..config import CampaignConfig
-        from ..controller import campaign_limits
-
         data = self.data
         split = data.task.spec.heldout_split
         try:
-            config = CampaignConfig.model_validate(data.campaign.config)
-
-            async def run():
-                sandbox = make_sandbox("process", workers=1, jail=config.jail)
-                try:
-                    return await sandbox.evaluate(data.task, data.program.code, campaign_limits(config, data.task),
-                                                  split=split)
-                finally:
-                    await sandbox.close()
-
-            result = asyncio.run(run())
-            self.app.archive.replace_evaluation(self.program_id, split, result)
-            message = f"{split}: {result.status.value}, score {fmt_score(result.score, 6)}"
+            evaluation = asyncio.run(data.campaign.evaluate_report(self.program_id, split))
+            message = f"{split}: {evaluation.status}, score {fmt_score(evaluation.score, 6)}"
             self.app.call_from_thread(self.notify, message, title=f"program #{self.program_id}")
         except Exception as exc:
             self.app.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title="held-out evaluation failed",

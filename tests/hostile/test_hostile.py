@@ -20,8 +20,8 @@ import pytest
 
 from docker_support import unavailable
 from evaluators.task import load_task
-from sandbox import make_sandbox
-from sandbox.result import Status
+from evolve.executors import make_sandbox
+from evaluators.contract import Status
 
 HERE = Path(__file__).resolve().parent
 TASK_DIR = HERE / "task"

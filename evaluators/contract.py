@@ -1,13 +1,11 @@
-"""What an evaluation returns, and the resource limits it ran under."""
+"""The task contract's result types, and the interface the campaign evaluates programs through."""
 from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from typing import Any, Protocol
 
-
-class SandboxUnavailable(RuntimeError):
-    """The sandbox itself cannot run (no engine, no image, no GPU, workers fail to start): not the candidate's fault."""
+from sandbox.limits import Limits
 
 
 class Status(str, enum.Enum):
@@ -16,28 +14,7 @@ class Status(str, enum.Enum):
     CRASHED = "crashed"      # raised, exited, or was killed by a signal
     TIMEOUT = "timeout"      # wall-clock or CPU limit
     OOM = "oom"              # memory limit
-    REJECTED = "rejected"    # refused before running (syntax error, no entry point, duplicate edit)
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    wall_s: float = 60.0
-    cpu_s: float = 60.0
-    memory_mb: int = 2048
-    nproc: int = 32
-    fsize_mb: int = 16
-    nofile: int = 64
-
-    def replace(self, **changes: Any) -> "Limits":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Limits":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in fields})
+    REJECTED = "rejected"    # refused before running (syntax error, no entry point)
 
 
 @dataclasses.dataclass
@@ -74,3 +51,15 @@ class EvaluationResult:
     @classmethod
     def failure(cls, status: Status, message: str, **artifacts: Any) -> "EvaluationResult":
         return cls(status=status, artifacts={"message": message, **artifacts})
+
+
+class Sandbox(Protocol):
+    """What a campaign evaluates programs through (a local pool, a Ray cluster, ...)."""
+
+    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
+                       options: dict[str, Any] | None = None) -> EvaluationResult: ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = ["EvaluationResult", "Limits", "Sandbox", "Status"]

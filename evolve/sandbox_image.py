@@ -1,13 +1,13 @@
-"""`evolve sandbox build | doctor | clean`: the Docker sandbox image and the engine it needs.
+"""The Docker sandbox image of this project: its identity (tag), build, and what the engine lacks.
 
 The build is air-gapped from the engine's point of view: every wheel the image installs is
 prepared on the host first (the project's own wheel is built from this checkout; the
 dependencies come from a wheelhouse directory, filled with `pip download` when it lacks
-something and a package index is reachable). Also runnable as `python -m sandbox.docker_cli`.
+something and a package index is reachable). `evolve sandbox build | doctor | clean` drives it.
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -17,8 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .docker_backend import (IMAGE_REPO, PROJECT_ROOT, DockerUnavailable, connect, engine_runtimes, image_tag,
-                             remove_containers, sandbox_containers, source_digest)
+from sandbox.docker_backend import (IMAGE_REPO, DockerUnavailable, connect, engine_runtimes, remove_containers,
+                                    sandbox_containers)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Files whose content decides what a worker in the image runs: the image tag hashes them.
+HASHED_TREES = ("sandbox", "evaluators")
+HASHED_FILES = ("pyproject.toml",)
 
 DEFAULT_BASE = os.environ.get("EVOLVE_SANDBOX_BASE", "python:3.11-slim")
 DEFAULT_WHEELHOUSE = Path(os.environ.get("EVOLVE_WHEELHOUSE", Path.home() / ".cache" / "evolve" / "wheels"))
@@ -30,6 +35,33 @@ PACKAGE_DIRS = ("evolve", "evaluators", "sandbox", "archive", "prompts")
 
 class BuildError(RuntimeError):
     pass
+
+
+def _hashed_paths(root: Path) -> list[Path]:
+    paths = [root / name for name in HASHED_FILES if (root / name).is_file()]
+    for tree in HASHED_TREES:
+        for path in sorted((root / tree).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+                paths.append(path)
+    return paths
+
+
+def source_digest(root: Path = PROJECT_ROOT) -> str:
+    digest = hashlib.sha256()
+    for path in _hashed_paths(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def project_version(root: Path = PROJECT_ROOT) -> str:
+    import tomllib
+    with open(root / "pyproject.toml", "rb") as handle:
+        return str(tomllib.load(handle)["project"]["version"])
+
+
+def image_tag(root: Path = PROJECT_ROOT) -> str:
+    """The image for this checkout: project version plus a digest of what the worker runs."""
+    return f"{IMAGE_REPO}:{project_version(root)}-{source_digest(root)}"
 
 
 def _pinned(names) -> list[str]:
@@ -162,69 +194,3 @@ def doctor(client=None) -> list[str]:
     if orphans:
         problems.append(f"{len(orphans)} sandbox container(s) left by dead controllers: run `evolve sandbox clean`")
     return problems
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add `sandbox {build,doctor,clean}` to an argparse subparsers object."""
-    parser = subparsers.add_parser("sandbox", help="build and check the Docker sandbox")
-    parser.set_defaults(handler=run)
-    commands = parser.add_subparsers(dest="sandbox_command", required=True)
-    build = commands.add_parser("build", help="build the sandbox image for this checkout")
-    build.add_argument("--base", default=DEFAULT_BASE, help=f"base image with python3.11 (default {DEFAULT_BASE})")
-    build.add_argument("--tag", default=None, help="image tag (default: the tag the backend looks for)")
-    build.add_argument("--wheelhouse", type=Path, default=DEFAULT_WHEELHOUSE,
-                       help="directory of wheels to build from (filled from the package index when incomplete)")
-    build.add_argument("--python-version", default="3.11", help="the base image's Python version")
-    build.add_argument("--worker-package", action="append", default=[], help="extra scorer-side requirement")
-    build.add_argument("--jail-package", action="append", default=[], help="extra requirement candidates may import")
-    build.add_argument("--if-absent", action="store_true", help="do nothing when the image already exists")
-    commands.add_parser("doctor", help="say what the Docker sandbox is missing, one line each")
-    clean = commands.add_parser("clean", help="remove sandbox containers left by dead controllers")
-    clean.add_argument("--all", action="store_true", help="remove every sandbox container, in use or not")
-    clean.add_argument("--images", action="store_true",
-                       help="also remove sandbox images built from other versions of the code")
-    return parser
-
-
-def run(args) -> int:
-    try:
-        if args.sandbox_command == "build":
-            if args.if_absent:
-                client = connect()
-                tag = args.tag or image_tag()
-                if any(tag in image.tags for image in client.images.list(name=tag.split(":")[0])):
-                    print(f"{tag} already present")
-                    return 0
-            build_image(base=args.base, tag=args.tag, wheelhouse=args.wheelhouse, python_version=args.python_version,
-                        extra_worker=tuple(args.worker_package), extra_jail=tuple(args.jail_package))
-            return 0
-        if args.sandbox_command == "doctor":
-            problems = doctor()
-            for line in problems:
-                print(line)
-            blocking = [p for p in problems if not p.startswith("no GPU")]
-            if not problems:
-                print(f"docker sandbox ready: {image_tag()}")
-            return 1 if blocking else 0
-        if args.sandbox_command == "clean":
-            client = connect()
-            removed = remove_containers(sandbox_containers(client, all_owners=args.all))
-            print(f"removed {removed} sandbox container(s)")
-            if args.images:
-                images = remove_superseded_images(client, keep=image_tag())
-                print(f"removed {len(images)} superseded sandbox image(s)")
-            return 0
-    except (DockerUnavailable, BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    raise ValueError(f"unknown sandbox command {args.sandbox_command!r}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.docker_cli")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(["sandbox", *(argv if argv is not None else sys.argv[1:])]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""Evaluation worker: runs trusted scorers; candidates run in jailed child processes.
+"""The scorer host: loads a task, runs its trusted scorer; candidates run in jailed child processes.
 
-Started by a sandbox backend as `python -m sandbox.worker [--jail auto|bwrap|none]`. It reads
+Started by a sandbox pool as `python -m evaluators.host [--jail auto|bwrap|none]`. It reads
 framed requests on stdin and answers on the original stdout (the scorer's own prints go
 to stderr). One request at a time:
 
@@ -23,15 +23,19 @@ import threading
 import time
 import traceback
 
-from . import wire
-from .candidate import Candidate, CandidateError
-from .jail import JailError, Zygote
-from .result import EvaluationResult, Limits, Status
+from sandbox import wire
+from sandbox.candidate import Candidate, CandidateError
+from sandbox.jail import JailError, Zygote
+from sandbox.limits import Limits
+
+from .api import EvalContext, InvalidOutput
+from .contract import EvaluationResult, Status
+from .task import TaskError, load_task_ref
 
 STDERR_TAIL = 2000
 
 
-class Evaluator:
+class ScorerHost:
     """Holds loaded tasks and one zygote per package set; evaluates one program at a time."""
 
     def __init__(self, jail: str = "auto", zygote_options: dict | None = None):
@@ -52,9 +56,6 @@ class Evaluator:
         return zygote
 
     def evaluate(self, task_ref: dict, code: str, split: str, limits: Limits, options: dict | None = None) -> EvaluationResult:
-        from evaluators.api import EvalContext, InvalidOutput
-        from evaluators.task import TaskError, load_task_ref
-
         started, cpu_started = time.monotonic(), time.process_time()
         try:
             task = load_task_ref(task_ref)
@@ -78,7 +79,7 @@ class Evaluator:
             report = scorer.evaluate(candidate, split, EvalContext(task, split, limits, dict(options or {})))
             result = _result_from_report(report)
         except CandidateError as exc:
-            result = EvaluationResult.failure(exc.status, exc.message, traceback=exc.traceback[-4000:])
+            result = EvaluationResult.failure(Status(exc.status), exc.message, traceback=exc.traceback[-4000:])
         except InvalidOutput as exc:
             result = EvaluationResult.failure(Status.INVALID, str(exc))
         except JailError as exc:
@@ -111,7 +112,7 @@ def _result_from_report(report) -> EvaluationResult:
                             artifacts=dict(report.get("artifacts") or {}))
 
 
-def _watch_stdin(evaluator: "Evaluator") -> None:
+def _watch_stdin(evaluator: "ScorerHost") -> None:
     """Exit when the controller's end of stdin closes in the middle of an evaluation.
 
     Between evaluations the main loop sees EOF itself. During one, only this thread notices
@@ -141,7 +142,7 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.worker")
+    parser = argparse.ArgumentParser(prog="python -m evaluators.host")
     parser.add_argument("--jail", default="auto", choices=["auto", "bwrap", "none"])
     parser.add_argument("--zygote-options", default="{}", type=json.loads,
                         help="JSON object of extra Zygote(...) keyword arguments (used by the Docker backend)")
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     # Keep the protocol channel private: anything the scorer prints goes to stderr.
     out_fd = os.dup(1)
     os.dup2(2, 1)
-    evaluator = Evaluator(jail=args.jail, zygote_options=args.zygote_options)
+    evaluator = ScorerHost(jail=args.jail, zygote_options=args.zygote_options)
     threading.Thread(target=_watch_stdin, args=(evaluator,), daemon=True).start()
     wire.write_frame(out_fd, {"op": "hello", "pid": os.getpid()})
     try:

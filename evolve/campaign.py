@@ -1,0 +1,234 @@
+"""One campaign: its stored record, validated config, task, MAP-Elites grid and limits, and its run.
+
+Everything that turns a stored campaign into something that runs or is shown goes through
+here: `evolve run`/`resume`, the status and export commands and the TUI are views over a
+`Campaign`. `Campaign.check(config)` is the one validation a campaign passes before it starts,
+whoever starts it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import socket
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from archive import Archive, CampaignState, Grid
+from archive.models import CampaignRecord
+from evaluators.contract import Sandbox
+from evaluators.task import Task, load_task
+from sandbox.limits import Limits
+
+from .code import BUILTIN_DESCRIPTORS
+from .config import CampaignConfig, describe_error
+from .errors import UserError
+
+
+def process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that claimed a campaign still runs (only answerable on the same host)."""
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def record_alive(record: CampaignRecord) -> bool:
+    """A campaign is alive while it is claimed (running or stopping) by a process that still runs."""
+    return CampaignState(record.state).active and process_alive(record.pid, record.host)
+
+
+def descriptor_specs(config: CampaignConfig, task: Task) -> list[dict[str, Any]]:
+    """The MAP-Elites axes: the campaign's own, else the task's; each must be a task metric or a built-in."""
+    specs = ([d.model_dump() for d in config.descriptors] if config.descriptors is not None
+             else [d.model_dump() for d in task.spec.descriptors])
+    allowed = set(task.spec.metrics) | set(BUILTIN_DESCRIPTORS)
+    for spec in specs:
+        if spec["name"] not in allowed:
+            raise UserError(f"descriptors: {spec['name']!r} is not a metric of task {task.name!r} or a built-in; "
+                            f"allowed: {', '.join(sorted(allowed))}")
+    return specs
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    summary: dict[str, Any]        # state and archive stats when the run ended
+    report: dict[str, Any] | None  # the held-out report (finished campaigns whose task has a held-out split)
+
+
+class Campaign:
+    """A stored campaign with its config and task loaded; cheap to open, grid and limits on demand."""
+
+    def __init__(self, archive: Archive, record: CampaignRecord, config: CampaignConfig, task: Task):
+        self.archive = archive
+        self.record = record
+        self.config = config
+        self.task = task
+        self._controller = None
+
+    # ---- opening and creating ------------------------------------------------------------
+    @staticmethod
+    def check(config: CampaignConfig) -> Task:
+        """Everything `evolve run` checks before a campaign exists; raises UserError/TaskError."""
+        from .mutators import preflight
+
+        task = load_task(config.task, config.task_dir)
+        descriptor_specs(config, task)
+        preflight(config)
+        return task
+
+    @classmethod
+    def create(cls, archive: Archive, config: CampaignConfig) -> "Campaign":
+        task = cls.check(config)
+        record = archive.create_campaign(name=config.name, task_name=task.name,
+                                         task_dir=None if task.builtin else str(task.root),
+                                         config=config.model_dump(mode="json"), seed=config.seed,
+                                         iterations=config.iterations)
+        return cls(archive, record, config, task)
+
+    @classmethod
+    def open(cls, archive: Archive, ref: str | int | None = None) -> "Campaign":
+        """By id or name; None opens the latest campaign."""
+        record = archive.campaign(ref) if ref is not None else archive.latest_campaign()
+        return cls.from_record(archive, record)
+
+    @classmethod
+    def from_record(cls, archive: Archive, record: CampaignRecord, config: dict[str, Any] | None = None) -> "Campaign":
+        try:
+            parsed = CampaignConfig.model_validate(config if config is not None else record.config)
+        except ValidationError as exc:
+            raise UserError(f"campaign {record.name}: stored config: {describe_error(exc.errors()[0])}") from None
+        return cls(archive, record, parsed, load_task(parsed.task, parsed.task_dir))
+
+    def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None) -> "Campaign":
+        """This campaign with resume-time overrides applied and checked; a new budget is stored."""
+        if self.alive:
+            raise UserError(f"campaign {self.name} is running in process {self.record.pid}; stop it first")
+        stored = dict(self.record.config)
+        if workers:
+            stored["workers"] = workers
+        if budget:
+            stored["budget"] = {**stored.get("budget", {}), **budget}
+        campaign = Campaign.from_record(self.archive, self.record, stored)
+        self.check(campaign.config)
+        if budget:  # the new budget holds for later resumes too
+            self.archive.set_config(self.id, campaign.config.model_dump(mode="json"))
+        return campaign
+
+    # ---- what it is ----------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def alive(self) -> bool:
+        return record_alive(self.archive.campaign(self.id))
+
+    @functools.cached_property
+    def grid(self) -> Grid:
+        return Grid.from_specs(descriptor_specs(self.config, self.task))
+
+    @property
+    def limits(self) -> Limits:
+        return self.task.limits.replace(**self.config.limits.model_dump())
+
+    def refresh(self) -> CampaignRecord:
+        self.record = self.archive.campaign(self.id)
+        return self.record
+
+    # ---- running -------------------------------------------------------------------------
+    async def run(self, on_progress: Callable | None = None) -> RunOutcome:
+        """Run (or continue) the loop to its end, then the held-out report; closes what it opened."""
+        from .controller import Controller
+        from .executors import build_executor
+        from .mutators import build_mutator
+
+        executor = build_executor(self.config)
+        mutator = build_mutator(self.config, self.archive, self.id)
+        self._controller = Controller(self, executor, mutator, on_progress=on_progress)
+        try:
+            summary = await self._controller.run()
+            report = None
+            if self.config.heldout_report and summary["state"] == CampaignState.FINISHED:
+                report = await self.heldout_report(executor)
+            return RunOutcome(summary, report)
+        finally:
+            self._controller = None
+            import asyncio
+            await asyncio.gather(executor.close(), mutator.close(), return_exceptions=True)
+
+    def request_stop(self) -> None:
+        """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""
+        if self._controller is not None:
+            self._controller.request_stop()
+        else:
+            self.archive.request_stop(self.id)
+
+    # ---- held-out ------------------------------------------------------------------------
+    async def evaluate_report(self, program_id: int, split: str, sandbox: Sandbox | None = None):
+        """Evaluate a program on a reporting split and store it (replacing an earlier report)."""
+        self.task.check_split(split)
+        program = self.archive.program(program_id)
+        if program.code is None:
+            raise UserError(f"program {program_id} has no code (its edit failed)")
+        own = sandbox is None
+        if own:
+            from .executors import make_sandbox
+            sandbox = make_sandbox(self.config.sandbox, workers=1, jail=self.config.jail)
+        try:
+            result = await sandbox.evaluate(self.task, program.code, self.limits, split=split)
+        finally:
+            if own:
+                await sandbox.close()
+        return self.archive.record_report(program_id, split, result)
+
+    async def heldout_report(self, sandbox: Sandbox | None = None) -> dict[str, Any] | None:
+        """The best program on the held-out split next to the task's reference baseline (logged as an event)."""
+        split = self.task.spec.heldout_split
+        if split not in self.task.spec.splits:
+            return None
+        found = self.archive.best(self.id)
+        if found is None:
+            return None
+        program, _ = found
+        evaluation = self.archive.evaluation(program.id, split)
+        own = sandbox is None
+        if own:
+            from .executors import make_sandbox
+            sandbox = make_sandbox(self.config.sandbox, workers=1, jail=self.config.jail)
+        try:
+            if evaluation is None:
+                evaluation = await self.evaluate_report(program.id, split, sandbox)
+            report: dict[str, Any] = {"split": split, "best": {"program_id": program.id, "status": evaluation.status,
+                                                               "score": evaluation.score,
+                                                               "metrics": evaluation.metrics}}
+            name = self.task.spec.reference_baseline
+            if name:
+                baseline = await sandbox.evaluate(self.task, self.task.baseline_code(name), self.limits, split=split)
+                report["baseline"] = {"name": name, "status": baseline.status.value, "score": baseline.score,
+                                      "metrics": baseline.metrics}
+        finally:
+            if own:
+                await sandbox.close()
+        self.archive.log_event(self.id, "heldout_report", program.id, **report)
+        return report
+
+
+def open_archive(db: str, must_exist: bool = True) -> Archive:
+    """The archive at `db` (a SQLite path or a SQLAlchemy URL); UserError when it should exist and does not."""
+    from archive.db import database_url
+
+    url = database_url(db)
+    if must_exist and url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+        raise UserError(f"no archive database at {db}; start a campaign with `evolve run TASK` or pass --db PATH")
+    return Archive(db)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import make_engine, upgrade
 from .llm_log import LLMCallLog
 from .mapelites import Grid
-from .models import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
+from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
 from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews

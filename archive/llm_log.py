@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .models import LLMCall
+from .schema import LLMCall
 
 
 class LLMCallLog:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
-from .models import CampaignRecord, Cell, Evaluation, Event, Program
+from .schema import CampaignRecord, Cell, Evaluation, Event, Program
 from .states import EvaluationRole, ProgramState
 
 

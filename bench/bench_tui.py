@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from archive import Archive, Grid  # noqa: E402
-from archive.models import Cell, Evaluation, Event, Program  # noqa: E402
+from archive.schema import Cell, Evaluation, Event, Program  # noqa: E402
 
 SEED_CODE = Path(__file__).resolve().parent.parent.joinpath("evaluators", "binpack_online", "seed.py").read_text()
 STATUSES = ["ok"] * 90 + ["crashed"] * 5 + ["timeout"] * 2 + ["invalid"] * 3

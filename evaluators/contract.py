@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from .task import Task
 
 
 class Status(str, enum.Enum):
@@ -56,7 +59,7 @@ class EvaluationResult:
 class Sandbox(Protocol):
     """What a campaign evaluates programs through (a local pool, a Ray cluster, ...)."""
 
-    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
+    async def evaluate(self, task: Task, code: str, limits: Limits | None = None, split: str | None = None,
                        options: dict[str, Any] | None = None) -> EvaluationResult: ...
 
     async def close(self) -> None: ...

@@ -27,6 +27,7 @@ from sandbox import wire
 from sandbox.candidate import Candidate, CandidateError
 from sandbox.jail import JailError, Zygote
 from sandbox.limits import Limits
+from sandbox.recording import Recorder, RecordingComplete
 
 from .api import EvalContext, InvalidOutput
 from .contract import EvaluationResult, Status
@@ -71,13 +72,18 @@ class ScorerHost:
         if scorer is None:
             scorer = self._scorers[str(task.root)] = task.load_scorer()
 
+        options = dict(options or {})
+        recording = options.pop("record", None)
+        recorder = Recorder(**recording) if isinstance(recording, dict) else None
         candidate = None
         result: EvaluationResult
         try:
             candidate = Candidate(self.zygote(task.spec.jail_packages), code, task.entry_point, limits,
-                                  adapter=task.adapter_code)
-            report = scorer.evaluate(candidate, split, EvalContext(task, split, limits, dict(options or {})))
+                                  adapter=task.adapter_code, recorder=recorder)
+            report = scorer.evaluate(candidate, split, EvalContext(task, split, limits, options))
             result = _result_from_report(report)
+        except RecordingComplete:
+            result = EvaluationResult(status=Status.OK, artifacts={"message": "stopped once the recording was full"})
         except CandidateError as exc:
             result = EvaluationResult.failure(Status(exc.status), exc.message, traceback=exc.traceback[-4000:])
         except InvalidOutput as exc:
@@ -89,6 +95,8 @@ class ScorerHost:
                                               traceback=traceback.format_exc()[-4000:])
         finally:
             exit_info = candidate.close() if candidate is not None else {}
+        if recorder is not None:
+            result.artifacts["recording"] = recorder.to_plain()
         if exit_info.get("log_tail"):
             result.artifacts["stderr_tail"] = exit_info["log_tail"][-STDERR_TAIL:]
         result.wall_time = time.monotonic() - started

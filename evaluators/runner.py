@@ -13,6 +13,7 @@ from sandbox import make_pool
 from sandbox.limits import Limits
 
 from .contract import EvaluationResult
+from .task import Task
 
 HOST_MODULE = "evaluators.host"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where `evaluators` is importable from
@@ -33,7 +34,7 @@ class TaskRunner:
         return cls(make_pool(kind, workers, worker_module=HOST_MODULE, pythonpath=[str(PROJECT_ROOT)], jail=jail,
                              **options))
 
-    async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
+    async def evaluate(self, task: Task, code: str, limits: Limits | None = None, split: str | None = None,
                        options: dict[str, Any] | None = None) -> EvaluationResult:
         limits = limits or task.limits
         ref = task.ref()

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from archive import Archive, CampaignState, Grid
-from archive.models import CampaignRecord
+from archive.schema import CampaignRecord
 from evaluators.contract import Sandbox
 from evaluators.task import Task, load_task
 from sandbox.limits import Limits

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evaluators.task import DescriptorSpec
 
+from sandbox import BACKENDS
+
 from .errors import UserError
+from .executors import EXECUTORS
+from .mutators.provider_registry import PROVIDERS as PROVIDER_REGISTRY
+
+SANDBOX_BACKENDS = tuple(BACKENDS)
+EXECUTOR_NAMES = tuple(EXECUTORS)
 
 
 def default_workers() -> int:
@@ -50,22 +57,21 @@ class LimitsConfig(BaseModel):
     fsize_mb: int | None = Field(default=None, ge=1)
 
 
-PROVIDERS = ("openai", "anthropic")
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+PROVIDERS = tuple(PROVIDER_REGISTRY)
 LLM_OPERATORS = ("diff", "full_rewrite", "crossover")
 
 
 class ModelConfig(BaseModel):
     """One LLM of the ensemble. The key is read from the environment variable `api_key_env`, never stored."""
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    provider: Literal["openai", "anthropic"]
+    provider: Literal[PROVIDERS]  # type: ignore[valid-type]  (from the provider registry)
     model: str = Field(min_length=1, max_length=200)
     weight: float = Field(default=1.0, gt=0)
     temperature: float | None = Field(default=None, ge=0, le=2, description="default: the provider's")
     max_tokens: int = Field(default=4096, ge=16, le=1_000_000)
     timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds per call")
-    base_url: str | None = Field(default=None, description="default: the SDK's (OPENAI_BASE_URL / ANTHROPIC_BASE_URL)")
-    api_key_env: str | None = Field(default=None, description="default: OPENAI_API_KEY / ANTHROPIC_API_KEY")
+    base_url: str | None = Field(default=None, description="default: the SDK's (the provider's *_BASE_URL variable)")
+    api_key_env: str | None = Field(default=None, description="default: the provider's key variable, e.g. OPENAI_API_KEY")
 
     @property
     def name(self) -> str:
@@ -73,7 +79,7 @@ class ModelConfig(BaseModel):
 
     @property
     def key_env(self) -> str:
-        return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
+        return self.api_key_env or PROVIDER_REGISTRY[self.provider].key_env
 
 
 def parse_llm_spec(spec: str) -> str | dict[str, Any]:
@@ -83,8 +89,8 @@ def parse_llm_spec(spec: str) -> str | dict[str, Any]:
         return "offline"
     provider, sep, rest = text.partition(":")
     if not sep or provider not in PROVIDERS or not rest:
-        raise ValueError(f"{spec!r} is not a model spec; use offline, openai:MODEL or anthropic:MODEL, "
-                         f"optionally with @WEIGHT (openai:gpt-4o-mini@0.7)")
+        raise ValueError(f"{spec!r} is not a model spec; use offline or PROVIDER:MODEL with PROVIDER one of "
+                         f"{', '.join(PROVIDERS)}, optionally with @WEIGHT (openai:gpt-4o-mini@0.7)")
     model, weight = rest, None
     if "@" in rest:
         head, _, tail = rest.rpartition("@")
@@ -149,7 +155,8 @@ class CampaignConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
     proposals: int | None = Field(default=None, ge=1, le=1024, description="mutations in flight")
-    sandbox: Literal["process", "docker"] = "process"
+    sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
+    executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
     jail: Literal["auto", "bwrap", "none"] = "auto"
     llm: list[Literal["offline"] | ModelConfig] = Field(default_factory=lambda: ["offline"])
     prices: dict[str, PriceConfig] = Field(default_factory=dict, description="per model ($ per million tokens)")
@@ -169,6 +176,18 @@ class CampaignConfig(BaseModel):
         if bool(self.task) == bool(self.task_dir):
             raise ValueError("give exactly one of task (a built-in task name) or task_dir (a task directory)")
         return self
+
+    @field_validator("operators")
+    @classmethod
+    def _known_operators(cls, value: dict[str, float]):
+        from .mutators.ast_operators import OPERATORS
+
+        for name, weight in value.items():
+            if name not in OPERATORS:
+                raise ValueError(f"unknown offline operator {name!r}; operators: {', '.join(OPERATORS)}")
+            if weight < 0:
+                raise ValueError(f"{name}: weight {weight} must be >= 0")
+        return value
 
     @field_validator("llm", mode="before")
     @classmethod

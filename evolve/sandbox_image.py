@@ -17,8 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sandbox.docker_backend import (IMAGE_REPO, DockerUnavailable, connect, engine_runtimes, remove_containers,
-                                    sandbox_containers)
+from sandbox.docker_backend import IMAGE_REPO, DockerUnavailable, connect, engine_runtimes, sandbox_containers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Files whose content decides what a worker in the image runs: the image tag hashes them.

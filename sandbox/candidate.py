@@ -10,6 +10,7 @@ from . import wire
 from .jail import JailError, Zygote
 from . import failures
 from .limits import Limits
+from .recording import Recorder
 
 # Python exception types raised inside the candidate that map to a specific status.
 _STATUS_BY_ERROR = {"MemoryError": failures.OOM, "MissingEntryPoint": failures.REJECTED,
@@ -29,8 +30,10 @@ class CandidateError(Exception):
 class Candidate:
     """One live candidate process. Every call is bounded by the evaluation's deadline."""
 
-    def __init__(self, zygote: Zygote, code: str, entry: str, limits: Limits, adapter: str | None = None):
+    def __init__(self, zygote: Zygote, code: str, entry: str, limits: Limits, adapter: str | None = None,
+                 recorder: Recorder | None = None):
         self._zygote = zygote
+        self.recorder = recorder
         self._limits = limits
         self.deadline = time.monotonic() + limits.wall_s
         self._req, self._resp = zygote.spawn(limits.to_dict())
@@ -46,7 +49,9 @@ class Candidate:
     # --- the narrow interface scorers use -------------------------------------------------
     def call(self, *args: Any, fn: str | None = None, services: dict[str, Any] | None = None) -> Any:
         """Call the entry point (or adapter function `fn`) once."""
-        return self._exchange({"op": "call", "fn": fn, "args": list(args)}, services=services)
+        value = self._exchange({"op": "call", "fn": fn, "args": list(args)}, services=services)
+        self._record("call", fn, list(args), value, services)
+        return value
 
     def batch(self, args_list: Iterable[Iterable[Any]], fn: str | None = None,
               services: dict[str, Any] | None = None) -> list[Any]:
@@ -55,6 +60,7 @@ class Candidate:
         values = self._exchange({"op": "batch", "fn": fn, "args_list": args_list}, services=services)
         if not isinstance(values, list) or len(values) != len(args_list):
             raise self._fail(failures.INVALID, "the candidate answered a batch with the wrong number of results")
+        self._record("batch", fn, args_list, values, services)
         return values
 
     def new(self, *args: Any, fn: str | None = None) -> int:
@@ -62,6 +68,7 @@ class Candidate:
         handle = self._exchange({"op": "new", "fn": fn, "args": list(args)})
         if type(handle) is not int:
             raise self._fail(failures.INVALID, "the candidate returned a malformed object handle")
+        self._record("new", fn, list(args), handle, None)
         return handle
 
     def invoke(self, calls: list[tuple[int, str, list[Any]]]) -> list[Any]:
@@ -69,6 +76,7 @@ class Candidate:
         values = self._exchange({"op": "invoke", "calls": [[h, m, list(a)] for h, m, a in calls]})
         if not isinstance(values, list) or len(values) != len(calls):
             raise self._fail(failures.INVALID, "the candidate answered an invoke with the wrong number of results")
+        self._record("invoke", None, [[h, m, list(a)] for h, m, a in calls], values, None)
         return values
 
     @property
@@ -76,6 +84,15 @@ class Candidate:
         return self.deadline - time.monotonic()
 
     # --- plumbing -------------------------------------------------------------------------
+    def _record(self, op: str, fn: str | None, args: Any, value: Any, services: dict[str, Any] | None) -> None:
+        if self.recorder is None:
+            return
+        if services:
+            self.recorder.refuse("the entry point calls trusted services (a model) that a standalone test "
+                                 "cannot provide")
+            return
+        self.recorder.add(op, fn, args, value)
+
     def _exchange(self, message: dict, services: dict[str, Any] | None = None, expect: str = "result") -> Any:
         if self._failure is not None:
             raise self._failure

@@ -168,7 +168,7 @@ class ContainerLimits:
 
 def container_config(image: str, uid: int, limits: ContainerLimits, mounts: dict[str, str] | None = None,
                      device_requests: list | None = None, owner: str | None = None,
-                     pool: str = "", worker_module: str = "evaluators.host") -> dict[str, Any]:
+                     pool: str = "", *, worker_module: str) -> dict[str, Any]:
     """Keyword arguments for `client.containers.create` of one sandbox worker container."""
     zygote_options = {
         "lib_dir": JAIL_LIB,

@@ -3,7 +3,7 @@ duplicate and never evaluated again."""
 import asyncio
 
 from archive import Archive
-from archive.models import Evaluation, Program
+from archive.schema import Evaluation, Program
 from evaluators.task import load_task
 from evolve.config import build_config
 from evolve.campaign import Campaign

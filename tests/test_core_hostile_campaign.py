@@ -69,7 +69,7 @@ def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_t
     summary, honest = asyncio.run(main())
     assert summary["state"] == "finished" and summary["iterations_done"] == len(ATTACKS)
     with archive.session() as s:
-        from archive.models import Evaluation, Program
+        from archive.schema import Evaluation, Program
         rows = s.query(Program.operator, Evaluation.status, Evaluation.score).join(Evaluation).filter(
             Program.iteration > 0).all()
     outcomes = {operator: (status, score) for operator, status, score in rows}

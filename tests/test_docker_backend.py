@@ -58,7 +58,9 @@ def test_gpu_device_request_construction():
 
 def test_container_config_is_locked_down():
     config = container_config("img:1", 345678, ContainerLimits(memory_mb=1024, cpus=0.5, pids=64, scratch_mb=32),
-                              mounts={"/home/u/task": "/opt/evolve/tasks/abc"}, owner="host:1", pool="p1")
+                              mounts={"/home/u/task": "/opt/evolve/tasks/abc"}, owner="host:1", pool="p1",
+                              worker_module="some.worker")
+    assert config["command"][2:4] == ["-m", "some.worker"]  # the caller's worker module, nothing of its own
     assert config["network_mode"] == "none" and config["read_only"] is True
     assert config["cap_drop"] == ["ALL"] and config["cap_add"] == ["SETUID", "SETGID"]
     assert config["security_opt"] == ["no-new-privileges"]

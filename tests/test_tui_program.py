@@ -67,7 +67,7 @@ async def test_artifacts_of_a_crashed_program(archive_db):
     with app.archive.session() as s:
         from sqlalchemy import select
 
-        from archive.models import Evaluation
+        from archive.schema import Evaluation
         crashed = s.scalar(select(Evaluation).where(Evaluation.status == "crashed").limit(1))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_program(app, pilot, crashed.program_id)

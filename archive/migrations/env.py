@@ -1,7 +1,7 @@
 """Alembic environment: migrations run on the connection handed over by archive.db.upgrade."""
 from alembic import context
 
-from archive.models import Base
+from archive.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata,

@@ -8,8 +8,6 @@ from typing import Any
 
 from rich.console import Console
 
-from ..campaign import open_archive  # noqa: F401  (the commands' way in)
-
 DEFAULT_DB = "evolve.db"
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +24,12 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def open_archive(db: str, must_exist: bool = True):
+    """The archive at `db` (imported on use: building the parser stays light)."""
+    from ..campaign import open_archive as open_
+    return open_(db, must_exist)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from evaluators.task import Task
+from sandbox import BACKENDS
+
 from ..errors import UserError
 from .common import add_json, console, fmt, print_json
 
@@ -17,13 +20,13 @@ def add_parser(sub) -> None:
     parser.add_argument("--task-dir", help="a task directory (task.yaml, seed, scorer)")
     parser.add_argument("--baseline", help="evaluate the task's named baseline instead of a file")
     parser.add_argument("--split", help="which workload split (default: the task's training split)")
-    parser.add_argument("--sandbox", choices=["process", "docker"], default="process")
+    parser.add_argument("--sandbox", choices=list(BACKENDS), default="process")
     parser.add_argument("--jail", choices=["auto", "bwrap", "none"], default="auto")
     add_json(parser)
     parser.set_defaults(handler=run)
 
 
-def resolve_program(task, file: str | None, baseline: str | None) -> tuple[str, str]:
+def resolve_program(task: Task, file: str | None, baseline: str | None) -> tuple[str, str]:
     if bool(file) == bool(baseline):
         raise UserError("give exactly one of FILE or --baseline NAME")
     if baseline:

@@ -4,9 +4,14 @@ from __future__ import annotations
 from rich.syntax import Syntax
 from rich.table import Table
 
-from archive import EvaluationRole
+from typing import TYPE_CHECKING
+
 
 from .common import add_db, add_json, console, fmt, open_archive, print_json
+
+if TYPE_CHECKING:
+    from archive import Archive
+    from archive.schema import CampaignRecord
 
 
 def add_parser(sub) -> None:
@@ -24,7 +29,7 @@ def add_parser(sub) -> None:
         parser.set_defaults(handler=handler)
 
 
-def campaign_row(archive, campaign) -> dict:
+def campaign_row(archive: Archive, campaign: CampaignRecord) -> dict:
     stats = archive.stats(campaign.id)
     return {"id": campaign.id, "name": campaign.name, "task": campaign.task_name, "state": campaign.state,
             "iterations": campaign.iterations, "message": campaign.message, "created_at": campaign.created_at,
@@ -89,6 +94,8 @@ def best_command(args) -> int:
         from ..errors import UserError
         raise UserError(f"campaign {campaign.name} has no successfully evaluated program yet")
     program, evaluation = found
+    from archive import EvaluationRole
+
     heldout = [e for e in archive.evaluations_of(program.id) if e.role == EvaluationRole.REPORT]
     if args.code_only:
         print(program.code, end="")

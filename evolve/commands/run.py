@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..campaign import Campaign
+from sandbox import BACKENDS
+
 from ..config import build_config
 from ..errors import UserError
+from ..executors import EXECUTORS
 from .common import add_db, add_json, console, err_console, fmt, open_archive, print_json
+
+if TYPE_CHECKING:
+    from ..campaign import Campaign
 
 
 def add_parser(sub) -> None:
@@ -29,8 +35,9 @@ def add_parser(sub) -> None:
     add_budget(run)
     run.add_argument("--templates", metavar="DIR", help="prompt templates overriding prompts/*.j2")
     run.add_argument("--no-log-prompts", action="store_true", help="keep prompts out of the call log")
-    run.add_argument("--sandbox", help="process | docker")
+    run.add_argument("--sandbox", help=f"where candidates run: {' | '.join(BACKENDS)} (default process)")
     run.add_argument("--jail", help="process sandbox jail: auto | bwrap | none")
+    run.add_argument("--executor", help=f"where evaluations run: {' | '.join(EXECUTORS)} (default local)")
     add_db(run)
     add_json(run)
     run.set_defaults(handler=run_command)
@@ -55,9 +62,11 @@ def _budget(args) -> dict | None:
 
 
 def run_command(args) -> int:
+    from ..campaign import Campaign
+
     overrides = {"task": args.task, "task_dir": args.task_dir, "name": args.name, "iterations": args.iterations,
                  "seed": args.seed, "workers": args.workers, "proposals": args.proposals, "llm": args.llm,
-                 "sandbox": args.sandbox, "jail": args.jail, "budget": _budget(args),
+                 "sandbox": args.sandbox, "jail": args.jail, "executor": args.executor, "budget": _budget(args),
                  "llm_options": {k: v for k, v in (("templates", args.templates),
                                                    ("log_prompts", False if args.no_log_prompts else None))
                                  if v is not None} or None}
@@ -71,6 +80,8 @@ def run_command(args) -> int:
 
 
 def resume_command(args) -> int:
+    from ..campaign import Campaign
+
     campaign = Campaign.open(open_archive(args.db), args.campaign)
     campaign = campaign.reopened_for_resume(workers=args.workers, budget=_budget(args))
     if not args.json:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from evaluators.task import Task
+
 from .common import add_json, console, print_json
 
 
@@ -13,7 +15,7 @@ def add_parser(sub) -> None:
     parser.set_defaults(handler=run)
 
 
-def describe(task) -> dict:
+def describe(task: Task) -> dict:
     spec = task.spec
     return {
         "name": spec.name, "description": " ".join(spec.description.split()), "entry_point": spec.entry_point,

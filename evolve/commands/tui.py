@@ -1,7 +1,7 @@
 """`evolve tui`: the Textual interface, a live view on the archive."""
 from __future__ import annotations
 
-from .common import add_db, open_archive
+from .common import open_archive, add_db
 
 
 def add_parser(sub) -> None:

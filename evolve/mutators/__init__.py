@@ -1,9 +1,18 @@
 """Mutators propose child programs: the offline AST mutator, LLM mutators, and the operator mix."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 from .offline import OfflineMutator
 
+if TYPE_CHECKING:
+    from archive import Archive
 
-def build_mutator(config, archive=None, campaign_id: int | None = None) -> Mutator:
+    from ..config import CampaignConfig
+
+
+def build_mutator(config: CampaignConfig, archive: Archive | None = None, campaign_id: int | None = None) -> Mutator:
     """The mutator a campaign config asks for: offline only, or the operator mix over the LLM ensemble.
 
     LLM mutators log every call in `archive` (spend is summed from there), so they need it.

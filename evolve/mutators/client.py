@@ -17,7 +17,8 @@ import random
 import time
 from typing import Any
 
-from archive.models import utcnow
+from archive import Archive
+from archive.schema import utcnow
 
 from ..config import CampaignConfig, ModelConfig, PriceConfig
 from .base import MutatorFailed, StopCampaign
@@ -31,7 +32,7 @@ class BudgetExhausted(StopCampaign):
 class CallLog:
     """Where calls go: the campaign's `llm_calls` table. Spend is always summed from it."""
 
-    def __init__(self, archive, campaign_id: int, log_prompts: bool = True):
+    def __init__(self, archive: Archive, campaign_id: int, log_prompts: bool = True):
         self.archive = archive
         self.campaign_id = campaign_id
         self.log_prompts = log_prompts

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from evaluators.task import Task
+
 from ..config import CampaignConfig, MixConfig
 from .base import Edit, MutationContext, MutatorFailed, ProgramView
 from .client import BudgetExhausted, CallLog, LLMClient
@@ -27,7 +29,7 @@ def _program(view: ProgramView) -> dict[str, Any]:
             "operator": view.operator, "cell": view.cell}
 
 
-def _task(task) -> dict[str, Any]:
+def _task(task: Task) -> dict[str, Any]:
     spec = task.spec
     return {"name": spec.name, "description": spec.description, "entry_point": spec.entry_point,
             "entry_kind": spec.entry_kind, "signature": spec.signature, "score": spec.score,

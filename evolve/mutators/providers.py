@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import ModelConfig
 from ..errors import UserError
+from .provider_registry import PROVIDERS, provider_class
 
 
 @dataclasses.dataclass
@@ -93,7 +94,7 @@ def resolve_key(model: ModelConfig) -> str:
     key = os.environ.get(model.key_env)
     if key:
         return key
-    if model.base_url or os.environ.get(f"{model.provider.upper()}_BASE_URL"):
+    if model.base_url or os.environ.get(PROVIDERS[model.provider].base_url_env):
         return "no-key"  # vLLM / Ollama / llama.cpp accept any key
     raise UserError(f"llm {model.name}: the environment variable {model.key_env} holding the API key is not set; "
                     f"export it, set api_key_env, or use --llm offline")
@@ -182,4 +183,4 @@ class AnthropicProvider(Provider):
 
 
 def make_provider(model: ModelConfig) -> Provider:
-    return {"openai": OpenAIProvider, "anthropic": AnthropicProvider}[model.provider](model)
+    return provider_class(model.provider)(model)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from archive import CampaignState
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -71,7 +72,7 @@ class CampaignsScreen(PollingScreen):
             index = next((i for i, r in enumerate(rows) if r.id == selected.id), None)
             if index is not None:
                 table.move_cursor(row=index)
-        running = sum(r.state == "running" for r in rows)
+        running = sum(r.state == CampaignState.RUNNING for r in rows)
         self.query_one("#summary", Static).update(
             Text.assemble((f"{len(rows)} campaign(s)", "bold"), f" · {running} running · ", (self.app.db, "dim")))
         self.query_one("#empty").display = not rows
@@ -112,7 +113,7 @@ class CampaignsScreen(PollingScreen):
         row = self.selected()
         if row is None:
             return
-        if row.state != "running":
+        if row.state != CampaignState.RUNNING:
             self.notify(f"campaign {row.name} is not running (state: {row.state})", severity="warning")
             return
 
@@ -129,10 +130,10 @@ class CampaignsScreen(PollingScreen):
         row = self.selected()
         if row is None:
             return
-        if row.state in ("running", "stopping") and row.alive:
+        if row.alive:
             self.notify(f"campaign {row.name} is running in process {row.pid}; stop it first", severity="error")
             return
-        if row.state == "finished" and row.iterations_done >= row.iterations:
+        if row.state == CampaignState.FINISHED and row.iterations_done >= row.iterations:
             self.notify(f"campaign {row.name} finished its {row.iterations} iterations; nothing to resume",
                         severity="warning")
             return

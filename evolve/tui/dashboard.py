@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
+from archive import CampaignState, ProgramState
+
 from .base import PollingScreen
 from .data import DashboardData, load_dashboard
 from .dialogs import ConfirmScreen
@@ -115,9 +117,9 @@ class DashboardScreen(PollingScreen):
             share = f"{100 * count / max(1, s['evaluated']):.0f}%"
             table.add_row(Text(f"  {status}", style=STATUS_STYLE.get(status, "")), f"{count} {share:>4}")
         programs = s["programs"]
-        table.add_row("duplicates", str(programs.get("duplicate", 0)))
-        table.add_row("failed edits", str(programs.get("failed_edit", 0)))
-        table.add_row("in flight", str(programs.get("pending", 0)))
+        table.add_row("duplicates", str(programs.get(ProgramState.DUPLICATE, 0)))
+        table.add_row("failed edits", str(programs.get(ProgramState.FAILED_EDIT, 0)))
+        table.add_row("in flight", str(programs.get(ProgramState.PENDING, 0)))
         table.add_row("cells filled", str(s["cells_filled"]))
         table.add_row("spend", fmt_usd(data.spend_usd))
         return table
@@ -154,7 +156,7 @@ class DashboardScreen(PollingScreen):
 
     def action_stop(self) -> None:
         campaign = self.app.archive.campaign(self.campaign_id)
-        if campaign.state != "running":
+        if campaign.state != CampaignState.RUNNING:
             self.notify(f"campaign {campaign.name} is not running (state: {campaign.state})", severity="warning")
             return
 

@@ -10,13 +10,13 @@ import datetime as dt
 import difflib
 from typing import Any
 
-from archive import CampaignState, EvaluationRole, Grid
+from archive import Archive, CampaignState, EvaluationRole, Grid
 
 from ..campaign import Campaign, record_alive
 from . import format as _format
 
 
-def spend_usd(archive, campaign_id: int, stats: dict | None = None) -> float | None:
+def spend_usd(archive: Archive, campaign_id: int, stats: dict | None = None) -> float | None:
     """Dollars spent on LLM calls, when the archive records them (None: no spend tracking)."""
     spend = getattr(archive, "spend", None)
     if callable(spend):
@@ -49,7 +49,7 @@ class CampaignRow:
     message: str | None
 
 
-def load_campaigns(archive) -> list[CampaignRow]:
+def load_campaigns(archive: Archive) -> list[CampaignRow]:
     summaries = archive.campaign_summaries()
     rows = []
     for c in archive.campaigns():
@@ -85,7 +85,7 @@ def evaluation_rate(times: list[dt.datetime], now: dt.datetime, running: bool) -
     return (len(times) - (0 if running else 1)) / span if span > 0 else None
 
 
-def load_dashboard(archive, campaign_id: int) -> DashboardData:
+def load_dashboard(archive: Archive, campaign_id: int) -> DashboardData:
     campaign = archive.campaign(campaign_id)
     stats = archive.progress_counts(campaign_id)
     now = _format.utcnow()
@@ -109,7 +109,7 @@ class EliteMapData:
     elites: list[Any]  # archive.sampling.Elite, best over islands (or of one island)
 
 
-def load_elite_map(archive, campaign_id: int, island: int | None = None) -> EliteMapData:
+def load_elite_map(archive: Archive, campaign_id: int, island: int | None = None) -> EliteMapData:
     campaign = Campaign.open(archive, campaign_id)
     return EliteMapData(campaign.record, campaign.grid, campaign.config.islands.count,
                         archive.elites(campaign_id, island))
@@ -148,7 +148,7 @@ class ProgramData:
 LINEAGE_ROWS = 200  # ancestors shown; the export sidecar carries the full lineage
 
 
-def load_program(archive, program_id: int) -> ProgramData:
+def load_program(archive: Archive, program_id: int) -> ProgramData:
     program = archive.program(program_id)
     campaign = Campaign.open(archive, program.campaign_id)
     parent_code = archive.program(program.parent_id).code if program.parent_id else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from archive import CampaignState
 from rich.text import Text
 
-STATE_STYLE = {"running": "bold green", "stopping": "yellow", "stopped": "yellow", "finished": "cyan",
-               "failed": "bold red", "created": "dim"}
+STATE_STYLE = {CampaignState.RUNNING: "bold green", CampaignState.STOPPING: "yellow", CampaignState.STOPPED: "yellow",
+               CampaignState.FINISHED: "cyan", CampaignState.FAILED: "bold red", CampaignState.CREATED: "dim"}
 STATUS_STYLE = {"ok": "green", "invalid": "yellow", "crashed": "red", "timeout": "magenta", "oom": "red",
                 "rejected": "yellow"}
 
@@ -50,5 +51,5 @@ def ago(when: dt.datetime | None) -> str:
 
 
 def state_text(state: str, alive: bool = True) -> Text:
-    label = state if alive or state not in ("running", "stopping") else f"{state}?"
+    label = state if alive or not CampaignState(state).active else f"{state}?"
     return Text(label, style=STATE_STYLE.get(state, ""))

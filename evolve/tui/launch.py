@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from archive import Archive, CampaignState
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,7 @@ class Launched:
     log: Path
     command: list[str]
 
-    def wait_started(self, archive, known_ids: set[int], timeout: float = 20.0) -> tuple[int | None, str | None]:
+    def wait_started(self, archive: Archive, known_ids: set[int], timeout: float = 20.0) -> tuple[int | None, str | None]:
         """(new campaign id, None) once the campaign exists, or (None, the failure's last log line)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -41,12 +43,12 @@ class Launched:
             time.sleep(0.1)
         return None, None
 
-    def wait_running(self, archive, campaign_id: int, timeout: float = 20.0) -> str | None:
+    def wait_running(self, archive: Archive, campaign_id: int, timeout: float = 20.0) -> str | None:
         """None once the campaign is claimed by the new process, else the failure's last log line."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             campaign = archive.campaign(campaign_id)
-            if campaign.state in ("running", "finished") and campaign.pid == self.process.pid:
+            if campaign.state in (CampaignState.RUNNING, CampaignState.FINISHED) and campaign.pid == self.process.pid:
                 return None
             code = self.process.poll()
             if code is not None:

@@ -34,7 +34,7 @@ def parse_operators(text: str) -> dict[str, str] | None:
     for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
         name, sep, value = part.partition("=")
         if not sep or not name.strip():
-            raise UserError(f"operators: {part!r} is not allowed: write name=weight, e.g. tweak_constant=2")
+            raise UserError(f"operators: {part!r} is not allowed: write name=weight, e.g. perturb_constant=2")
         weights[name.strip()] = value.strip()
     return weights
 
@@ -84,7 +84,7 @@ class NewCampaignScreen(Screen):
             yield Label("Mutators / LLMs, as for --llm (comma-separated; weights as the --llm syntax allows)")
             yield Input("offline", id="llm")
             yield Label("Offline operator weights (optional): name=weight, …")
-            yield Input(placeholder="e.g. tweak_constant=2, swap_binop=1", id="operators")
+            yield Input(placeholder="e.g. perturb_constant=2, swap_binop=1", id="operators")
             with Horizontal(classes="row"):
                 yield self._field("Workers", Input(str(default_workers()), id="workers"))
                 yield self._field("Sandbox", Select([("process", "process"), ("docker", "docker")], value="process",

@@ -5,21 +5,9 @@ replaced by one carrying provenance (campaign, program, lineage step, export tim
 metrics on every split it was evaluated on. It keeps exactly the program's imports; an
 export that would import anything from this project is refused.
 
-How the regression test gets its input/output pairs
----------------------------------------------------
-We record them at export time by running the task's trusted scorer *in this process* on the
-training split against the exported code, through `evolve.replay.RecordingCandidate`: an in-process stand-in
-for the sandbox's `Candidate` that executes the task's adapter exactly as the jail does
-(`sandbox/zygote.py`), but with the entry point wrapped so that every call's arguments (after a
-wire round trip, so they are the plain data the sandbox would deliver) and result are captured.
-Running in-process is acceptable here and only here: the user has chosen this program to take
-home, so it is trusted code at this point, and these are the real inputs the scorer produces
-(real item sizes and bin states, real traces) rather than inputs we would have to invent per
-task. Calls are sampled evenly over the run, the smallest are kept up to a size budget, and the
-run is cut short once it has produced enough (`RECORD_SECONDS`). Class entry points are
-recorded as one object's constructor arguments plus its first method calls, replayed in order.
-Tasks whose entry point calls back into trusted services (a model) cannot be replayed without
-those services, so `--with-test` is refused for them with a one-line error.
+The regression test (`--with-test`) replays a conversation recorded on the trusted side of the
+sandbox while the task's scorer drove the program there (see evolve/replay.py): the program is
+never executed in this process, which holds the archive and the user's API keys.
 """
 from __future__ import annotations
 
@@ -33,10 +21,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from archive.schema import CampaignRecord, Evaluation, Program
+from evaluators.task import Task
+
 from . import __version__
 from .code import strip_markers
 from .errors import ExportError
-from .replay import RECORD_SECONDS, build_test, record_cases
+from .replay import build_test, record_cases
 
 PROJECT_PACKAGES = {"evolve", "evaluators", "sandbox", "archive", "prompts"}
 
@@ -115,7 +106,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _metric_lines(task, evaluation) -> list[str]:
+def _metric_lines(task: Task, evaluation: Evaluation) -> list[str]:
     lines = [f"  score        {_fmt(evaluation.score)}   ({task.spec.score})"]
     width = max((len(k) for k in evaluation.metrics), default=0)
     for name, value in evaluation.metrics.items():
@@ -125,7 +116,7 @@ def _metric_lines(task, evaluation) -> list[str]:
     return lines
 
 
-def build_docstring(*, task, campaign, program, evaluations: list, lineage: list, db_url: str,
+def build_docstring(*, task: Task, campaign: CampaignRecord, program: Program, evaluations: list, lineage: list, db_url: str,
                     original: str | None, exported_at: str) -> str:
     spec = task.spec
     first = spec.description.strip().split(". ")[0].rstrip(".")
@@ -187,8 +178,7 @@ def _paths(out: str | Path, task_name: str, program_id: int) -> tuple[Path, Path
     return out, out.with_suffix(".json"), out.with_name(f"test_{out.stem}.py")
 
 
-def export_program(campaign, program_id: int, out: str | Path, *, with_test: bool = False,
-                   record_seconds: float = RECORD_SECONDS) -> Exported:
+def export_program(campaign, program_id: int, out: str | Path, *, with_test: bool = False) -> Exported:
     """Write the module, its sidecar and (with_test) a replay test for one program of `campaign`."""
     from archive.db import database_url
 
@@ -207,9 +197,9 @@ def export_program(campaign, program_id: int, out: str | Path, *, with_test: boo
     docstring = build_docstring(task=task, campaign=record, program=program, evaluations=evaluations,
                                 lineage=lineage, db_url=db_url, original=original, exported_at=exported_at)
     module = build_module(program.code, docstring, task.entry_point)
-    kind, cases = ("call", [])
+    cases: list[dict] = []
     if with_test:
-        kind, cases = record_cases(task, module, record_seconds)
+        cases = _record(campaign, module)
     sidecar = {
         "exported_at": exported_at, "evolve_version": __version__, "database": db_url,
         "campaign": {"id": record.id, "name": record.name, "seed": record.seed, "config": record.config},
@@ -225,15 +215,31 @@ def export_program(campaign, program_id: int, out: str | Path, *, with_test: boo
                          "cpu_time": e.cpu_time} for e in evaluations],
         "lineage": lineage,
         "imports": sorted(imported_modules(module)),
-        "test": {"file": test_path.name, "kind": kind, "cases": len(cases)} if with_test else None,
+        "test": {"file": test_path.name, "messages": len(cases)} if with_test else None,
     }
     module_path.write_text(module)
     sidecar_path.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
     if with_test:
-        test_path.write_text(build_test(module_name=module_path.stem, task=task, kind=kind, cases=cases,
-                                        when=exported_at, uses_numpy="numpy" in imported_modules(module)
-                                        or "__nd__" in json.dumps(cases)))
+        test_path.write_text(build_test(module_name=module_path.stem, task=task, cases=cases, when=exported_at,
+                                        uses_numpy="numpy" in imported_modules(module) | imported_modules(
+                                            task.adapter_code or "") or "__nd__" in json.dumps(cases)))
     return Exported(module_path, sidecar_path, test_path if with_test else None, program.id, len(cases))
+
+
+def _record(campaign, module: str) -> list[dict]:
+    """The module's conversation with the trusted scorer, recorded in the campaign's sandbox."""
+    import asyncio
+
+    from .executors import make_sandbox
+
+    async def run():
+        sandbox = make_sandbox(campaign.config.sandbox, workers=1, jail=campaign.config.jail)
+        try:
+            return await record_cases(campaign.task, module, campaign.limits, sandbox)
+        finally:
+            await sandbox.close()
+
+    return asyncio.run(run())
 
 
 def _parses(code: str) -> bool:

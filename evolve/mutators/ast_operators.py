@@ -1,0 +1,245 @@
+"""The offline mutator's AST operators: one registry, one small function per operator.
+
+Each operator edits a block's AST in place and returns a description of what it did, or None
+when it does not apply to this tree. `OPERATORS` (name -> Operator) is the single place an
+operator is added; its default weight is the operator's share of offline edits, and campaign
+configs (`operators: {name: weight}`) are validated against its names.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import math
+import random
+from typing import Callable
+
+_COMPARE_SWAPS = {ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
+                  ast.GtE: [ast.Gt, ast.LtE], ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq]}
+_BINOP_SWAPS = {ast.Add: [ast.Sub, ast.Mult], ast.Sub: [ast.Add, ast.Mult], ast.Mult: [ast.Div, ast.Add],
+                ast.Div: [ast.Mult, ast.Sub], ast.Pow: [ast.Mult], ast.Mod: [ast.FloorDiv],
+                ast.FloorDiv: [ast.Div, ast.Mod]}
+_RELAX = {ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.LtE: ast.Lt, ast.GtE: ast.Gt}
+
+# Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k.
+_GROW_TEMPLATES = ("{a} ** 2", "abs({a}) ** 0.5", "{a} * {b}", "{a} / (1.0 + abs({b}))", "1.0 / (1.0 + abs({a}))",
+                   "{a} % {k}", "({a} < {k}) * 1.0", "({a} > {b}) * 1.0", "({a} == 0) * 1.0", "{a} / {k}")
+
+def perturb_number(value: float | int, rng: random.Random) -> float | int:
+    """Scale-aware perturbation: multiplicative for large magnitudes, additive near zero."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        step = max(1, round(abs(value) * rng.uniform(0.05, 0.5)))
+        new = value + rng.choice([-1, 1]) * step
+        return new if new != value else value + 1
+    if value == 0 or abs(value) < 1e-12:
+        return rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 0)
+    if rng.random() < 0.2:
+        return -value
+    new = value * math.exp(rng.gauss(0.0, 0.35))
+    return float(f"{new:.4g}")
+
+
+class Located:
+    """Collects nodes of a block's AST that an operator can act on."""
+
+    def __init__(self, tree: ast.AST):
+        self.constants, self.compares, self.binops, self.conditions, self.bodies = [], [], [], [], []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                    and not isinstance(node.value, bool):
+                self.constants.append(node)
+            elif isinstance(node, ast.Compare):
+                self.compares.append(node)
+            elif isinstance(node, ast.BinOp) and type(node.op) in _BINOP_SWAPS:
+                self.binops.append(node)
+            if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+                self.conditions.append(node)
+            for field in ("body", "orelse"):
+                body = getattr(node, field, None)
+                if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                    self.bodies.append(body)
+
+
+
+Apply = Callable[[ast.Module, Located, random.Random, "ast.Module | None"], "str | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Operator:
+    name: str
+    weight: float          # default share of offline edits
+    apply: Apply
+    needs_donor: bool = False  # a crossover: needs an inspiration's tree
+
+
+OPERATORS: dict[str, Operator] = {}
+
+
+def operator(name: str, weight: float, needs_donor: bool = False):
+    def register(apply: Apply) -> Apply:
+        OPERATORS[name] = Operator(name, weight, apply, needs_donor)
+        return apply
+    return register
+
+
+def default_weights() -> dict[str, float]:
+    return {name: op.weight for name, op in OPERATORS.items()}
+
+
+@operator("perturb_constant", 5.0)
+def perturb_constant(tree, found, rng, donor):
+    if not found.constants:
+        return None
+    node = rng.choice(found.constants)
+    old = node.value
+    node.value = perturb_number(old, rng)
+    return f"constant {old!r} -> {node.value!r} (line {node.lineno})"
+
+
+@operator("swap_compare", 1.0)
+def swap_compare(tree, found, rng, donor):
+    if not found.compares:
+        return None
+    node = rng.choice(found.compares)
+    index = rng.randrange(len(node.ops))
+    choices = _COMPARE_SWAPS.get(type(node.ops[index]))
+    if not choices:
+        return None
+    old = type(node.ops[index]).__name__
+    node.ops[index] = rng.choice(choices)()
+    return f"comparison {old} -> {type(node.ops[index]).__name__} (line {node.lineno})"
+
+
+@operator("swap_binop", 1.0)
+def swap_binop(tree, found, rng, donor):
+    if not found.binops:
+        return None
+    node = rng.choice(found.binops)
+    old = type(node.op).__name__
+    node.op = rng.choice(_BINOP_SWAPS[type(node.op)])()
+    return f"operator {old} -> {type(node.op).__name__} (line {node.lineno})"
+
+
+@operator("negate_condition", 0.5)
+def negate_condition(tree, found, rng, donor):
+    if not found.conditions:
+        return None
+    node = rng.choice(found.conditions)
+    node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+    return f"negated condition (line {node.lineno})"
+
+
+@operator("relax_condition", 1.0)
+def relax_condition(tree, found, rng, donor):
+    if not found.compares:
+        return None
+    node = rng.choice(found.compares)
+    index = rng.randrange(len(node.ops))
+    kind = type(node.ops[index])
+    if kind in _RELAX and rng.random() < 0.5:
+        node.ops[index] = _RELAX[kind]()
+        return f"relaxed {kind.__name__} -> {_RELAX[kind].__name__} (line {node.lineno})"
+    margin = perturb_number(1.0, rng)
+    node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Add(), right=ast.Constant(margin))
+    return f"shifted comparison threshold by {margin!r} (line {node.lineno})"
+
+
+def _pick_body(found, rng, min_length: int):
+    bodies = [b for b in found.bodies if len(b) >= min_length]
+    if not bodies:
+        return None, 0
+    body = rng.choice(bodies)
+    return body, rng.randrange(len(body))
+
+
+@operator("delete_statement", 0.7)
+def delete_statement(tree, found, rng, donor):
+    body, index = _pick_body(found, rng, 2)
+    if body is None:
+        return None
+    if isinstance(body[index], (ast.FunctionDef, ast.ClassDef, ast.Return)) and len(body) > 1:
+        return None
+    line = body[index].lineno
+    del body[index]
+    return f"deleted statement at line {line}"
+
+
+@operator("duplicate_statement", 0.5)
+def duplicate_statement(tree, found, rng, donor):
+    body, index = _pick_body(found, rng, 1)
+    if body is None:
+        return None
+    if isinstance(body[index], (ast.FunctionDef, ast.ClassDef, ast.Return)):
+        return None
+    body.insert(index, copy.deepcopy(body[index]))
+    return f"duplicated statement at line {body[index].lineno}"
+
+
+@operator("swap_statements", 0.5)
+def swap_statements(tree, found, rng, donor):
+    body, index = _pick_body(found, rng, 2)
+    if body is None:
+        return None
+    if index == len(body) - 1:
+        index -= 1
+    if any(isinstance(s, ast.Return) for s in body[index:index + 2]):
+        return None
+    body[index], body[index + 1] = body[index + 1], body[index]
+    return f"swapped statements at lines {body[index + 1].lineno} and {body[index].lineno}"
+
+
+@operator("grow_expression", 1.0)
+def grow_expression(tree, found, rng, donor):
+    """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it."""
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    if not functions:
+        return None
+    function = rng.choice(functions)
+    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None
+               and not (isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))]
+    names = [a.arg for a in function.args.args if a.arg not in ("self", "cls")]
+    names += [n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    names = sorted(set(names))
+    if not returns or not names:
+        return None
+    target = rng.choice(returns)
+    first = rng.choice(names)
+    second = rng.choice([n for n in names if n != first] or names)
+    text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(rng.choice([1, 2, 3, 5, 10]))))
+    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 1):.3g}")
+    term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
+    target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
+    return f"added {weight!r} * ({text}) to the return value (line {target.lineno})"
+
+
+@operator("crossover_statement", 1.0, needs_donor=True)
+def crossover_statement(tree, found, rng, donor):
+    donor_bodies = Located(donor).bodies
+    if not donor_bodies or not found.bodies:
+        return None
+    source = rng.choice(donor_bodies)
+    statement = rng.choice(source)
+    if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+        return None
+    body = rng.choice(found.bodies)
+    index = rng.randrange(len(body))
+    if isinstance(body[index], ast.Return) or rng.random() < 0.5:
+        body.insert(index, copy.deepcopy(statement))
+        return f"inserted a statement from the inspiration (line {body[index].lineno})"
+    body[index] = copy.deepcopy(statement)
+    return f"replaced a statement with one from the inspiration (line {statement.lineno})"
+
+
+@operator("crossover_function", 0.7, needs_donor=True)
+def crossover_function(tree, found, rng, donor):
+    donor_defs = {n.name: n for n in donor.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    targets = [i for i, n in enumerate(tree.body)
+               if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in donor_defs
+               and ast.dump(n) != ast.dump(donor_defs[n.name])]
+    if not targets:
+        return None
+    index = rng.choice(targets)
+    tree.body[index] = copy.deepcopy(donor_defs[tree.body[index].name])
+    return f"took {tree.body[index].name}() from the inspiration"

@@ -42,6 +42,7 @@ class Program(Base):
         UniqueConstraint("campaign_id", "iteration", name="uq_program_iteration"),
         Index("ix_programs_campaign_hash", "campaign_id", "code_hash"),
         Index("ix_programs_campaign_state", "campaign_id", "state"),
+        Index("ix_programs_campaign_fingerprint", "campaign_id", "fingerprint"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
@@ -57,6 +58,7 @@ class Program(Base):
     island: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(20))  # a ProgramState
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of its outputs on the task's probe inputs
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -29,13 +29,17 @@ class ProgramState(str, enum.Enum):
     PENDING = "pending"          # stored, waiting for (or in) its training evaluation
     EVALUATED = "evaluated"      # its training evaluation is stored (ok or not)
     DUPLICATE = "duplicate"      # same normalized code as an earlier program; never evaluated
+    FUNCTIONAL_DUPLICATE = "functional_duplicate"  # same outputs on the task's probe inputs as an earlier program
+    CUT = "cut"                  # stopped by a cascade stage; never competes for a cell
     FAILED_EDIT = "failed_edit"  # the mutator produced no program
 
 
 # Programs whose code counts as known: a later identical child is a duplicate of them.
-KNOWN_PROGRAM_STATES = (ProgramState.PENDING, ProgramState.EVALUATED)
+KNOWN_PROGRAM_STATES = (ProgramState.PENDING, ProgramState.EVALUATED, ProgramState.CUT,
+                        ProgramState.FUNCTIONAL_DUPLICATE)
 
 
 class EvaluationRole(str, enum.Enum):
-    TRAIN = "train"      # the evaluation that placed the program in the archive; immutable
+    TRAIN = "train"      # the verdict: placed the program in the archive, or the failure that ended it; immutable
+    STAGE = "stage"      # a cascade stage or the probe run before the verdict; may only reject
     REPORT = "report"    # held-out / leaderboard reporting; never competes, may be redone

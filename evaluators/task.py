@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sandbox.limits import Limits
 
@@ -57,6 +57,36 @@ class BaselineSpec(BaseModel):
     measured: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
+class FingerprintSpec(BaseModel):
+    """Functional hashing: run a child on the `split` probe inputs and hash its outputs, floats rounded
+    to `digits` significant digits; a child whose outputs equal a known program's is not evaluated further."""
+    model_config = ConfigDict(extra="forbid")
+    split: str
+    digits: int = Field(default=6, ge=1, le=17)
+
+
+class StageRule(BaseModel):
+    """Who goes on after a stage: within `within_parent_pct` % of the parent's score on the stage, or in the
+    top `top_fraction` of the campaign's latest `window` children there (either suffices)."""
+    model_config = ConfigDict(extra="forbid")
+    within_parent_pct: float | None = Field(default=None, ge=0)
+    top_fraction: float | None = Field(default=None, gt=0, le=1)
+    window: int = Field(default=20, ge=2, le=10_000)
+
+    @model_validator(mode="after")
+    def _some_rule(self):
+        if self.within_parent_pct is None and self.top_fraction is None:
+            raise ValueError("give within_parent_pct or top_fraction (or both)")
+        return self
+
+
+class StageSpec(BaseModel):
+    """A cascade stage: a cheap split (or a subset of the training split) that may only reject."""
+    model_config = ConfigDict(extra="forbid")
+    split: str
+    rule: StageRule
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -80,6 +110,19 @@ class TaskSpec(BaseModel):
     wants_gpu: bool = False
     gpu_optional: bool = True
     data_attribution: str = ""
+    fingerprint: FingerprintSpec | None = None
+    stages: list[StageSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_splits(self):
+        named = [("train_split", self.train_split)] + [(f"stages.{i}.split", st.split)
+                                                        for i, st in enumerate(self.stages)]
+        if self.fingerprint is not None:
+            named.append(("fingerprint.split", self.fingerprint.split))
+        for key, split in named:
+            if split not in self.splits:
+                raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")
+        return self
 
 
 class Task:

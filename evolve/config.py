@@ -170,6 +170,9 @@ class CampaignConfig(BaseModel):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     heldout_report: bool = True
+    cascade: bool = Field(default=True, description="run the task's cascade stages (task.yaml stages:) before training")
+    functional_hashing: bool = Field(default=True, description="merge children whose outputs on the task's probe "
+                                                              "inputs equal a known program's (task.yaml fingerprint:)")
 
     @model_validator(mode="after")
     def _one_task(self):

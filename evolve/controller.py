@@ -1,25 +1,30 @@
-"""The evolution loop: sample parents, mutate, deduplicate, evaluate, archive — all committed as it goes.
+"""The evolution loop: sample parents, mutate, deduplicate, cascade, evaluate, archive — all committed as it goes.
 
 K proposals and M evaluations are in flight at once. With one worker and one proposal the
 loop is strictly sequential and, because every iteration's randomness is derived from
 (campaign seed, iteration), reproducible program for program — including across a kill -9
 and `evolve resume`.
+
+The event loop never waits on the database: every archive call runs on one dedicated thread
+(in submission order, so the single-writer sequence is what it was), and what the loop needs
+at every iteration (the code hashes of the campaign's programs) is kept in memory.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import functools
 import random
 import time
-from typing import Any, Callable
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
 from archive.sampling import choose_inspirations, choose_parent
 from evaluators.contract import EvaluationResult, Sandbox, Status
 from sandbox.failures import SandboxUnavailable
 
+from .cascade import Cascade
 from .code import builtin_descriptors, normalized_hash
 from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 
@@ -43,6 +48,16 @@ class Progress:
     last: dict[str, Any]
 
 
+@dataclasses.dataclass
+class _Prepared:
+    """Everything an iteration reads from the archive, loaded in one trip to the database thread."""
+    parent: ProgramView
+    inspirations: list[ProgramView]
+    mode: str
+    recent: list[dict[str, Any]]
+    empty_cells: list[str]
+
+
 class Controller:
     def __init__(self, campaign: "Campaign", sandbox: Sandbox, mutator: Mutator,
                  on_progress: Callable[[Progress], None] | None = None):
@@ -61,56 +76,73 @@ class Controller:
         self._evaluated_here = 0
         self._stop = False
         self._stop_reason: str | None = None  # why the campaign stopped early (e.g. the LLM budget is spent)
+        self._db_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="evolve-db")
+        self._known_hashes: dict[str, int] = {}
+        self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
+                               fingerprints=config.functional_hashing, stages=config.cascade)
+
+    async def db(self, fn: Callable, *args, **kwargs):
+        """Run an archive call on the database thread; the event loop keeps serving meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread,
+                                                                functools.partial(fn, *args, **kwargs))
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
-        self.archive.set_state(self.campaign_id, CampaignState.RUNNING, claim=True)
         try:
+            await self.db(self.archive.set_state, self.campaign_id, CampaignState.RUNNING, claim=True)
+            self._known_hashes = await self.db(self.archive.known_hashes, self.campaign_id)
             await self._ensure_seed()
             await self._loop()
-            self._maybe_migrate()
+            await self.db(self._maybe_migrate)
             state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
-            self.archive.set_state(self.campaign_id, state, self._stop_reason if self._stop else None)
-            return {"state": state.value, **self.archive.stats(self.campaign_id)}
+            await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason if self._stop else None)
+            return {"state": state.value, **await self.db(self.archive.stats, self.campaign_id)}
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.archive.set_state(self.campaign_id, CampaignState.STOPPED, "interrupted; `evolve resume` continues it")
             raise
         except CampaignFailed as exc:
             self.archive.set_state(self.campaign_id, CampaignState.FAILED, str(exc))
             raise
+        finally:
+            self._db_thread.shutdown(wait=True)
 
     def request_stop(self) -> None:
         self._stop = True
 
     # ---- seed ------------------------------------------------------------------------------
     async def _ensure_seed(self) -> None:
-        seed = self.archive.seed_program(self.campaign_id)
+        seed = await self.db(self.archive.seed_program, self.campaign_id)
         if seed is None:
             code = self.task.seed_code
-            program_id = self.archive.add_program(
-                self.campaign_id, iteration=0, code=code, code_hash=normalized_hash(code), parent_id=None,
-                inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0, island=0,
-                state=ProgramState.PENDING)
-            seed = self.archive.program(program_id)
+            program_id = await self.db(
+                self.archive.add_program, self.campaign_id, iteration=0, code=code, code_hash=normalized_hash(code),
+                parent_id=None, inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0,
+                island=0, state=ProgramState.PENDING)
+            self._known_hashes.setdefault(normalized_hash(code), program_id)
+            seed = await self.db(self.archive.program, program_id)
         if seed.state == ProgramState.PENDING:
-            result = await self._evaluate(seed.id, seed.code, islands=range(self.islands))
+            result = await self._evaluate(seed.id, seed.code, None, islands=range(self.islands))
             if not result.ok:
                 raise CampaignFailed(f"the seed program failed: {result.status.value}: "
                                      f"{result.artifacts.get('message', '')}")
-        elif self.archive.training_evaluation(seed.id).status != Status.OK:
-            raise CampaignFailed("the seed program failed its evaluation; fix the task's seed and start a new campaign")
+        else:
+            verdict = await self.db(self.archive.training_evaluation, seed.id)
+            if verdict is None or verdict.status != Status.OK:
+                raise CampaignFailed("the seed program failed its evaluation; fix the task's seed and start a new "
+                                     "campaign")
 
     # ---- main loop -------------------------------------------------------------------------
     async def _loop(self) -> None:
         proposals_limit, evaluations_limit = self.config.in_flight()
         sequential = proposals_limit == 1 and evaluations_limit == 1
         in_flight_limit = 1 if sequential else proposals_limit + evaluations_limit
-        done = self.archive.iterations_done(self.campaign_id)
+        done = await self.db(self.archive.iterations_done, self.campaign_id)
         todo = [i for i in range(1, self.config.iterations + 1) if i not in done]
         tasks: set[asyncio.Task] = set()
-        for program in self.archive.pending_programs(self.campaign_id):  # stored, but interrupted before evaluation
+        for program in await self.db(self.archive.pending_programs, self.campaign_id):  # interrupted before its verdict
             if program.iteration > 0:
-                tasks.add(asyncio.create_task(self._evaluate_pending(program.id, program.code, program.island)))
+                tasks.add(asyncio.create_task(self._evaluate_pending(program.id, program.code, program.island,
+                                                                     program.parent_id)))
         try:
             await self._run_tasks(tasks, todo, proposals_limit, in_flight_limit)
         finally:  # leaving early (an error, a cancel): no task of ours may outlive the loop
@@ -121,7 +153,7 @@ class Controller:
     async def _run_tasks(self, tasks: set, todo: list[int], proposals_limit: int, in_flight_limit: int) -> None:
         proposing = 0
         while True:
-            if self.archive.state(self.campaign_id) is CampaignState.STOPPING:
+            if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
                 self._stop = True
             while todo and not self._stop and proposing < proposals_limit and len(tasks) < in_flight_limit:
                 iteration = todo.pop(0)
@@ -144,64 +176,83 @@ class Controller:
         """Propose and store a child; returns the task evaluating it (if any)."""
         rng = random.Random(f"{self.config.seed}:{iteration}")
         island = iteration % self.islands
-        elites = self.archive.elites(self.campaign_id, island) or self.archive.elites(self.campaign_id)
-        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
-        inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
-        parent = self._view(parent_elite.program_id, parent_elite.key)
+        prepared = await self.db(self._prepare, rng, island)
+        parent = prepared.parent
         context = MutationContext(
-            task=self.task, parent=parent, inspirations=[self._view(e.program_id, e.key) for e in inspirations],
-            rng=rng, iteration=iteration, recent=self.archive.recent_attempts(self.campaign_id),
-            empty_cells=self._empty_cells(elites), descriptor_names=self.grid.names,
-            is_known=lambda code_hash: self.archive.find_hash(self.campaign_id, code_hash) is not None)
+            task=self.task, parent=parent, inspirations=prepared.inspirations, rng=rng, iteration=iteration,
+            recent=prepared.recent, empty_cells=prepared.empty_cells, descriptor_names=self.grid.names,
+            is_known=self._known_hashes.__contains__)
         try:
             edit: Edit = await self.mutator.propose(context)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
-                self.archive.log_event(self.campaign_id, "stop", reason=str(exc))
+                await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))
             self._stop, self._stop_reason = True, str(exc)
             return None
         except MutatorFailed as exc:
             raise CampaignFailed(str(exc)) from None
-        record = {**edit.record(), "parent_mode": mode}
-        common = dict(iteration=iteration, parent_id=parent.id, inspiration_ids=[e.program_id for e in inspirations],
+        record = {**edit.record(), "parent_mode": prepared.mode}
+        common = dict(iteration=iteration, parent_id=parent.id, inspiration_ids=[e.id for e in prepared.inspirations],
                       mutator=edit.mutator, operator=edit.operator, edit=record,
                       generation=parent.generation + 1, island=island)
         if edit.code is None:
-            self.archive.add_program(self.campaign_id, code=None, code_hash=None,
-                                     state=ProgramState.FAILED_EDIT, **common)
+            await self.db(self.archive.add_program, self.campaign_id, code=None, code_hash=None,
+                          state=ProgramState.FAILED_EDIT, **common)
             self._report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
             return None
         code_hash = normalized_hash(edit.code)
-        duplicate_of = self.archive.find_hash(self.campaign_id, code_hash)
+        duplicate_of = self._known_hashes.get(code_hash)
         if duplicate_of is not None:
-            self.archive.add_program(self.campaign_id, code=edit.code, code_hash=code_hash,
-                                     state=ProgramState.DUPLICATE,
-                                     duplicate_of=duplicate_of, **common)
+            await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
+                          state=ProgramState.DUPLICATE, duplicate_of=duplicate_of, **common)
             self._report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
             return None
-        program_id = self.archive.add_program(self.campaign_id, code=edit.code, code_hash=code_hash,
-                                              state=ProgramState.PENDING, **common)
-        return asyncio.create_task(self._evaluate_pending(program_id, edit.code, island))
+        program_id = await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
+                                   state=ProgramState.PENDING, **common)
+        self._known_hashes[code_hash] = program_id
+        return asyncio.create_task(self._evaluate_pending(program_id, edit.code, island, parent.id))
 
-    async def _evaluate_pending(self, program_id: int, code: str, island: int) -> None:
-        result = await self._evaluate(program_id, code, islands=[island])
-        self._maybe_migrate()
-        self._report({"program_id": program_id, "state": ProgramState.EVALUATED.value, "status": result.status.value,
-                      "score": result.score})
+    def _prepare(self, rng: random.Random, island: int) -> _Prepared:
+        """On the database thread: parent, inspirations and hints for one iteration (rng draws in a fixed order)."""
+        elites = self.archive.elites(self.campaign_id, island) or self.archive.elites(self.campaign_id)
+        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
+        inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
+        views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations])
+        keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
+        as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
+        return _Prepared(parent=as_view(parent_elite.program_id),
+                         inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
+                         recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites))
 
-    async def _evaluate(self, program_id: int, code: str, islands) -> EvaluationResult:
+    async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
+        result = await self._evaluate(program_id, code, parent_id, islands=[island])
+        await self.db(self._maybe_migrate)
+        self._report({"program_id": program_id, "status": result.status.value if result else None,
+                      "score": result.score if result else None})
+
+    async def _evaluate(self, program_id: int, code: str, parent_id: int | None, islands) -> EvaluationResult | None:
+        """The cascade, then (if it goes on) the training evaluation; None when the cascade ended it."""
+        verdict = await self.cascade.run(program_id, code, parent_id)
+        split = self.task.spec.train_split
+        if verdict.state == "failed":
+            result, split = verdict.result, verdict.split
+        elif verdict.state is not None:
+            return None
+        else:
+            result = await self._evaluate_on(code, split, None)
+        if result.ok:
+            result.descriptors = self._descriptors(code, result.metrics)
+        await self.db(self.archive.record_training, program_id, split, result, grid=self.grid, islands=list(islands))
+        self._evaluated_here += 1
+        return result
+
+    async def _evaluate_on(self, code: str, split: str, options: dict[str, Any] | None) -> EvaluationResult:
         try:
-            result = await self.sandbox.evaluate(self.task, code, self.limits, split=self.task.spec.train_split)
+            return await self.sandbox.evaluate(self.task, code, self.limits, split=split, options=options)
         except SandboxUnavailable as exc:
             raise CampaignFailed(str(exc)) from None
         except Exception as exc:  # a sandbox infrastructure failure is recorded, never fatal to the campaign
-            result = EvaluationResult.failure(Status.CRASHED, f"sandbox error: {type(exc).__name__}: {exc}")
-        if result.ok:
-            result.descriptors = self._descriptors(code, result.metrics)
-        self.archive.record_training(program_id, self.task.spec.train_split, result, grid=self.grid,
-                                     islands=list(islands))
-        self._evaluated_here += 1
-        return result
+            return EvaluationResult.failure(Status.CRASHED, f"sandbox error: {type(exc).__name__}: {exc}")
 
     # ---- helpers ---------------------------------------------------------------------------
     def _descriptors(self, code: str, metrics: dict[str, Any]) -> dict[str, float]:
@@ -212,14 +263,6 @@ class Controller:
             values[name] = float(value) if isinstance(value, (int, float)) else float("nan")
         return values
 
-    def _view(self, program_id: int, key: str | None) -> ProgramView:
-        program = self.archive.program(program_id)
-        evaluation = self.archive.training_evaluation(program_id)
-        return ProgramView(id=program.id, code=program.code, score=evaluation.score if evaluation else None,
-                           metrics=dict(evaluation.metrics) if evaluation else {},
-                           artifacts=dict(evaluation.artifacts) if evaluation else {},
-                           generation=program.generation, island=program.island, operator=program.operator, cell=key)
-
     def _empty_cells(self, elites) -> list[str]:
         if self.grid.size > 4096:
             return []
@@ -227,7 +270,7 @@ class Controller:
         return [k for k in self.grid.all_keys() if k not in filled]
 
     def _maybe_migrate(self) -> None:
-        """Catch up on ring migrations owed: one per `migration_interval` evaluated children."""
+        """On the database thread: catch up on ring migrations owed, one per `migration_interval` evaluated children."""
         if self.islands < 2:
             return
         stats = self.archive.progress_counts(self.campaign_id)
@@ -239,8 +282,11 @@ class Controller:
     def _report(self, last: dict[str, Any]) -> None:
         if self.on_progress is None:
             return
+        self._db_thread.submit(self._report_from_db, last, time.monotonic())
+
+    def _report_from_db(self, last: dict[str, Any], at: float) -> None:
         stats = self.archive.progress_counts(self.campaign_id)
-        elapsed = max(1e-9, time.monotonic() - self._started)
+        elapsed = max(1e-9, at - self._started)
         self.on_progress(Progress(
             iterations_done=stats["iterations_done"], iterations_total=self.config.iterations,
             evaluated=stats["evaluated"], failures=stats["failures"],

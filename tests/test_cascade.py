@@ -1,0 +1,118 @@
+"""Functional hashing and cascade stages in a real campaign (tests/fixtures/cascade_task)."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from archive import Archive, EvaluationRole, ProgramState
+from archive.schema import Cell, Evaluation, Program
+from evolve.campaign import Campaign
+from evolve.cascade import stage_threshold
+from evolve.config import build_config
+from evolve.controller import Controller
+from evolve.executors import make_sandbox
+from evolve.mutators import Edit
+from evaluators.task import StageRule
+
+TASK = Path(__file__).parent / "fixtures" / "cascade_task"
+BLOCK = "# EVOLVE-BLOCK-START\ndef f(x):\n{body}\n# EVOLVE-BLOCK-END\n"
+SEED_BODY = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y"
+
+
+class ScriptedMutator:
+    """Proposes the given programs in order (one per iteration)."""
+
+    name = "scripted"
+
+    def __init__(self, bodies: list[str]):
+        self.bodies = bodies
+
+    async def propose(self, context):
+        body = self.bodies[context.iteration - 1]
+        return Edit(BLOCK.format(body=body), self.name, f"script{context.iteration}")
+
+    async def close(self):
+        return None
+
+
+def run_campaign(tmp_path, bodies, **overrides):
+    archive = Archive(str(tmp_path / "c.db"))
+    config = build_config(None, {"task_dir": str(TASK), "iterations": len(bodies), "workers": 1,
+                                 "islands": {"count": 1}, "heldout_report": False, **overrides})
+    campaign = Campaign.create(archive, config)
+
+    async def main():
+        sandbox = make_sandbox("process", workers=1)
+        try:
+            return await Controller(campaign, sandbox, ScriptedMutator(bodies)).run()
+        finally:
+            await sandbox.close()
+
+    summary = asyncio.run(main())
+    with archive.session() as s:
+        programs = {p.iteration: p for p in s.query(Program).all()}
+    return archive, summary, programs
+
+
+def test_same_behaviour_in_another_form_is_merged_and_never_trained(tmp_path):
+    reformulated = "    y = 0.1 + x * 0.5\n    if 0.5 < x:\n        y += 0.2\n    return y"  # another AST, same outputs
+    archive, summary, programs = run_campaign(tmp_path, [reformulated])
+    child = programs[1]
+    assert child.state == ProgramState.FUNCTIONAL_DUPLICATE and child.duplicate_of == programs[0].id
+    assert child.fingerprint == programs[0].fingerprint
+    roles = {(e.split, e.role) for e in archive.evaluations_of(child.id)}
+    assert roles == {("probe", EvaluationRole.STAGE)}  # it cost only the probe run
+    assert summary["programs"][ProgramState.FUNCTIONAL_DUPLICATE.value] == 1
+
+
+def test_a_difference_on_a_rare_probe_input_is_not_merged(tmp_path):
+    rare = SEED_BODY.replace("    return y", "    if x == 0.123:\n        return 7.0\n    return y")
+    archive, _, programs = run_campaign(tmp_path, [rare])
+    child = programs[1]
+    assert child.state == ProgramState.EVALUATED and child.fingerprint != programs[0].fingerprint
+    assert archive.training_evaluation(child.id).split == "train"
+
+
+def test_hashing_can_be_switched_off(tmp_path):
+    reformulated = "    y = 0.1 + x * 0.5\n    if 0.5 < x:\n        y += 0.2\n    return y"
+    _, _, programs = run_campaign(tmp_path, [reformulated], functional_hashing=False)
+    assert programs[1].state == ProgramState.EVALUATED and programs[1].fingerprint is None
+
+
+def test_a_child_far_worse_on_the_stage_is_cut_with_its_partial_metrics(tmp_path):
+    archive, summary, programs = run_campaign(tmp_path, ["    return 5.0 + x", "    return 0.8 * x * x - 0.3 * x + 0.2"])
+    cut, good = programs[1], programs[2]
+    assert cut.state == ProgramState.CUT
+    [stage] = [e for e in archive.evaluations_of(cut.id) if e.split == "stage"]
+    assert stage.role == EvaluationRole.STAGE and stage.status == "ok" and stage.metrics["mse"] > 20
+    assert archive.training_evaluation(cut.id) is None
+    with archive.session() as s:
+        assert s.query(Cell).filter(Cell.program_id == cut.id).count() == 0
+        assert s.query(Evaluation).filter(Evaluation.program_id == cut.id, Evaluation.split == "train").count() == 0
+    assert good.state == ProgramState.EVALUATED and archive.training_evaluation(good.id).score == pytest.approx(0)
+    assert summary["programs"][ProgramState.CUT.value] == 1
+    assert any(e.kind == "cut" and e.program_id == cut.id for e in archive.events(1))
+
+
+def test_stages_can_be_switched_off(tmp_path):
+    _, _, programs = run_campaign(tmp_path, ["    return 5.0 + x"], cascade=False)
+    assert programs[1].state == ProgramState.EVALUATED
+
+
+def test_a_crash_at_a_stage_is_the_verdict(tmp_path):
+    archive, _, programs = run_campaign(tmp_path, ["    return undefined_name"])
+    verdict = archive.training_evaluation(programs[1].id)
+    assert verdict.status == "crashed" and verdict.split in ("probe", "stage")
+
+
+def test_stage_threshold_rules():
+    within = StageRule(within_parent_pct=10)
+    assert stage_threshold(within, -2.0, []) == pytest.approx(-2.2)
+    assert stage_threshold(within, None, []) is None
+    top = StageRule(top_fraction=0.25, window=8)
+    assert stage_threshold(top, None, [1, 2, 3]) is None  # too few recent children to judge
+    assert stage_threshold(top, None, [1, 2, 3, 4, 5, 6, 7, 8]) == 7
+    both = StageRule(within_parent_pct=10, top_fraction=0.25, window=8)
+    assert stage_threshold(both, -2.0, [1, 2, 3, 4, 5, 6, 7, 8]) == pytest.approx(-2.2)  # either suffices

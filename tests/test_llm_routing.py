@@ -121,8 +121,9 @@ def test_continuous_batching_timeline_by_hand():
 
 def test_kv_reservation_queues_a_request_that_does_not_fit():
     h = h100_tp2()
-    big = h.kv_capacity - 1000            # prompt + output of r0 leaves 1000 tokens
-    out = run_local(ALWAYS_ZERO, [_scenario([0.0, 0.0], [big - 10, 900], [10, 200], [h])])[0]
+    prompt0 = 16000
+    output0 = h.kv_capacity - 1000 - prompt0   # r0's reservation leaves 1000 tokens; r1 needs 1100
+    out = run_local(ALWAYS_ZERO, [_scenario([0.0, 0.0], [prompt0, 900], [output0, 200], [h])])[0]
     assert out.first_token[1] >= out.finish[0] - 1e-12   # r1 waited for r0 to release its KV
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib.util
+import json
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +259,15 @@ def test_numpy_integers_are_accepted_and_the_router_sees_only_allowed_fields(eva
 def test_hanging_router_times_out(evaluate):
     result = evaluate(_router("while True:\n    pass"), limits=TASK.limits.replace(wall_s=2, cpu_s=2))
     assert result.status is Status.TIMEOUT
+
+
+def test_heldout_baseline_through_the_cli():
+    """The README's path: `evolve eval llm_routing --baseline round_robin --split heldout --json`."""
+    out = subprocess.run([sys.executable, "-m", "evolve", "eval", "llm_routing", "--baseline", "round_robin",
+                          "--split", "heldout", "--json"], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["metrics"]
+    assert figures["slo_attainment"] == pytest.approx(TASK.spec.baselines["round_robin"].measured["heldout"]["slo_attainment"],
+                                                      abs=5e-3)
+    assert figures["requests"] == 4800 and figures["scenarios"] == 12

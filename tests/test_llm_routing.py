@@ -21,7 +21,8 @@ from evaluators.llm_routing.perf_model import a100_tp4, h100_tp2, kv_capacity
 from evaluators.llm_routing.replica import SimulationError
 from evaluators.llm_routing.simulator import Outcome, Scenario, _check, simulate
 from evaluators.task import load_task
-from sandbox import Limits, Status, make_sandbox
+from evaluators.contract import Limits, Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("llm_routing")
 BASELINES = ("round_robin", "random", "join_shortest_queue", "least_outstanding_tokens", "power_of_two")

@@ -34,6 +34,9 @@ class TaskRunner:
         return cls(make_pool(kind, workers, worker_module=HOST_MODULE, pythonpath=[str(PROJECT_ROOT)], jail=jail,
                              **options))
 
+    async def start(self) -> None:
+        await self.pool.start()
+
     async def evaluate(self, task: Task, code: str, limits: Limits | None = None, split: str | None = None,
                        options: dict[str, Any] | None = None) -> EvaluationResult:
         limits = limits or task.limits

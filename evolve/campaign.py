@@ -7,6 +7,7 @@ whoever starts it.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import os
@@ -154,9 +155,13 @@ class Campaign:
         from .mutators import build_mutator
 
         executor = build_executor(self.config)
-        mutator = build_mutator(self.config, self.archive, self.id)
-        self._controller = Controller(self, executor, mutator, on_progress=on_progress)
+        # The workers spawn while the mutator (and its SDK) loads; the first evaluation waits for them.
+        starting = asyncio.create_task(executor.start()) if hasattr(executor, "start") else None
+        mutator = None
         try:
+            await asyncio.sleep(0)
+            mutator = build_mutator(self.config, self.archive, self.id)
+            self._controller = Controller(self, executor, mutator, on_progress=on_progress)
             summary = await self._controller.run()
             report = None
             if self.config.heldout_report and summary["state"] == CampaignState.FINISHED:
@@ -164,8 +169,11 @@ class Campaign:
             return RunOutcome(summary, report)
         finally:
             self._controller = None
-            import asyncio
-            await asyncio.gather(executor.close(), mutator.close(), return_exceptions=True)
+            if starting is not None:  # a start that failed is reported by the first evaluation instead
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+            closing = [executor.close()] + ([mutator.close()] if mutator is not None else [])
+            await asyncio.gather(*closing, return_exceptions=True)
 
     def request_stop(self) -> None:
         """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""

@@ -135,7 +135,9 @@ class MixConfig(BaseModel):
 
 class LLMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    concurrency: int | None = Field(default=None, ge=1, le=1024, description="LLM calls in flight (default: proposals)")
+    concurrency: int | None = Field(default=None, ge=1, le=1024,
+                                    description="cap on LLM calls in flight (default: proposals if set, else 64 "
+                                                "for the adaptive window)")
     max_retries: int = Field(default=4, ge=0, le=20, description="retries of a call on 429/5xx/timeout/connection errors")
     backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles per retry, with jitter")
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
@@ -154,7 +156,9 @@ class CampaignConfig(BaseModel):
     iterations: int = Field(default=100, ge=1, le=10_000_000)
     seed: int = Field(default=0, ge=0)
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
-    proposals: int | None = Field(default=None, ge=1, le=1024, description="mutations in flight")
+    proposals: int | None = Field(default=None, ge=1, le=1024,
+                                  description="mutations in flight (default: workers offline; with an LLM, a window "
+                                              "sized from measured latencies, see evolve/concurrency.py)")
     sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
     executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
     jail: Literal["auto", "bwrap", "none"] = "auto"
@@ -253,7 +257,8 @@ class CampaignConfig(BaseModel):
         return self.mix or MixConfig()
 
     def in_flight(self) -> tuple[int, int]:
-        """(proposals, evaluations) in flight; strictly sequential with one worker and one proposal."""
+        """(proposals, evaluations) in flight at the start; strictly sequential with one worker and one
+        proposal (offline, or `proposals: 1`)."""
         proposals = self.proposals or self.workers
         return proposals, self.workers
 

@@ -20,12 +20,13 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
-from archive.sampling import choose_inspirations, choose_parent
+from archive.sampling import Elite, choose_inspirations, choose_parent
 from evaluators.contract import EvaluationResult, Sandbox, Status
 from sandbox.failures import SandboxUnavailable
 
 from .cascade import Cascade
 from .code import builtin_descriptors, normalized_hash
+from .concurrency import ProposalWindow
 from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ class Controller:
         self._stop_reason: str | None = None  # why the campaign stopped early (e.g. the LLM budget is spent)
         self._db_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="evolve-db")
         self._known_hashes: dict[str, int] = {}
+        self._seed = None  # the seed program while its evaluation runs
+        proposals, workers = config.in_flight()
+        self.window = ProposalWindow(workers, config.proposals, adaptive=bool(config.models()),
+                                     cap=config.llm_options.concurrency or 64)
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade)
 
@@ -91,8 +96,8 @@ class Controller:
         try:
             await self.db(self.archive.set_state, self.campaign_id, CampaignState.RUNNING, claim=True)
             self._known_hashes = await self.db(self.archive.known_hashes, self.campaign_id)
-            await self._ensure_seed()
-            await self._loop()
+            seeding = await self._ensure_seed()
+            await self._loop(seeding)
             await self.db(self._maybe_migrate)
             state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
             await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason if self._stop else None)
@@ -110,7 +115,9 @@ class Controller:
         self._stop = True
 
     # ---- seed ------------------------------------------------------------------------------
-    async def _ensure_seed(self) -> None:
+    async def _ensure_seed(self) -> asyncio.Task | None:
+        """Store the seed and evaluate it; when the loop is not sequential, the evaluation is returned as a
+        task so the first proposals (children of the seed) start meanwhile."""
         seed = await self.db(self.archive.seed_program, self.campaign_id)
         if seed is None:
             code = self.task.seed_code
@@ -121,41 +128,51 @@ class Controller:
             self._known_hashes.setdefault(normalized_hash(code), program_id)
             seed = await self.db(self.archive.program, program_id)
         if seed.state == ProgramState.PENDING:
-            result = await self._evaluate(seed.id, seed.code, None, islands=range(self.islands))
-            if not result.ok:
-                raise CampaignFailed(f"the seed program failed: {result.status.value}: "
-                                     f"{result.artifacts.get('message', '')}")
+            self._seed = seed
+            evaluation = asyncio.create_task(self._evaluate_seed(seed))
+            if self._sequential():
+                await evaluation
+                return None
+            return evaluation
         else:
             verdict = await self.db(self.archive.training_evaluation, seed.id)
             if verdict is None or verdict.status != Status.OK:
                 raise CampaignFailed("the seed program failed its evaluation; fix the task's seed and start a new "
                                      "campaign")
 
+    async def _evaluate_seed(self, seed) -> None:
+        result = await self._evaluate(seed.id, seed.code, None, islands=range(self.islands))
+        if not result.ok:
+            raise CampaignFailed(f"the seed program failed: {result.status.value}: "
+                                 f"{result.artifacts.get('message', '')}")
+
+    def _sequential(self) -> bool:
+        return self.window.limit == 1 and self.window.workers == 1 and not self.window.adaptive
+
     # ---- main loop -------------------------------------------------------------------------
-    async def _loop(self) -> None:
-        proposals_limit, evaluations_limit = self.config.in_flight()
-        sequential = proposals_limit == 1 and evaluations_limit == 1
-        in_flight_limit = 1 if sequential else proposals_limit + evaluations_limit
+    async def _loop(self, seeding: asyncio.Task | None = None) -> None:
         done = await self.db(self.archive.iterations_done, self.campaign_id)
         todo = [i for i in range(1, self.config.iterations + 1) if i not in done]
-        tasks: set[asyncio.Task] = set()
+        tasks: set[asyncio.Task] = {seeding} if seeding is not None else set()
         for program in await self.db(self.archive.pending_programs, self.campaign_id):  # interrupted before its verdict
             if program.iteration > 0:
                 tasks.add(asyncio.create_task(self._evaluate_pending(program.id, program.code, program.island,
                                                                      program.parent_id)))
         try:
-            await self._run_tasks(tasks, todo, proposals_limit, in_flight_limit)
+            await self._run_tasks(tasks, todo)
         finally:  # leaving early (an error, a cancel): no task of ours may outlive the loop
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_tasks(self, tasks: set, todo: list[int], proposals_limit: int, in_flight_limit: int) -> None:
+    async def _run_tasks(self, tasks: set, todo: list[int]) -> None:
         proposing = 0
+        workers = self.window.workers
         while True:
             if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
                 self._stop = True
-            while todo and not self._stop and proposing < proposals_limit and len(tasks) < in_flight_limit:
+            in_flight_limit = 1 if self._sequential() else self.window.limit + workers
+            while todo and not self._stop and proposing < self.window.limit and len(tasks) < in_flight_limit:
                 iteration = todo.pop(0)
                 proposing += 1
                 task = asyncio.create_task(self._iteration(iteration))
@@ -182,8 +199,12 @@ class Controller:
             task=self.task, parent=parent, inspirations=prepared.inspirations, rng=rng, iteration=iteration,
             recent=prepared.recent, empty_cells=prepared.empty_cells, descriptor_names=self.grid.names,
             is_known=self._known_hashes.__contains__)
+        started = time.monotonic()
         try:
             edit: Edit = await self.mutator.propose(context)
+            if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
+                self.window.affordable = await self.db(self.mutator.calls_affordable)
+            self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0))
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))
@@ -215,6 +236,8 @@ class Controller:
     def _prepare(self, rng: random.Random, island: int) -> _Prepared:
         """On the database thread: parent, inspirations and hints for one iteration (rng draws in a fixed order)."""
         elites = self.archive.elites(self.campaign_id, island) or self.archive.elites(self.campaign_id)
+        if not elites:  # the seed is still being evaluated: its children are the first proposals
+            elites = [Elite(self._seed.id, self.grid.key({}), float("-inf"))]
         parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
         inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
         views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations])
@@ -225,7 +248,9 @@ class Controller:
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites))
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
+        started = time.monotonic()
         result = await self._evaluate(program_id, code, parent_id, islands=[island])
+        self.window.evaluation_done(time.monotonic() - started)
         await self.db(self._maybe_migrate)
         self._report({"program_id": program_id, "status": result.status.value if result else None,
                       "score": result.score if result else None})

@@ -17,9 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sandbox.docker_backend import IMAGE_REPO, DockerUnavailable, connect, engine_runtimes, sandbox_containers
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_REPO = "evolve-sandbox"
 # Files whose content decides what a worker in the image runs: the image tag hashes them.
 HASHED_TREES = ("sandbox", "evaluators")
 HASHED_FILES = ("pyproject.toml",)
@@ -123,6 +122,8 @@ def build_image(base: str = DEFAULT_BASE, tag: str | None = None, wheelhouse: Pa
                 python_version: str = "3.11", extra_worker: tuple[str, ...] = (), extra_jail: tuple[str, ...] = (),
                 client=None, log=print) -> str:
     """Build the sandbox image for this checkout on `base`; returns its tag."""
+    from sandbox.docker_backend import connect
+
     client = client or connect()
     tag = tag or image_tag()
     worker_reqs = _pinned(WORKER_PACKAGES + tuple(extra_worker))
@@ -175,6 +176,8 @@ def remove_superseded_images(client, keep: str) -> list[str]:
 
 def doctor(client=None) -> list[str]:
     """What the Docker sandbox lacks, one line each ([] when ready). GPU lines start 'no GPU'."""
+    from sandbox.docker_backend import DockerUnavailable, connect, engine_runtimes, sandbox_containers
+
     try:
         client = client or connect(timeout=10)
     except DockerUnavailable as exc:

@@ -35,7 +35,6 @@ from .pool import WorkerPool, WorkerProcess, WorkerStartError
 from . import failures
 from .failures import SandboxUnavailable
 
-IMAGE_REPO = "evolve-sandbox"
 LABEL = "org.evolve.sandbox"          # every container we start carries LABEL=1
 LABEL_OWNER = "org.evolve.owner"      # "<hostname>:<pid>" of the controller that started it
 LABEL_POOL = "org.evolve.pool"        # one value per DockerPool instance

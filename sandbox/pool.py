@@ -122,12 +122,23 @@ class WorkerPool:
         self._all: list[WorkerProcess] = []
         self._lock = asyncio.Lock()
 
+    async def start(self) -> None:
+        """Start the workers now rather than at the first request (overlaps their start-up with other work)."""
+        await self._ensure_started()
+
     async def _ensure_started(self) -> asyncio.Queue:
         async with self._lock:
             if self._idle is None:
                 idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
                 workers = [self._make_worker() for _ in range(self.size)]
-                await asyncio.gather(*(w.start() for w in workers))
+                try:
+                    outcomes = await asyncio.gather(*(w.start() for w in workers), return_exceptions=True)
+                    failed = [o for o in outcomes if isinstance(o, BaseException)]
+                    if failed:
+                        raise failed[0]
+                except BaseException:  # a failed or cancelled start leaves no worker behind
+                    await asyncio.shield(asyncio.gather(*(w.kill() for w in workers), return_exceptions=True))
+                    raise
                 for worker in workers:
                     self._all.append(worker)
                     idle.put_nowait(worker)

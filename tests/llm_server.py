@@ -16,6 +16,9 @@ It answers from a script of behaviours consumed in arrival order, then `default`
   slow       waits `slow_s` seconds (longer than the client's timeout), then a valid answer
   disconnect closes the connection without answering
 
+With `max_concurrent=N` it also behaves like a rate-limited provider: a request arriving while N
+others are being answered gets HTTP 429 with Retry-After: 1 at once (logged as behaviour "429").
+
 Every request is appended to `log` (behaviour, status, response id, tokens, the Authorization header).
 Tokens are deterministic: input = characters of the messages // 4, output = characters of the answer // 4 + 1.
 """
@@ -72,12 +75,14 @@ def _outside_lines(code: str) -> list[str]:
 
 class FakeLLM:
     def __init__(self, script=(), default: str = "valid", latency: float = 0.0, slow_s: float = 5.0,
-                 by_model: dict[str, str] | None = None):
+                 by_model: dict[str, str] | None = None, max_concurrent: int | None = None):
         self.script = list(script)
         self.by_model = dict(by_model or {})  # model name -> behaviour, ahead of the script
         self.default = default
         self.latency = latency
         self.slow_s = slow_s
+        self.max_concurrent = max_concurrent
+        self._in_flight = 0
         self.log: list[dict] = []
         self.lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -142,12 +147,26 @@ class FakeLLM:
         body = json.loads(handler.rfile.read(length) or b"{}")
         wire = "anthropic" if handler.path.rstrip("/").endswith("/messages") else "openai"
         behaviour = self.by_model.get(body.get("model")) or self._next_behaviour()
+        with self.lock:
+            over = self.max_concurrent is not None and self._in_flight >= self.max_concurrent
+            if over:
+                behaviour = "429"
+            else:
+                self._in_flight += 1
+        try:
+            self._answer_request(handler, body, wire, behaviour, delay=not over)
+        finally:
+            if not over:
+                with self.lock:
+                    self._in_flight -= 1
+
+    def _answer_request(self, handler, body: dict, wire: str, behaviour: str, delay: bool) -> None:
         entry = {"behaviour": behaviour, "wire": wire, "path": handler.path, "model": body.get("model"),
                  "authorization": handler.headers.get("authorization") or handler.headers.get("x-api-key"),
                  "status": None, "response_id": None, "tokens_in": 0, "tokens_out": 0, "at": time.time()}
         with self.lock:
             self.log.append(entry)
-        if self.latency:
+        if self.latency and delay:
             time.sleep(self.latency)
         if behaviour == "disconnect":
             entry["status"] = "disconnect"

@@ -116,3 +116,28 @@ def test_stage_threshold_rules():
     assert stage_threshold(top, None, [1, 2, 3, 4, 5, 6, 7, 8]) == 7
     both = StageRule(within_parent_pct=10, top_fraction=0.25, window=8)
     assert stage_threshold(both, -2.0, [1, 2, 3, 4, 5, 6, 7, 8]) == pytest.approx(-2.2)  # either suffices
+
+
+def test_spot_probe_fingerprints_separate_policies_and_stage_is_a_train_subset():
+    from evaluators.spot_scheduling import scenarios
+    from evaluators.task import load_task
+
+    task = load_task("spot_scheduling")
+    train = {s.name for s in scenarios.train()}
+    assert {s.name for s in scenarios.stage()} < train and len(scenarios.stage()) == len(train) // 6
+
+    async def fingerprints():
+        sandbox = make_sandbox("process", workers=1)
+        try:
+            out = []
+            for code in (task.seed_code, task.seed_code.replace("# EVOLVE-BLOCK-START", "# EVOLVE-BLOCK-START\n"),
+                         task.baseline_code("uniform_progress")):
+                result = await sandbox.evaluate(task, code, split="probe", options={"fingerprint": {"digits": 6}})
+                assert result.ok, result.artifacts
+                out.append(result.artifacts["fingerprint"])
+            return out
+        finally:
+            await sandbox.close()
+
+    greedy, greedy_again, uniform = asyncio.run(fingerprints())
+    assert greedy == greedy_again and greedy != uniform

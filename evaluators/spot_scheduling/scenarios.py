@@ -7,6 +7,11 @@ train: the same grid over 30 *other* windows of the same six traces. Window star
     [0, 1781 - 554] that the leaderboard does not use; windows are 554 ticks long like the
     leaderboard's. The windows necessarily overlap leaderboard windows in time (a 554-tick
     window covers 31 % of a trace), but no train scenario equals a leaderboard scenario.
+stage: the train scenarios of the first STAGE_WINDOWS train windows (a sixth of train): the
+    cascade stage a child passes before its full training evaluation.
+probe: the inputs functional hashing runs a child on: a 12 h job on 20 h windows (the first train
+    window of each env, and synthetic edge traces: spot always up, never up, flapping every tick,
+    flapping in hour blocks, up only for the first 6 h) at both deadline ratios, largest overhead.
 """
 from __future__ import annotations
 
@@ -84,7 +89,44 @@ def train() -> tuple[Scenario, ...]:
     return tuple(out)
 
 
-SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train}
+STAGE_WINDOWS = 5
+
+
+@functools.lru_cache(maxsize=None)
+def stage() -> tuple[Scenario, ...]:
+    first = set(train_starts()[:STAGE_WINDOWS])
+    return tuple(s for s in train() if s.info["start_index"] in first)
+
+
+PROBE_TICKS = 120      # 20 h windows: a probe run costs a fifth of the round trips of a training run
+PROBE_TASK_H = 12.0    # deadlines keep the train ratios 52/48 and 70/48
+
+
+def _edge_traces(ticks: int) -> dict[str, np.ndarray]:
+    tick = np.arange(ticks)
+    return {"always_up": np.zeros(ticks, np.int8), "never_up": np.ones(ticks, np.int8),
+            "flapping": (tick % 2).astype(np.int8), "hour_blocks": ((tick // 6) % 2).astype(np.int8),
+            "first_hours_only": (tick >= 36).astype(np.int8)}
+
+
+@functools.lru_cache(maxsize=None)
+def probe() -> tuple[Scenario, ...]:
+    overhead = max(OVERHEADS_H)
+    start = train_starts()[0]
+    traces = {env: _trace(f"single_region/{env}.json")[start:start + PROBE_TICKS] for env in ENVS}
+    traces.update(_edge_traces(PROBE_TICKS))
+    out = []
+    for name, availability in traces.items():
+        for deadline_h in DEADLINES_H:
+            deadline = PROBE_TASK_H * deadline_h / TASK_H
+            out.append(Scenario(name=f"probe {name} {deadline:g}h/{overhead}h", availability=availability,
+                                task_seconds=PROBE_TASK_H * 3600.0, deadline_seconds=deadline * 3600.0,
+                                overhead_seconds=overhead * 3600.0,
+                                info={"env": name, "deadline_hours": deadline_h, "overhead_hours": overhead}))
+    return tuple(out)
+
+
+SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train, "stage": stage, "probe": probe}
 
 
 def scenario_set(split: str) -> tuple[Scenario, ...]:

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     run.add_argument("--iterations", type=int, help="children to propose (the budget)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--workers", type=int, help="evaluations in flight (default: CPU count)")
-    run.add_argument("--proposals", type=int, help="mutations in flight (default: workers)")
+    run.add_argument("--proposals", type=int, help="mutations in flight (default: workers offline; sized from "
+                                                   "measured latencies with an LLM)")
     run.add_argument("--llm", action="append", metavar="SPEC",
                      help="offline (default), openai:MODEL or anthropic:MODEL, optionally @WEIGHT "
                           "(openai:gpt-4o-mini@0.7); repeat for an ensemble; keys from OPENAI_API_KEY / "

@@ -5,8 +5,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from sandbox.docker_backend import DockerUnavailable, connect, remove_containers, sandbox_containers
-
 from ..sandbox_image import (DEFAULT_BASE, DEFAULT_WHEELHOUSE, BuildError, build_image, doctor, image_tag,
                              remove_superseded_images)
 
@@ -34,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from sandbox.docker_backend import DockerUnavailable, connect, remove_containers, sandbox_containers
+
     try:
         if args.sandbox_command == "build":
             if args.if_absent:

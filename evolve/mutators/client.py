@@ -78,8 +78,10 @@ class LLMClient:
         self.budget = config.budget
         self.log = log
         self.slots = [ModelSlot(m, make_provider(m), config.price(m)) for m in config.models()]
-        proposals, _ = config.in_flight()
-        self.concurrency = self.options.concurrency or proposals
+        # A fixed `proposals` bounds the calls in flight as before; by default the controller's
+        # proposal window (evolve/concurrency.py) does, and this semaphore only enforces the cap.
+        self.concurrency = self.options.concurrency or config.proposals or 1024
+        self.rate_limited = 0  # 429 answers so far: the proposal window halves on each new one
         self._slots_free = asyncio.Semaphore(self.concurrency)
         self._jitter = random.Random()
 
@@ -95,6 +97,20 @@ class LLMClient:
             raise BudgetExhausted(f"LLM budget reached: {spend['tokens']} tokens used of budget.tokens "
                                   f"{self.budget.tokens} over {spend['calls']} calls; raise it with "
                                   f"`evolve resume --budget-tokens` to continue")
+
+    def calls_affordable(self) -> int | None:
+        """How many more calls the remaining budget pays for at the mean cost so far (None: no budget)."""
+        if self.budget.usd is None and self.budget.tokens is None:
+            return None
+        spend = self.log.spend()
+        if not spend["calls"]:
+            return None
+        left = []
+        if self.budget.usd is not None and spend["usd"] > 0:
+            left.append((self.budget.usd - spend["usd"]) / (spend["usd"] / spend["calls"]))
+        if self.budget.tokens is not None and spend["tokens"] > 0:
+            left.append((self.budget.tokens - spend["tokens"]) / (spend["tokens"] / spend["calls"]))
+        return max(1, int(min(left))) if left else None
 
     # ---- model choice ------------------------------------------------------------------------
     async def _pick(self, rng: random.Random) -> ModelSlot:
@@ -146,6 +162,8 @@ class LLMClient:
                     reply = await slot.provider.complete(system, messages)
                 except CallFailure as failure:
                     last = failure
+                    if failure.outcome == "rate_limited":
+                        self.rate_limited += 1
                 else:
                     slot.failures = 0
                     return Answer(slot, reply, dict(

@@ -141,6 +141,13 @@ class MixMutator:
         self.operators = [op for op in ("diff", "full_rewrite", "crossover", "offline") if getattr(mix, op) > 0]
         self.weights = [getattr(mix, op) for op in self.operators]
 
+    @property
+    def rate_limited(self) -> int:
+        return self.llm.client.rate_limited
+
+    def calls_affordable(self) -> int | None:
+        return self.llm.client.calls_affordable()
+
     async def propose(self, ctx: MutationContext) -> Edit:
         self.llm.client.check_budget()  # at the cap the campaign stops, offline edits included
         operator = ctx.rng.choices(self.operators, weights=self.weights)[0]

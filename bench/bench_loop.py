@@ -1,0 +1,94 @@
+"""The loop's own cost when the LLM is instant: controller CPU per iteration and time to the first proposal.
+
+    python bench/bench_loop.py [--iterations 200] [--repeats 3]
+
+(a) controller CPU: a campaign on the toy task (tests/fixtures/toy_task, evaluations take
+    milliseconds) with an instant local stand-in LLM (tests/llm_server.py, real openai SDK), run
+    in this process; the process's CPU time (event loop, database thread, SDK parsing, hashing;
+    evaluation workers and candidates are other processes) divided by iterations. Target <= 10 ms.
+(b) time to first proposal: `evolve run` started as a subprocess; seconds from the spawn to the
+    first request reaching the stand-in server (median over repeats). Target <= 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from llm_server import FakeLLM  # noqa: E402
+
+TOY = ROOT / "tests" / "fixtures" / "toy_task"
+LLM = {"llm": [{"provider": "openai", "model": "bench", "timeout": 30}],
+       "mix": {"diff": 1, "full_rewrite": 0, "crossover": 0, "offline": 0}, "heldout_report": False}
+
+
+def controller_cpu(iterations: int, fake: FakeLLM) -> dict:
+    from archive import Archive
+    from evolve.campaign import Campaign
+    from evolve.config import build_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Archive(str(Path(tmp) / "loop.db"))
+        config = build_config(None, {"task_dir": str(TOY), "iterations": iterations, "workers": 2, **LLM})
+        campaign = Campaign.create(archive, config)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        outcome = asyncio.run(campaign.run())
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        archive.close()
+    return {"iterations": outcome.summary["iterations_done"], "llm_requests": len(fake.served()),
+            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "cpu_ms_per_iteration": round(1000 * cpu / max(1, outcome.summary["iterations_done"]), 2)}
+
+
+def first_proposal(repeats: int, fake: FakeLLM, env: dict) -> dict:
+    samples = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            before = len(fake.served())
+            command = [sys.executable, "-m", "evolve", "run", "--task-dir", str(TOY), "--iterations", "2",
+                       "--workers", "1", "--llm", "openai:bench", "--db", str(Path(tmp) / "first.db"), "--json"]
+            config = Path(tmp) / "c.yaml"
+            config.write_text(json.dumps(LLM))
+            started = time.time()
+            run = subprocess.run(command + ["--config", str(config)], env=env, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise SystemExit(run.stderr)
+            samples.append(fake.served()[before]["at"] - started)
+    return {"first_proposal_s_median": round(statistics.median(samples), 3),
+            "samples_s": [round(s, 3) for s in samples]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with FakeLLM(latency=0.0) as fake:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                   OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake.openai_url)
+        os.environ.update(OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake.openai_url)
+        result = {"controller": controller_cpu(args.iterations, fake), "startup": first_proposal(args.repeats, fake, env)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        c, s = result["controller"], result["startup"]
+        print(f"controller CPU: {c['cpu_ms_per_iteration']} ms per iteration ({c['cpu_s']} s over {c['iterations']} "
+              f"iterations, {c['llm_requests']} LLM requests, wall {c['wall_s']} s); target <= 10 ms")
+        print(f"time to first proposal: {s['first_proposal_s_median']} s median of {s['samples_s']}; target <= 1 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""How many proposals (LLM calls) a campaign keeps in flight.
+
+Fixed when the campaign sets `proposals`; otherwise, with an LLM, sized from what the loop
+measures so that evaluation workers never wait for a proposal:
+
+    target = workers x (proposal latency / evaluation time) + workers
+
+(proposals must arrive as fast as `workers` evaluations finish; the extra `workers` is a
+buffer). The window grows by one per completed proposal while it is below the target, halves
+when the provider answers 429 (rate limited) and then holds for one window's worth of
+completions before growing again (additive increase, multiplicative decrease), and never
+exceeds the configured cap or what the remaining budget can pay for.
+"""
+from __future__ import annotations
+
+import math
+
+EWMA = 0.2  # weight of the newest sample in the latency averages
+
+
+class ProposalWindow:
+    def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64):
+        self.workers = workers
+        self.adaptive = adaptive and fixed is None
+        self.cap = max(1, cap)
+        self.limit = fixed or min(self.cap, workers)
+        self.proposal_s: float | None = None
+        self.evaluation_s: float | None = None
+        self.rate_limited_seen = 0
+        self._hold = 0
+        self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
+
+    @property
+    def target(self) -> int:
+        if self.proposal_s is None or self.evaluation_s is None:
+            return self.limit
+        wanted = math.ceil(self.workers * self.proposal_s / max(self.evaluation_s, 1e-3)) + self.workers
+        return max(1, min(self.cap, wanted))
+
+    def proposal_done(self, seconds: float, rate_limited_total: int) -> None:
+        """A proposal finished after `seconds`; `rate_limited_total` counts the 429s so far."""
+        self.proposal_s = seconds if self.proposal_s is None else (1 - EWMA) * self.proposal_s + EWMA * seconds
+        if not self.adaptive:
+            return
+        if rate_limited_total > self.rate_limited_seen:
+            self.rate_limited_seen = rate_limited_total
+            self.limit = max(1, self.limit // 2)
+            self._hold = self.limit
+        elif self._hold > 0:
+            self._hold -= 1
+        elif self.limit < self.target:
+            self.limit += 1
+        elif self.limit > self.target:
+            self.limit -= 1
+        if self.affordable is not None:
+            self.limit = max(1, min(self.limit, self.affordable))
+
+    def evaluation_done(self, seconds: float) -> None:
+        self.evaluation_s = seconds if self.evaluation_s is None else (1 - EWMA) * self.evaluation_s + EWMA * seconds

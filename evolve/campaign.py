@@ -151,17 +151,19 @@ class Campaign:
     async def run(self, on_progress: Callable | None = None) -> RunOutcome:
         """Run (or continue) the loop to its end, then the held-out report; closes what it opened."""
         from .controller import Controller
+        from .dbthread import DatabaseThread
         from .executors import build_executor
         from .mutators import build_mutator
 
+        db = DatabaseThread()
         executor = build_executor(self.config)
         # The workers spawn while the mutator (and its SDK) loads; the first evaluation waits for them.
         starting = asyncio.create_task(executor.start()) if hasattr(executor, "start") else None
         mutator = None
         try:
             await asyncio.sleep(0)
-            mutator = build_mutator(self.config, self.archive, self.id)
-            self._controller = Controller(self, executor, mutator, on_progress=on_progress)
+            mutator = build_mutator(self.config, self.archive, self.id, db=db)
+            self._controller = Controller(self, executor, mutator, on_progress=on_progress, db=db)
             summary = await self._controller.run()
             report = None
             if self.config.heldout_report and summary["state"] == CampaignState.FINISHED:
@@ -174,6 +176,7 @@ class Campaign:
                 await asyncio.gather(starting, return_exceptions=True)
             closing = [executor.close()] + ([mutator.close()] if mutator is not None else [])
             await asyncio.gather(*closing, return_exceptions=True)
+            db.close()
 
     def request_stop(self) -> None:
         """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""

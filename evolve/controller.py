@@ -5,16 +5,14 @@ loop is strictly sequential and, because every iteration's randomness is derived
 (campaign seed, iteration), reproducible program for program — including across a kill -9
 and `evolve resume`.
 
-The event loop never waits on the database: every archive call runs on one dedicated thread
-(in submission order, so the single-writer sequence is what it was), and what the loop needs
-at every iteration (the code hashes of the campaign's programs) is kept in memory.
+The event loop never waits on the database: every archive call runs on the campaign's database
+thread (evolve/dbthread.py, shared with the LLM call log, in submission order), and what the
+loop needs at every iteration (the code hashes of the campaign's programs) is kept in memory.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
-import functools
 import random
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,10 +25,15 @@ from sandbox.failures import SandboxUnavailable
 from .cascade import Cascade
 from .code import builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
+from .dbthread import DatabaseThread
 from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 
 if TYPE_CHECKING:
     from .campaign import Campaign
+
+
+STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive
+REPORT_S = 0.25     # the least time between two progress reports
 
 
 class CampaignFailed(RuntimeError):
@@ -61,7 +64,7 @@ class _Prepared:
 
 class Controller:
     def __init__(self, campaign: "Campaign", sandbox: Sandbox, mutator: Mutator,
-                 on_progress: Callable[[Progress], None] | None = None):
+                 on_progress: Callable[[Progress], None] | None = None, db: DatabaseThread | None = None):
         self.archive = campaign.archive
         self.campaign_id = campaign.id
         self.config = config = campaign.config
@@ -75,9 +78,14 @@ class Controller:
         self.islands = config.islands.count
         self._started = time.monotonic()
         self._evaluated_here = 0
+        self._verdicts = 0      # programs with a training verdict (the seed included), for migrations
+        self._migrations = 0    # ring migrations done
+        self._state_checked = 0.0
+        self._reported = 0.0
         self._stop = False
         self._stop_reason: str | None = None  # why the campaign stopped early (e.g. the LLM budget is spent)
-        self._db_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="evolve-db")
+        self._owns_db = db is None
+        self.db = db or DatabaseThread()
         self._known_hashes: dict[str, int] = {}
         self._seed = None  # the seed program while its evaluation runs
         proposals, workers = config.in_flight()
@@ -86,19 +94,17 @@ class Controller:
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade)
 
-    async def db(self, fn: Callable, *args, **kwargs):
-        """Run an archive call on the database thread; the event loop keeps serving meanwhile."""
-        return await asyncio.get_running_loop().run_in_executor(self._db_thread,
-                                                                functools.partial(fn, *args, **kwargs))
-
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         try:
             await self.db(self.archive.set_state, self.campaign_id, CampaignState.RUNNING, claim=True)
             self._known_hashes = await self.db(self.archive.known_hashes, self.campaign_id)
+            self._verdicts = (await self.db(self.archive.progress_counts, self.campaign_id))["evaluated"]
+            self._migrations = await self.db(self.archive.count_events, self.campaign_id, "migration")
             seeding = await self._ensure_seed()
             await self._loop(seeding)
-            await self.db(self._maybe_migrate)
+            await self._maybe_migrate()
+            self._report({"state": "done"}, force=True)
             state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
             await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason if self._stop else None)
             return {"state": state.value, **await self.db(self.archive.stats, self.campaign_id)}
@@ -109,7 +115,8 @@ class Controller:
             self.archive.set_state(self.campaign_id, CampaignState.FAILED, str(exc))
             raise
         finally:
-            self._db_thread.shutdown(wait=True)
+            if self._owns_db:
+                self.db.close()
 
     def request_stop(self) -> None:
         self._stop = True
@@ -169,8 +176,10 @@ class Controller:
         proposing = 0
         workers = self.window.workers
         while True:
-            if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
-                self._stop = True
+            if time.monotonic() - self._state_checked > STATE_POLL_S:  # `evolve stop` / the TUI ask through the archive
+                self._state_checked = time.monotonic()
+                if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
+                    self._stop = True
             in_flight_limit = 1 if self._sequential() else self.window.limit + workers
             while todo and not self._stop and proposing < self.window.limit and len(tasks) < in_flight_limit:
                 iteration = todo.pop(0)
@@ -203,7 +212,7 @@ class Controller:
         try:
             edit: Edit = await self.mutator.propose(context)
             if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
-                self.window.affordable = await self.db(self.mutator.calls_affordable)
+                self.window.affordable = await self.mutator.calls_affordable()
             self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0))
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
@@ -251,7 +260,7 @@ class Controller:
         started = time.monotonic()
         result = await self._evaluate(program_id, code, parent_id, islands=[island])
         self.window.evaluation_done(time.monotonic() - started)
-        await self.db(self._maybe_migrate)
+        await self._maybe_migrate()
         self._report({"program_id": program_id, "status": result.status.value if result else None,
                       "score": result.score if result else None})
 
@@ -269,6 +278,7 @@ class Controller:
             result.descriptors = self._descriptors(code, result.metrics)
         await self.db(self.archive.record_training, program_id, split, result, grid=self.grid, islands=list(islands))
         self._evaluated_here += 1
+        self._verdicts += 1
         return result
 
     async def _evaluate_on(self, code: str, split: str, options: dict[str, Any] | None) -> EvaluationResult:
@@ -294,20 +304,21 @@ class Controller:
         filled = {e.key for e in elites}
         return [k for k in self.grid.all_keys() if k not in filled]
 
-    def _maybe_migrate(self) -> None:
-        """On the database thread: catch up on ring migrations owed, one per `migration_interval` evaluated children."""
+    async def _maybe_migrate(self) -> None:
+        """Catch up on ring migrations owed: one per `migration_interval` children with a verdict."""
         if self.islands < 2:
             return
-        stats = self.archive.progress_counts(self.campaign_id)
-        owed = max(0, stats["evaluated"] - 1) // self.config.islands.migration_interval
-        done = self.archive.count_events(self.campaign_id, "migration") if owed else 0
-        for round_index in range(done, owed):
-            self.archive.migrate(self.campaign_id, self.islands, self.grid, round_index)
+        owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
+        while self._migrations < owed:
+            await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
+            self._migrations += 1
 
-    def _report(self, last: dict[str, Any]) -> None:
-        if self.on_progress is None:
+    def _report(self, last: dict[str, Any], force: bool = False) -> None:
+        """Progress for the view (a CLI bar): from the archive, at most every REPORT_S unless forced."""
+        if self.on_progress is None or (not force and time.monotonic() - self._reported < REPORT_S):
             return
-        self._db_thread.submit(self._report_from_db, last, time.monotonic())
+        self._reported = time.monotonic()
+        self.db.submit(self._report_from_db, last, time.monotonic())
 
     def _report_from_db(self, last: dict[str, Any], at: float) -> None:
         stats = self.archive.progress_counts(self.campaign_id)

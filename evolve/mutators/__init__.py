@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     from archive import Archive
 
     from ..config import CampaignConfig
+    from ..dbthread import DatabaseThread
 
 
-def build_mutator(config: CampaignConfig, archive: Archive | None = None, campaign_id: int | None = None) -> Mutator:
+def build_mutator(config: CampaignConfig, archive: Archive | None = None, campaign_id: int | None = None,
+                  db: DatabaseThread | None = None) -> Mutator:
     """The mutator a campaign config asks for: offline only, or the operator mix over the LLM ensemble.
 
     LLM mutators log every call in `archive` (spend is summed from there), so they need it.
@@ -25,7 +27,7 @@ def build_mutator(config: CampaignConfig, archive: Archive | None = None, campai
     from .client import CallLog
     from .llm import LLMMutator, MixMutator
 
-    log = CallLog(archive, campaign_id, log_prompts=config.llm_options.log_prompts)
+    log = CallLog(archive, campaign_id, log_prompts=config.llm_options.log_prompts, db=db)
     return MixMutator(config.operator_mix(), LLMMutator(config, log), offline)
 
 

@@ -18,6 +18,8 @@ import time
 from typing import Any
 
 from archive import Archive
+
+from ..dbthread import DatabaseThread
 from archive.schema import utcnow
 
 from ..config import CampaignConfig, ModelConfig, PriceConfig
@@ -30,23 +32,29 @@ class BudgetExhausted(StopCampaign):
 
 
 class CallLog:
-    """Where calls go: the campaign's `llm_calls` table. Spend is always summed from it."""
+    """Where calls go: the campaign's `llm_calls` table. Spend is always summed from it.
 
-    def __init__(self, archive: Archive, campaign_id: int, log_prompts: bool = True):
+    Every method runs its archive call on the campaign's database thread (`db`), never on the
+    event loop; without one (a mutator used on its own) a private thread is made.
+    """
+
+    def __init__(self, archive: Archive, campaign_id: int, log_prompts: bool = True,
+                 db: DatabaseThread | None = None):
         self.archive = archive
         self.campaign_id = campaign_id
         self.log_prompts = log_prompts
+        self.db = db or DatabaseThread()
 
-    def spend(self) -> dict[str, Any]:
-        return self.archive.spend(self.campaign_id)
+    async def spend(self) -> dict[str, Any]:
+        return await self.db(self.archive.spend, self.campaign_id)
 
-    def write(self, **fields: Any) -> int:
+    async def write(self, **fields: Any) -> int:
         if not self.log_prompts:
             fields["prompt"] = None
-        return self.archive.log_llm_call(self.campaign_id, **fields)
+        return await self.db(self.archive.log_llm_call, self.campaign_id, **fields)
 
-    def event(self, kind: str, **data: Any) -> None:
-        self.archive.log_event(self.campaign_id, kind, **data)
+    async def event(self, kind: str, **data: Any) -> None:
+        await self.db(self.archive.log_event, self.campaign_id, kind, **data)
 
 
 @dataclasses.dataclass
@@ -86,10 +94,10 @@ class LLMClient:
         self._jitter = random.Random()
 
     # ---- budget ------------------------------------------------------------------------------
-    def check_budget(self) -> None:
+    async def check_budget(self) -> None:
         if self.budget.usd is None and self.budget.tokens is None:
             return
-        spend = self.log.spend()
+        spend = await self.log.spend()
         if self.budget.usd is not None and spend["usd"] >= self.budget.usd:
             raise BudgetExhausted(f"LLM budget reached: ${spend['usd']:.4f} spent of budget.usd ${self.budget.usd:g} "
                                   f"over {spend['calls']} calls; raise it with `evolve resume --budget-usd` to continue")
@@ -98,11 +106,11 @@ class LLMClient:
                                   f"{self.budget.tokens} over {spend['calls']} calls; raise it with "
                                   f"`evolve resume --budget-tokens` to continue")
 
-    def calls_affordable(self) -> int | None:
+    async def calls_affordable(self) -> int | None:
         """How many more calls the remaining budget pays for at the mean cost so far (None: no budget)."""
         if self.budget.usd is None and self.budget.tokens is None:
             return None
-        spend = self.log.spend()
+        spend = await self.log.spend()
         if not spend["calls"]:
             return None
         left = []
@@ -125,16 +133,16 @@ class LLMClient:
                 return rng.choices(ready, weights=[s.config.weight for s in ready])[0]
             await asyncio.sleep(min(s.benched_until for s in alive) - now)
 
-    def _failed(self, slot: ModelSlot, failure: CallFailure) -> None:
+    async def _failed(self, slot: ModelSlot, failure: CallFailure) -> None:
         if failure.permanent:
             if slot.dead is None:
                 slot.dead = failure.message
-                self.log.event("model_dropped", model=slot.config.name, error=failure.message)
+                await self.log.event("model_dropped", model=slot.config.name, error=failure.message)
             return
         slot.failures += 1
         if slot.failures >= self.options.bench_after and slot.benched_until <= time.monotonic():
             slot.benched_until = time.monotonic() + self.options.bench_s
-            self.log.event("model_benched", model=slot.config.name, seconds=self.options.bench_s,
+            await self.log.event("model_benched", model=slot.config.name, seconds=self.options.bench_s,
                            failures=slot.failures, error=failure.message)
             slot.failures = 0
 
@@ -156,7 +164,7 @@ class LLMClient:
         for attempt in range(self.options.max_retries + 1):
             slot = await self._pick(rng)
             async with self._slots_free:
-                self.check_budget()  # after getting a slot: waiters do not all pass the check at once
+                await self.check_budget()  # after getting a slot: waiters do not all pass the check at once
                 started, t0 = utcnow(), time.monotonic()
                 try:
                     reply = await slot.provider.complete(system, messages)
@@ -172,10 +180,10 @@ class LLMClient:
                         stop_reason=reply.stop_reason, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
                         cost_usd=slot.cost(reply.tokens_in, reply.tokens_out), latency_s=time.monotonic() - t0,
                         started_at=started))
-                self.log.write(iteration=iteration, provider=slot.config.provider, model=slot.config.model,
+                await self.log.write(iteration=iteration, provider=slot.config.provider, model=slot.config.model,
                                operator=operator, attempt=attempt, outcome=last.outcome, error=last.message,
                                prompt=prompt, latency_s=time.monotonic() - t0, started_at=started)
-            self._failed(slot, last)
+            await self._failed(slot, last)
             if attempt == self.options.max_retries or not (last.retryable or last.permanent):
                 break
             if not last.permanent:  # a dropped model: go straight to another one
@@ -183,9 +191,9 @@ class LLMClient:
         assert last is not None
         raise last
 
-    def record(self, answer: Answer, outcome: str, error: str | None) -> int:
+    async def record(self, answer: Answer, outcome: str, error: str | None) -> int:
         """Log an answered request with its outcome (ok | edit_error | truncated | refused)."""
-        return self.log.write(**answer.fields, outcome=outcome, error=error)
+        return await self.log.write(**answer.fields, outcome=outcome, error=error)
 
     async def close(self) -> None:
         await asyncio.gather(*(s.provider.close() for s in self.slots), return_exceptions=True)

@@ -97,7 +97,7 @@ class LLMMutator:
             except EditError as exc:
                 outcome = {"refused": "refused", "truncated": "truncated"}.get(exc.kind, "edit_error")
                 error = str(exc)
-                calls.append(self.client.record(answer, outcome, error))
+                calls.append(await self.client.record(answer, outcome, error))
                 if exc.kind == "refused":
                     break
                 try:
@@ -107,7 +107,7 @@ class LLMMutator:
                 messages = [*messages, {"role": "assistant", "content": reply.text or "(empty answer)"},
                             {"role": "user", "content": feedback}]
                 continue
-            calls.append(self.client.record(answer, "ok", None))
+            calls.append(await self.client.record(answer, "ok", None))
             return Edit(code=applied.code, mutator=model, operator=operator, description=_description(reply.text),
                         crossover_id=other.id if other else None,
                         details={"calls": calls, "rounds": round_index + 1, **applied.summary,
@@ -145,11 +145,11 @@ class MixMutator:
     def rate_limited(self) -> int:
         return self.llm.client.rate_limited
 
-    def calls_affordable(self) -> int | None:
-        return self.llm.client.calls_affordable()
+    async def calls_affordable(self) -> int | None:
+        return await self.llm.client.calls_affordable()
 
     async def propose(self, ctx: MutationContext) -> Edit:
-        self.llm.client.check_budget()  # at the cap the campaign stops, offline edits included
+        await self.llm.client.check_budget()  # at the cap the campaign stops, offline edits included
         operator = ctx.rng.choices(self.operators, weights=self.weights)[0]
         if operator == "offline":
             return await self.offline.propose(ctx)

@@ -63,6 +63,8 @@ class Outcome:
     moves: np.ndarray           # ticks before T at which the policy changed region
     overridden: np.ndarray      # ticks before T at which the harness guard replaced the proposal
     late: np.ndarray
+    actions: np.ndarray         # act[t] for t < T (runs x ticks, action codes; NONE after T)
+    regions: np.ndarray         # the region act[t] ran in (r' of tick t), for t < T
 
 
 Decide = Callable[[int, np.ndarray, dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -106,6 +108,7 @@ def simulate(runs: list[Run], decide: Decide) -> Outcome:
     prev = np.full(n, NONE, dtype=np.int8)
     region = np.zeros(n, dtype=np.int64)
     history = np.full((n, trace.shape[2]), NONE, dtype=np.int8)  # act[t] for t < T
+    where = np.zeros((n, trace.shape[2]), dtype=np.int8)         # r' of tick t, for t < T
     finish = np.full(n, -1, dtype=np.int64)
     billing = np.full(n, -1, dtype=np.int64)
     launches = np.zeros(n, dtype=np.int64)
@@ -148,6 +151,7 @@ def simulate(runs: list[Run], decide: Decide) -> Outcome:
         # §5.4 guard (never changes the region); §5.5 availability in r'; §5.6 overhead, using running from r.
         decision = harness_guard(proposal, t, p, pending[live], task[live] - done[live],
                                  gap[live], deadline[live], overhead[live])
+        guarded = decision != proposal
         decision[(decision == SPOT) & (trace[live, moved_to, t] == 1)] = NONE
         relaunch = (decision != NONE) & (decision != running)
 
@@ -158,9 +162,10 @@ def simulate(runs: list[Run], decide: Decide) -> Outcome:
         billed = keep & ~at_end            # act[t] for t < T is billed
         b = live[billed]
         history[b, t] = decision[billed]
+        where[b, t] = moved_to[billed]
         launches[b] += relaunch[billed]
         moves[b] += moved_to[billed] != r[billed]
-        overridden[b] += decision[billed] != proposal[billed]
+        overridden[b] += guarded[billed]
         billing[live[at_end]] = moved_to[at_end]
 
         # §5.7 advance.
@@ -179,4 +184,4 @@ def simulate(runs: list[Run], decide: Decide) -> Outcome:
     od_ticks = (history == ON_DEMAND).sum(axis=1)
     return Outcome(cost=cost, finish_tick=finish, billing_region=billing, spot_ticks=spot_ticks, od_ticks=od_ticks,
                    idle_ticks=finish - spot_ticks - od_ticks, launches=launches, moves=moves, overridden=overridden,
-                   late=finish * gap > deadline)
+                   late=finish * gap > deadline, actions=history, regions=where)

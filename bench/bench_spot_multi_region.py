@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.task import load_task  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
 
 SPLITS = ("leaderboard", "train", "heldout")
 

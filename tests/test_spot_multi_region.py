@@ -19,7 +19,8 @@ from evaluators.spot_multi_region import scenarios as sc
 from evaluators.spot_multi_region.scorer import leaderboard_score, report
 from evaluators.spot_multi_region.simulator import Run, simulate
 from evaluators.task import load_task
-from sandbox import Limits, Status, make_sandbox
+from evaluators.contract import Limits, Status
+from evolve.executors import make_sandbox
 
 TASK = load_task("spot_multi_region")
 REPO = Path(__file__).resolve().parent.parent

@@ -54,9 +54,8 @@ class Observation:
 
 
 def _answer(value, region, regions):
-    """(region, action code) from a policy's answer: an action name, or (region, action name)."""
-    if type(value) is str:
-        return region, _CODES.get(value, -1)
+    """(region, action code) from a policy's answer: an action name (a str subclass such as a
+    str-based enum is accepted), or (region, action name); (-1, -1) or code -1 when malformed."""
     if isinstance(value, (tuple, list)) and len(value) == 2:
         region, value = value
         if type(region) is not int and not isinstance(region, np.integer):

@@ -53,6 +53,17 @@ async def measure(runs: int) -> dict:
                     "runs": m["runs"], "avg_cost": m["avg_cost"], "leaderboard_score": m["leaderboard_score"],
                     "spot_share": m["spot_share"], "mean_region_moves": m["mean_region_moves"],
                     "late_runs": m["late_runs"]}
+        # Reference measured side by side: the single-region task's leaderboard evaluation (~420
+        # round trips, README figure 1.43 s at load 5), to read this run's load off.
+        spot = load_task("spot_scheduling")
+        await sandbox.evaluate(spot, spot.seed_code, split="leaderboard")
+        walls = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            result = await sandbox.evaluate(spot, spot.seed_code, split="leaderboard")
+            walls.append(time.perf_counter() - started)
+        out["reference"] = {"spot_scheduling_leaderboard_greedy_eval_s_median": statistics.median(walls),
+                            "cpu_s_last": result.cpu_time}
     finally:
         await sandbox.close()
     return out
@@ -77,11 +88,15 @@ def main() -> int:
           f" median of {args.runs} evaluations")
     print(f"{'split':12s} {'baseline':13s} {'runs':>4s} {'eval s':>7s} {'max s':>6s} {'worker s':>8s}"
           f" {'cpu s':>6s} {'avg cost':>10s} {'score':>6s} {'spot':>6s} {'moves':>6s} {'late':>4s}")
+    reference = figures.pop("reference")
     for split, rows in figures.items():
         for name, row in rows.items():
             print(f"{split:12s} {name:13s} {row['runs']:4d} {row['eval_s_median']:7.3f} {row['eval_s_max']:6.3f}"
                   f" {row['worker_wall_s_median']:8.3f} {row['cpu_s_median']:6.3f} {row['avg_cost']:10.5f} {row['leaderboard_score']:6.2f}"
                   f" {row['spot_share']:6.3f} {row['mean_region_moves']:6.1f} {row['late_runs']:4d}")
+    print(f"reference, same run: spot_scheduling leaderboard (1080 scenarios) greedy eval"
+          f" {reference['spot_scheduling_leaderboard_greedy_eval_s_median']:.3f} s median"
+          f" (cpu {reference['cpu_s_last']:.3f} s)")
     return 0
 
 

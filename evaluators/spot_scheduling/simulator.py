@@ -63,6 +63,30 @@ def _column(scenarios: list[Scenario], field: str) -> np.ndarray:
     return np.array([getattr(s, field) for s in scenarios], dtype=np.float64)
 
 
+def settle(ran: np.ndarray, pending: np.ndarray, done: np.ndarray, gap: np.ndarray,
+           task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """§4.1: settle the interval just ended. Returns (useful seconds, new pending overhead); where
+    nothing ran (`ran` false) the progress is 0 and the pending overhead is left unchanged.
+    Shared with spot_multi_region, whose spec §5.2 states the same rule."""
+    useful = np.maximum(gap - pending, 0.0)
+    new_pending = pending - (gap - useful)
+    new_pending[new_pending < PENDING_EPS] = 0.0
+    useful = np.minimum(useful, task - done)
+    return np.where(ran, useful, 0.0), np.where(ran, new_pending, pending)
+
+
+def harness_guard(proposal: np.ndarray, t: int, prev: np.ndarray, pending: np.ndarray, remaining: np.ndarray,
+                  gap: np.ndarray, deadline: np.ndarray, overhead: np.ndarray) -> np.ndarray:
+    """§4.4: the harness's deadline guard, overriding the proposal in both directions. It uses the
+    full overhead O (not what is pending) and keeps a spot instance only once past its overhead.
+    Shared with spot_multi_region (its spec §5.4)."""
+    slots_left = np.floor((deadline - t * gap) / gap) * gap
+    slots_need = np.ceil((remaining + overhead) / gap) * gap
+    fire = (remaining > REMAINING_EPS) & (slots_need >= slots_left)
+    keep_spot = (prev == SPOT) & (pending < PENDING_EPS)
+    return np.where(fire, np.where(keep_spot, SPOT, ON_DEMAND), proposal).astype(np.int8)
+
+
 def simulate(scenarios: list[Scenario], decide: Decide) -> Outcome:
     """Run every scenario to completion. `decide(tick, active, obs) -> proposals` is called once
     per tick with the indices of the running scenarios and their observation columns:
@@ -93,14 +117,9 @@ def simulate(scenarios: list[Scenario], decide: Decide) -> Outcome:
     t = 0
     while active.size:
         # §4.1 settle [t-1, t), run with prev; a full tick is billed whatever happened in it.
-        p, g = prev[active], gap[active]
-        ran = p != NONE
-        useful = np.maximum(g - pending[active], 0.0)
-        new_pending = pending[active] - (g - useful)
-        new_pending[new_pending < PENDING_EPS] = 0.0
-        useful = np.minimum(useful, task[active] - done[active])
-        pending[active] = np.where(ran, new_pending, pending[active])
-        done[active] += np.where(ran, useful, 0.0)
+        p = prev[active]
+        useful, pending[active] = settle(p != NONE, pending[active], done[active], gap[active], task[active])
+        done[active] += useful
         spot_ticks[active] += p == SPOT
         od_ticks[active] += p == ON_DEMAND
         idle_ticks[active] += (p == NONE) & (t > 0)
@@ -127,13 +146,8 @@ def simulate(scenarios: list[Scenario], decide: Decide) -> Outcome:
             raise SimulationError(f"decide returned {proposal!r}; expected {active.size} action codes")
 
         # §4.4 harness guard: overrides the policy in both directions.
-        g = gap[active]
-        remaining = task[active] - done[active]
-        slots_left = np.floor((deadline[active] - t * g) / g) * g
-        slots_need = np.ceil((remaining + overhead[active]) / g) * g
-        fire = (remaining > REMAINING_EPS) & (slots_need >= slots_left)
-        keep_spot = (p == SPOT) & (pending[active] < PENDING_EPS)
-        decision = np.where(fire, np.where(keep_spot, SPOT, ON_DEMAND), proposal).astype(np.int8)
+        decision = harness_guard(proposal, t, p, pending[active], task[active] - done[active],
+                                 gap[active], deadline[active], overhead[active])
         overridden[active] += decision != proposal
 
         # §4.5 unavailable spot silently idles; §4.6 every (re)launch sets the overhead.

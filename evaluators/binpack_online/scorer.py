@@ -26,7 +26,7 @@ def used_runs(used: np.ndarray) -> np.ndarray:
 
 
 def _smallest_int(bound: int):
-    """The narrowest integer dtype holding 0..bound: the wire carries arrays as raw bytes."""
+    """The narrowest integer dtype holding 0..bound: the wire carries arrays as raw bytes (base64)."""
     return next(t for t in (np.int16, np.int32, np.int64) if bound <= np.iinfo(t).max)
 
 
@@ -45,24 +45,19 @@ class Packing:
         self._wire_dtype = _smallest_int(max(len(self.bins), self.capacity))
 
     def request(self, step: int) -> list:
-        """Arguments of the adapter's choose_bin: the item, the capacity, the number of bins, and
-        one flat integer array [number of used runs, run starts and stops..., positions of the
-        used bins the item fits..., their remaining capacities...]."""
+        """Arguments of the adapter's choose_bin: the item, the capacity, the number of bins, one
+        past the highest used position, the remaining capacity of the used bins the item fits
+        (in index order) and, only when empty bins stand between used ones, one flat integer
+        array [number of used runs, run starts and stops..., positions of those fitting bins...]."""
         item = int(self.items[step])
         head = self.bins[:self._top]
-        self._valid_head = valid = np.flatnonzero(head >= item)
+        self._valid_head = valid = np.nonzero(head >= item)[0]
         if self._n_used == self._top:  # no gaps: the used bins are exactly positions [0, top)
-            fit, runs = valid, (np.array([0, self._top]) if self._top else np.empty(0, dtype=np.int64))
-        else:
-            used = self._used[:self._top]
-            fit, runs = valid[used[valid]], used_runs(used)
-        # One array, not three: every array on the wire costs a header and a dtype lookup.
-        layout = np.empty(1 + len(runs) + 2 * len(fit), dtype=self._wire_dtype)
-        layout[0] = len(runs) // 2
-        layout[1:1 + len(runs)] = runs
-        layout[1 + len(runs):1 + len(runs) + len(fit)] = fit
-        layout[1 + len(runs) + len(fit):] = head[fit]
-        return [item, self.capacity, len(self.bins), layout]
+            return [item, self.capacity, len(self.bins), self._top, head[valid]]
+        used = self._used[:self._top]
+        fit, runs = valid[used[valid]], used_runs(used)
+        gaps = np.concatenate(([len(runs) // 2], runs, fit)).astype(self._wire_dtype)
+        return [item, self.capacity, len(self.bins), self._top, head[fit], gaps]
 
     def apply(self, step: int, choice) -> None:
         n_options = len(self._valid_head) + len(self.bins) - self._top

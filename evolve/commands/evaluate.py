@@ -82,6 +82,7 @@ def run(args) -> int:
             unit = task.spec.metrics[name].unit if name in task.spec.metrics else ""
             table.add_row(name, (f"{value:.2f} {unit}" if unit == "%" and isinstance(value, float) else fmt(value, 6)))
         table.add_row("wall time", f"{result.wall_time:.2f} s")
+        table.add_row("limits", f"{limits.wall_s:g} s wall, {limits.cpu_s:g} s CPU, {limits.memory_mb:g} MB")
         console.print(table)
         if not result.ok:
             console.print(f"[red]{result.artifacts.get('message', '')}[/red]")

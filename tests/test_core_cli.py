@@ -27,6 +27,11 @@ def run(args, env, cwd=None, timeout=300):
     (["eval", "binpack_online"], "give exactly one of FILE or --baseline"),
     (["eval", "binpack_online", "--baseline", "worst_fit"], "no baseline 'worst_fit'"),
     (["eval", "binpack_online", "--baseline", "best_fit", "--split", "test"], "no split 'test'"),
+    (["eval", "binpack_online", "--baseline", "best_fit", "--wall-s", "0"], "--wall-s 0 is not allowed"),
+    (["eval", "binpack_online", "--baseline", "best_fit", "--cpu-s", "-5"], "--cpu-s -5 is not allowed"),
+    (["eval", "binpack_online", "--baseline", "best_fit", "--cpu-s", "inf"], "--cpu-s inf is not allowed"),
+    (["eval", "binpack_online", "--baseline", "best_fit", "--memory-mb", "32"], "--memory-mb 32 is not allowed"),
+    (["eval", "binpack_online", "--baseline", "best_fit", "--memory-mb", "1.5"], "invalid int value: '1.5'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cli_env, args, fragment):
@@ -107,4 +112,4 @@ def test_campaign_on_a_user_task_dir_and_inspection_commands(tmp_path, cli_env, 
     assert again.returncode == 2 and "already exists" in again.stderr
     tasks = json.loads(run(["tasks", "--json"], cli_env).stdout)
     binpack = next(t for t in tasks if t["name"] == "binpack_online")
-    assert set(binpack["baselines"]) == {"best_fit", "first_fit"} and set(binpack["splits"]) == {"train", "heldout"}
+    assert set(binpack["baselines"]) == {"best_fit", "first_fit"} and set(binpack["splits"]) == {"train", "heldout", "or3", "weibull_5k"}

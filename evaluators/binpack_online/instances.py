@@ -1,4 +1,4 @@
-"""Bin-packing instances: the published held-out sets and a seeded training set.
+"""Bin-packing instances: the published held-out sets (together or per family) and a seeded training set.
 
 Training instances are drawn from the same distributions as the held-out sets:
   * OR-style: 500 integer items uniform on [20, 100], capacity 150 (OR-Library binpack3);
@@ -39,6 +39,8 @@ def datasets(split: str) -> dict[str, dict[str, dict]]:
     """{family: {instance name: {"capacity", "items"}}} for a split."""
     if split == "heldout":
         return {"or3": _published("or3.json"), "weibull_5k": _published("weibull_5k.json")}
+    if split in ("or3", "weibull_5k"):  # one published family alone, as the paper reports them
+        return {split: _published(f"{split}.json")}
     if split == "train":
         rng = np.random.default_rng(TRAIN_SEED)
         return {

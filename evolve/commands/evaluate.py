@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 from rich.table import Table
@@ -22,6 +23,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--split", help="which workload split (default: the task's training split)")
     parser.add_argument("--sandbox", choices=list(BACKENDS), default="process")
     parser.add_argument("--jail", choices=["auto", "bwrap", "none"], default="auto")
+    parser.add_argument("--wall-s", type=float, metavar="SECONDS", help="wall-clock limit (default: the task's)")
+    parser.add_argument("--cpu-s", type=float, metavar="SECONDS", help="CPU-time limit (default: the task's)")
+    parser.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit (default: the task's)")
     add_json(parser)
     parser.set_defaults(handler=run)
 
@@ -37,6 +41,15 @@ def resolve_program(task: Task, file: str | None, baseline: str | None) -> tuple
     return path.read_text(), str(path)
 
 
+def limits_from_flags(task, args):
+    """The task's limits with --wall-s / --cpu-s / --memory-mb applied (slow but valid programs stay measurable)."""
+    for flag, value, least in (("--wall-s", args.wall_s, 0), ("--cpu-s", args.cpu_s, 0), ("--memory-mb", args.memory_mb, 64)):
+        if value is not None and not (value > least and math.isfinite(value)):
+            need = "a positive number of seconds" if least == 0 else f"a number of megabytes above {least}"
+            raise UserError(f"{flag} {value:g} is not allowed; give {need}")
+    return task.limits.replace(wall_s=args.wall_s, cpu_s=args.cpu_s, memory_mb=args.memory_mb)
+
+
 def run(args) -> int:
     from evaluators.task import load_task
     from evolve.executors import make_sandbox
@@ -46,16 +59,17 @@ def run(args) -> int:
     task = load_task(args.task, args.task_dir)
     code, label = resolve_program(task, args.file, args.baseline)
     split = task.check_split(args.split or task.spec.train_split)
+    limits = limits_from_flags(task, args)
 
     async def evaluate():
         sandbox = make_sandbox(args.sandbox, workers=1, jail=args.jail)
         try:
-            return await sandbox.evaluate(task, code, task.limits, split=split)
+            return await sandbox.evaluate(task, code, limits, split=split)
         finally:
             await sandbox.close()
 
     result = asyncio.run(evaluate())
-    data = {"task": task.name, "program": label, "split": split, **result.to_dict()}
+    data = {"task": task.name, "program": label, "split": split, "limits": limits.to_dict(), **result.to_dict()}
     if args.json:
         print_json(data)
     else:
@@ -68,6 +82,7 @@ def run(args) -> int:
             unit = task.spec.metrics[name].unit if name in task.spec.metrics else ""
             table.add_row(name, (f"{value:.2f} {unit}" if unit == "%" and isinstance(value, float) else fmt(value, 6)))
         table.add_row("wall time", f"{result.wall_time:.2f} s")
+        table.add_row("limits", f"{limits.wall_s:g} s wall, {limits.cpu_s:g} s CPU, {limits.memory_mb:g} MB")
         console.print(table)
         if not result.ok:
             console.print(f"[red]{result.artifacts.get('message', '')}[/red]")

@@ -141,3 +141,27 @@ def test_spot_probe_fingerprints_separate_policies_and_stage_is_a_train_subset()
 
     greedy, greedy_again, uniform = asyncio.run(fingerprints())
     assert greedy == greedy_again and greedy != uniform
+
+
+def test_binpack_probe_fingerprints_merge_rewrites_and_separate_heuristics():
+    from evaluators.task import load_task
+
+    task = load_task("binpack_online")
+    best_fit = task.baseline_code("best_fit")
+    rewritten = best_fit.replace("-(bins - item)", "item - bins") if "-(bins - item)" in best_fit else None
+    assert rewritten and rewritten != best_fit
+
+    async def fingerprints():
+        sandbox = make_sandbox("process", workers=1)
+        try:
+            out = []
+            for code in (best_fit, rewritten, task.baseline_code("first_fit")):
+                result = await sandbox.evaluate(task, code, split="probe", options={"fingerprint": {"digits": 6}})
+                assert result.ok, result.artifacts
+                out.append(result.artifacts["fingerprint"])
+            return out
+        finally:
+            await sandbox.close()
+
+    best, same, first = asyncio.run(fingerprints())
+    assert best == same and best != first

@@ -30,6 +30,7 @@ from .resources import check_fits, resource_request
 
 # Time beyond the sandbox's own deadline before a silent node is given up for lost.
 NODE_GRACE_S = 60.0
+log = logging.getLogger(__name__)
 # Actor starts that may fail in a row (nodes dying as they come up) before the pool gives up.
 MAX_START_FAILURES = 8
 
@@ -181,6 +182,8 @@ class RayExecutor:
                     pool.spawn()
                 self.lost += 1
                 lost.append(f"{type(exc).__name__} on node {node[:12]}")
+                log.warning("ray: an evaluation was lost (%s); %s", lost[-1],
+                            "giving up on it" if len(lost) > self.retries else "re-running it on another actor")
                 if len(lost) > self.retries:
                     return EvaluationResult.failure(
                         Status.CRASHED, f"evaluation lost {len(lost)} times on the Ray cluster; giving up",

@@ -39,7 +39,7 @@ def as_totals(request: dict[str, Any]) -> dict[str, float]:
 def describe(totals: dict[str, float]) -> str:
     parts = []
     for name, amount in sorted(totals.items()):
-        if name.startswith("node:") or name == "object_store_memory":
+        if name.startswith("node:") or name == "object_store_memory" or not isinstance(amount, (int, float)):
             continue
         shown = f"{amount / MIB:.0f} MiB" if name == "memory" else f"{amount:g}"
         parts.append(f"{name} {shown}")

@@ -187,6 +187,21 @@ def test_candidate_failures_are_results_not_retries(ray_cluster):
     assert lost == 0
 
 
+def test_a_sandbox_that_cannot_run_on_a_node_fails_the_evaluation_in_one_line(ray_cluster):
+    task = load_task_dir(TOY_TASK)
+
+    async def run():
+        executor = RayExecutor(ray_cluster.address, workers=1, sandbox="docker",
+                               sandbox_options={"image": "evolve-sandbox:absent-on-purpose"})
+        try:
+            await executor.evaluate(task, task.seed_code)
+        finally:
+            await executor.close()
+
+    with pytest.raises(SandboxUnavailable, match=r"^node [^:]+: .*evolve-sandbox:absent-on-purpose"):
+        asyncio.run(run())
+
+
 # ---- campaigns on the cluster, through the CLI -----------------------------------------------
 
 def test_no_fitting_node_fails_in_one_line_before_anything_is_stored(ray_cluster, tmp_path, cli_env):
@@ -265,3 +280,4 @@ def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_p
         if proc.poll() is None:
             proc.kill()
         restore_node(ray_cluster, 1)
+

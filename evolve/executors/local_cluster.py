@@ -79,7 +79,8 @@ def alive(pid: int) -> bool:
 class LocalRayCluster:
     def __init__(self, root: Path, env: dict[str, str] | None = None):
         self.root = Path(root)
-        self.env = {**os.environ, **FAST_FAILURE_ENV, **(env or {})}
+        self.extra_env = {**FAST_FAILURE_ENV, **(env or {})}
+        self.env = {**os.environ, **self.extra_env}
         self.address: str | None = None
         self.nodes: list[dict] = []  # {"raylet_pid", "num_cpus", "resources"}
 
@@ -154,9 +155,8 @@ class LocalRayCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _save(self) -> None:
-        overrides = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
         (self.root / STATE_FILE).write_text(json.dumps({"address": self.address, "nodes": self.nodes,
-                                                        "env": overrides}))
+                                                        "env": self.extra_env}))
 
 
 def main(argv: list[str] | None = None) -> int:

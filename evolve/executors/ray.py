@@ -58,7 +58,27 @@ def connect(address: str | None):
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SandboxUnavailable(f"cannot connect to a Ray cluster at {target}: {reason[:200]} (start one with "
                                  f"`ray start --head`, then pass --ray-address HOST:PORT)") from None
+    _keep_stdout_clean(ray)
     return ray
+
+
+def _keep_stdout_clean(ray) -> None:
+    """Ray prints cluster errors (a raylet died, ...) on the driver's stdout, where `--json` output
+    goes; send the first line of each to stderr through our logger instead."""
+    module = ray._private.worker  # the listener thread looks this name up at each message
+    original = getattr(module, "print_to_stdstream", None)
+    if original is None or getattr(original, "evolve_routed", False):
+        return
+
+    def to_log(data, ignore_prefix=False):
+        if data.get("pid") == "raylet":
+            for line in data.get("lines", [])[:1]:
+                log.warning("ray: %s", str(line).strip().splitlines()[0][:300] if str(line).strip() else line)
+            return
+        original(data, ignore_prefix)
+
+    to_log.evolve_routed = True  # type: ignore[attr-defined]
+    module.print_to_stdstream = to_log
 
 
 def alive_nodes(ray) -> list[dict[str, Any]]:
@@ -105,6 +125,10 @@ class _ActorPool:
             elif not self.executor.closing:
                 await asyncio.sleep(min(5.0, 0.5 * self.start_failures))
                 self.spawn()
+            return
+        if "unavailable" in info:  # the sandbox cannot run on that node: not something a retry fixes
+            self.discard(actor)
+            self.fail(info["unavailable"])
             return
         self.start_failures = 0
         self.executor.nodes_used[id(actor)] = info["node_id"]

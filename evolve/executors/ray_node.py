@@ -30,11 +30,24 @@ class EvaluationActor:
     def __init__(self, sandbox: str, jail: str, sandbox_options: dict[str, Any]):
         from .local import local_sandbox
 
-        self.sandbox = local_sandbox(sandbox, workers=1, jail=jail, **sandbox_options)
         self.task_dirs: dict[str, Path] = {}
+        self.sandbox = None
+        self.unavailable: str | None = None
+        try:
+            self.sandbox = local_sandbox(sandbox, workers=1, jail=jail, **sandbox_options)
+        except SandboxUnavailable as exc:  # reported by ready(): raising here would look like a lost node
+            self.unavailable = str(exc)
 
     async def ready(self) -> dict[str, Any]:
-        return {"node_id": node_id(), "pid": os.getpid(), "host": socket.gethostname()}
+        """Start the sandbox worker (warm from the first evaluation on); say where this actor runs."""
+        info = {"node_id": node_id(), "pid": os.getpid(), "host": socket.gethostname()}
+        try:
+            if self.sandbox is None:
+                raise SandboxUnavailable(self.unavailable or "no sandbox")
+            await self.sandbox.pool.start()
+        except SandboxUnavailable as exc:
+            info["unavailable"] = f"node {info['host']}: {exc}"
+        return info
 
     async def evaluate(self, task_ref: dict, bundle: list | None, code: str, split: str,
                        limits: dict) -> dict[str, Any]:
@@ -62,7 +75,8 @@ class EvaluationActor:
         return self.task_dirs[digest]
 
     async def close(self) -> None:
-        await self.sandbox.close()
+        if self.sandbox is not None:
+            await self.sandbox.close()
 
 
 def probe_node() -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """A real two-raylet Ray cluster for the Ray executor tests (one per test session).
 
 `EVOLVE_TEST_RAY_DIR` (set by .ci/run with EVOLVE_TEST_RAY_ADDRESS): attach to the cluster
-started there. Otherwise start one in a temp dir — a head with 2 CPUs and a second raylet
-with 2 CPUs and a custom resource `node2` — and stop it by PID at the end.
+`python -m evolve.executors.local_cluster start` made there. `EVOLVE_TEST_RAY_ADDRESS` alone:
+use that cluster (the tests that kill a raylet or look at its processes need the directory).
+Otherwise start one in a temp dir — a head with 2 CPUs and a second raylet with 2 CPUs and a
+custom resource `node2` — and stop it by PID at the end.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ def start_or_attach() -> tuple[LocalRayCluster, bool]:
     existing = os.environ.get("EVOLVE_TEST_RAY_DIR")
     if existing:
         return LocalRayCluster.attach(Path(existing)), False
+    address = os.environ.get("EVOLVE_TEST_RAY_ADDRESS")
+    if address:
+        cluster = LocalRayCluster(Path("/nonexistent"))
+        cluster.address = address
+        return cluster, False
     cluster = LocalRayCluster.create(env={"PYTHONPATH": str(ROOT)})
     try:
         cluster.start(NODES)
@@ -63,3 +70,12 @@ def restore_node(cluster: LocalRayCluster, index: int) -> None:
     cluster.add_node({"num_cpus": node["num_cpus"], "resources": node["resources"]})
     cluster.nodes.insert(index, cluster.nodes.pop())
     cluster._save()
+
+
+def need_processes(cluster: LocalRayCluster) -> None:
+    """Skip (never under CI) a test that must see or kill the cluster's raylet processes."""
+    if not cluster.nodes:
+        if os.environ.get("CI") == "true":
+            raise AssertionError("CI must set EVOLVE_TEST_RAY_DIR with EVOLVE_TEST_RAY_ADDRESS")
+        import pytest
+        pytest.skip("EVOLVE_TEST_RAY_ADDRESS without EVOLVE_TEST_RAY_DIR: this test needs the raylets' PIDs")

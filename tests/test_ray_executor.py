@@ -35,7 +35,10 @@ from evaluators.contract import Status
 from sandbox.failures import SandboxUnavailable
 from sandbox.limits import Limits
 
-from ray_support import evaluation_processes, processes_under, restore_node, start_or_attach, wait_until
+from ray_support import (evaluation_processes, need_processes, processes_under, restore_node, start_or_attach,
+                         wait_until)
+
+pytestmark = pytest.mark.ray
 
 SLOW_TASK = ROOT / "tests" / "fixtures" / "ray_slow_task"
 TOY_TASK = ROOT / "tests" / "fixtures" / "toy_task"
@@ -226,6 +229,7 @@ def test_doctor_reports_every_node_and_its_sandboxes(ray_cluster, cli_env):
 
 
 def test_campaign_runs_across_both_raylets(ray_cluster, tmp_path, cli_env):
+    need_processes(ray_cluster)
     db = tmp_path / "two.db"
     proc = _run(db, SLOW_TASK, ray_cluster.address, cli_env, "--iterations", 12, "--workers", 4)
     busy = set()
@@ -242,6 +246,7 @@ def test_campaign_runs_across_both_raylets(ray_cluster, tmp_path, cli_env):
 
 
 def test_controller_kill9_ends_its_ray_work_and_resume_continues(ray_cluster, tmp_path, cli_env):
+    need_processes(ray_cluster)
     db = tmp_path / "killed.db"
     proc = _run(db, SLOW_TASK, ray_cluster.address, cli_env, "--iterations", 20, "--workers", 4)
     assert wait_until(lambda: _recorded(db) >= 3 or proc.poll() is not None, 180)
@@ -262,6 +267,7 @@ def test_controller_kill9_ends_its_ray_work_and_resume_continues(ray_cluster, tm
 
 
 def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_path, cli_env):
+    need_processes(ray_cluster)
     db = tmp_path / "raylet.db"
     node2 = ray_cluster.nodes[1]["raylet_pid"]
     proc = _run(db, SLOW_TASK, ray_cluster.address, cli_env, "--iterations", 24, "--workers", 4)

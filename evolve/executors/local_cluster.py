@@ -113,7 +113,8 @@ class LocalRayCluster:
 
     def _ray_start(self, args: list[str], node: dict) -> None:
         before = self._raylets()
-        command = ["ray", "start", *args, "--node-ip-address", NODE_IP, "--num-cpus", str(node.get("num_cpus", 1)),
+        # The `ray` CLI of this interpreter (a PATH lookup could find another Python's).
+        command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args, "--node-ip-address", NODE_IP, "--num-cpus", str(node.get("num_cpus", 1)),
                    "--resources", json.dumps(node.get("resources", {})), "--object-store-memory", str(80 * 1024 ** 2),
                    "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=180)

@@ -105,7 +105,8 @@ class _ActorPool:
         if self.actor_class is None:
             from .ray_node import EvaluationActor
             self.actor_class = self.executor.ray.remote(EvaluationActor).options(
-                max_restarts=0, max_task_retries=0, max_concurrency=4, **self.request)
+                max_restarts=0, max_task_retries=0, max_concurrency=4, scheduling_strategy="SPREAD",
+                **self.request)
         actor = self.actor_class.remote(self.executor.sandbox, self.executor.jail, self.executor.sandbox_options)
         self.actors.add(actor)
         started = asyncio.create_task(self._await_ready(actor))
@@ -236,6 +237,17 @@ class RayExecutor:
             for actor in list(pool.actors):
                 pool.discard(actor)
             pool.fail("the Ray executor is closed")
+
+    async def warm_up(self, task, timeout: float = 300.0) -> int:
+        """Start the actors for `task` and wait until `workers` of them are ready (or the timeout);
+        returns how many are."""
+        pool = await self._pool(task)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while pool.idle.qsize() < self.workers and asyncio.get_running_loop().time() < deadline:
+            if pool.failure:
+                raise SandboxUnavailable(pool.failure)
+            await asyncio.sleep(0.1)
+        return pool.idle.qsize()
 
     # ---- pool ------------------------------------------------------------------------------
     async def _pool(self, task) -> _ActorPool:

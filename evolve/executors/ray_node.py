@@ -31,6 +31,7 @@ class EvaluationActor:
         from .local import local_sandbox
 
         self.task_dirs: dict[str, Path] = {}
+        self.tasks: dict[tuple, Any] = {}  # loaded once per actor, not once per evaluation
         self.sandbox = None
         self.unavailable: str | None = None
         try:
@@ -58,7 +59,10 @@ class EvaluationActor:
             ref = dict(task_ref)
             if bundle is not None:
                 ref["dir"] = str(await self._task_dir(*bundle))
-            task = load_task_ref(ref)
+            key = (ref.get("name"), ref.get("dir"))
+            task = self.tasks.get(key)
+            if task is None:
+                task = self.tasks[key] = load_task_ref(ref)
             result = await self.sandbox.evaluate(task, code, Limits.from_dict(limits), split=split)
         except SandboxUnavailable as exc:
             return {"unavailable": f"node {socket.gethostname()}: {exc}"}

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors.local_cluster import LocalRayCluster  # noqa: E402
 from evolve.executors.ray import RayExecutor  # noqa: E402
-from sandbox import make_sandbox  # noqa: E402
-from sandbox.result import Status  # noqa: E402
+from evolve.executors import make_sandbox  # noqa: E402
+from evaluators.contract import Status  # noqa: E402
 
 TRIVIAL = load_task(task_dir=ROOT / "bench" / "trivial_task")
 IO_WAIT = load_task(task_dir=ROOT / "bench" / "tasks" / "io_wait500")

@@ -195,7 +195,7 @@ class RayExecutor:
         while True:
             actor = await pool.take()
             node = self.nodes_used.get(id(actor), "?")
-            call = actor.evaluate.remote(task.ref(), pool.bundle, code, split, limits.to_dict())
+            call = actor.evaluate.remote(task.ref(), pool.bundle, code, split, limits.to_dict(), options)
             try:
                 reply = await asyncio.wait_for(call, limits.wall_s + SCORER_GRACE_S + NODE_GRACE_S)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,

@@ -51,7 +51,7 @@ class EvaluationActor:
         return info
 
     async def evaluate(self, task_ref: dict, bundle: list | None, code: str, split: str,
-                       limits: dict) -> dict[str, Any]:
+                       limits: dict, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """{"result": EvaluationResult dict} or {"unavailable": why the sandbox cannot run here}."""
         from evaluators.task import TaskError, load_task_ref
 
@@ -63,7 +63,7 @@ class EvaluationActor:
             task = self.tasks.get(key)
             if task is None:
                 task = self.tasks[key] = load_task_ref(ref)
-            result = await self.sandbox.evaluate(task, code, Limits.from_dict(limits), split=split)
+            result = await self.sandbox.evaluate(task, code, Limits.from_dict(limits), split=split, options=options)
         except SandboxUnavailable as exc:
             return {"unavailable": f"node {socket.gethostname()}: {exc}"}
         except TaskError as exc:

@@ -126,6 +126,21 @@ def test_resource_request_and_fit(tmp_path):
     assert resource_request(gpu_task, [*nodes, {"CPU": 8.0, "GPU": 4.0}])["num_gpus"] == 1.0
 
 
+def test_no_cluster_at_the_address_is_one_line_and_nothing_stored(tmp_path, cli_env):
+    from evolve.executors.local_cluster import free_port
+
+    db = tmp_path / "never.db"
+    address = f"127.0.0.2:{free_port()}"  # just released: nothing listens there
+    done = subprocess.run(evolve_cmd("run", "--task-dir", TOY_TASK, "--executor", "ray", "--ray-address", address,
+                                     "--db", db, "--iterations", 2), capture_output=True, text=True, env=cli_env,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"evolve: error: cannot connect to a Ray cluster at {address}: "
+                                                f"Connection refused (start one with `ray start --head`, then pass "
+                                                f"--ray-address HOST:PORT)"]
+    assert not db.exists()
+
+
 # ---- on the cluster, in this process ----------------------------------------------------------
 
 def test_custom_resource_places_evaluations_only_on_node2(ray_cluster, tmp_path):

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from typing import Any
 
 from sandbox.pool import SCORER_GRACE_S
@@ -52,6 +53,10 @@ def connect(address: str | None):
     if target.startswith("ray://"):
         raise SandboxUnavailable(f"--ray-address {target}: Ray Client addresses are not supported; run evolve on a "
                                  f"node of the cluster and give the GCS address HOST:PORT")
+    unreachable = _unreachable(target)
+    if unreachable:  # ray.init would retry a dead address for minutes
+        raise SandboxUnavailable(f"cannot connect to a Ray cluster at {target}: {unreachable} (start one with "
+                                 f"`ray start --head`, then pass --ray-address HOST:PORT)")
     try:
         ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -60,6 +65,20 @@ def connect(address: str | None):
                                  f"`ray start --head`, then pass --ray-address HOST:PORT)") from None
     _keep_stdout_clean(ray)
     return ray
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at HOST:PORT (None when something does, or for `auto`)."""
+    if address == "auto":
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return None
+    except ValueError:
+        return f"{address!r} is not HOST:PORT"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def _keep_stdout_clean(ray) -> None:

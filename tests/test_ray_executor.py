@@ -302,3 +302,29 @@ def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_p
             proc.kill()
         restore_node(ray_cluster, 1)
 
+
+
+def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray_cluster, tmp_path):
+    need_processes(ray_cluster)
+    task_dir = _task_copy(tmp_path, SLOW_TASK, resources={"cpus": 0.5, "custom": {"node2": 1}})
+    task = load_task_dir(task_dir)
+
+    async def run():
+        executor = RayExecutor(ray_cluster.address, workers=2, retries=5)
+        try:
+            await executor.warm_up(task)
+            evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(4)]
+            await asyncio.sleep(0.2)
+            ray_cluster.kill_node(1)
+            return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)
+        finally:
+            await executor.close()
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        restore_node(ray_cluster, 1)
+    failures = [o for o in outcomes if isinstance(o, SandboxUnavailable)]
+    assert failures, outcomes
+    assert all("no node of the Ray cluster" in str(f) and "node2 1" in str(f) for f in failures)
+    assert all(isinstance(o, SandboxUnavailable) or o.status is Status.OK for o in outcomes), outcomes

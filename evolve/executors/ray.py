@@ -223,7 +223,7 @@ class RayExecutor:
                 # The node or its worker went away (or went silent): this attempt never returns.
                 pool.discard(actor)
                 if not self.closing:
-                    pool.spawn()
+                    self._replace_actor(pool)
                 self.lost += 1
                 lost.append(f"{type(exc).__name__} on node {node[:12]}")
                 log.warning("ray: an evaluation was lost (%s); %s", lost[-1],
@@ -246,6 +246,18 @@ class RayExecutor:
                 raise SandboxUnavailable(reply["unavailable"])
             self.placements[node] = self.placements.get(node, 0) + 1
             return EvaluationResult.from_dict(reply["result"])
+
+    def _replace_actor(self, pool: _ActorPool) -> None:
+        """Start a successor for a lost actor, unless no alive node can hold one any more (then every
+        waiting evaluation fails in one line rather than waiting for a node that may never come)."""
+        try:
+            check_fits(pool.task, pool.request, alive_nodes(self.ray), self.address or "auto")
+        except SandboxUnavailable as exc:
+            pool.fail(str(exc))
+            return
+        except Exception:  # noqa: BLE001 - the GCS is busy or unreachable: let Ray place (or queue) it
+            pass
+        pool.spawn()
 
     async def close(self) -> None:
         self.closing = True

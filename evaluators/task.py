@@ -87,6 +87,16 @@ class StageSpec(BaseModel):
     rule: StageRule
 
 
+class ResourcesSpec(BaseModel):
+    """What one evaluation needs on the node that runs it (the Ray executor places it where this fits)."""
+    model_config = ConfigDict(extra="forbid")
+    cpus: float = Field(default=1.0, ge=0)
+    gpus: float | None = Field(default=None, ge=0, description="default: 1 when the task wants a GPU and the "
+                                                                "cluster has one, else 0")
+    memory_mb: int | None = Field(default=None, ge=1)
+    custom: dict[str, float] = Field(default_factory=dict, description="custom node resources, e.g. {node2: 1}")
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -109,6 +119,7 @@ class TaskSpec(BaseModel):
     jail_packages: list[str] = Field(default_factory=lambda: ["numpy"])
     wants_gpu: bool = False
     gpu_optional: bool = True
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     data_attribution: str = ""
     fingerprint: FingerprintSpec | None = None
     stages: list[StageSpec] = Field(default_factory=list)

@@ -77,11 +77,13 @@ class Campaign:
     @staticmethod
     def check(config: CampaignConfig) -> Task:
         """Everything `evolve run` checks before a campaign exists; raises UserError/TaskError."""
+        from .executors import check_executor
         from .mutators import preflight
 
         task = load_task(config.task, config.task_dir)
         descriptor_specs(config, task)
         preflight(config)
+        check_executor(config, task)  # a Ray campaign connects to (or re-attaches to) its cluster here
         return task
 
     @classmethod

@@ -148,6 +148,14 @@ class LLMOptions(BaseModel):
     log_prompts: bool = Field(default=True, description="store prompts in the call log (false: keep them out)")
 
 
+class RayOptions(BaseModel):
+    """Where the Ray executor runs evaluations (see evolve/executors/ray.py)."""
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(default=None, description="a cluster's GCS address HOST:PORT (default: RAY_ADDRESS, "
+                                                          "else the cluster this machine belongs to)")
+    retries: int = Field(default=2, ge=0, le=20, description="re-runs of an evaluation whose node or worker was lost")
+
+
 class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str | None = None
@@ -162,6 +170,7 @@ class CampaignConfig(BaseModel):
     sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
     executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
     jail: Literal["auto", "bwrap", "none"] = "auto"
+    ray: RayOptions = Field(default_factory=RayOptions)
     llm: list[Literal["offline"] | ModelConfig] = Field(default_factory=lambda: ["offline"])
     prices: dict[str, PriceConfig] = Field(default_factory=dict, description="per model ($ per million tokens)")
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
@@ -280,7 +289,7 @@ def describe_error(error: dict[str, Any]) -> str:
 
 
 _NESTED = {"islands": IslandConfig, "sampling": SamplingConfig, "limits": LimitsConfig, "budget": BudgetConfig,
-           "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig}
+           "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig, "ray": RayOptions}
 
 
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CampaignConfig:

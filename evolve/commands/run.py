@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
     run.add_argument("--sandbox", help=f"where candidates run: {' | '.join(BACKENDS)} (default process)")
     run.add_argument("--jail", help="process sandbox jail: auto | bwrap | none")
     run.add_argument("--executor", help=f"where evaluations run: {' | '.join(EXECUTORS)} (default local)")
+    run.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster for --executor ray "
+                                                                "(default: RAY_ADDRESS, else this machine's cluster)")
     add_db(run)
     add_json(run)
     run.set_defaults(handler=run_command)
@@ -68,6 +70,7 @@ def run_command(args) -> int:
     overrides = {"task": args.task, "task_dir": args.task_dir, "name": args.name, "iterations": args.iterations,
                  "seed": args.seed, "workers": args.workers, "proposals": args.proposals, "llm": args.llm,
                  "sandbox": args.sandbox, "jail": args.jail, "executor": args.executor, "budget": _budget(args),
+                 "ray": {"address": args.ray_address} if args.ray_address else None,
                  "llm_options": {k: v for k, v in (("templates", args.templates),
                                                    ("log_prompts", False if args.no_log_prompts else None))
                                  if v is not None} or None}

@@ -23,7 +23,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     build.add_argument("--worker-package", action="append", default=[], help="extra scorer-side requirement")
     build.add_argument("--jail-package", action="append", default=[], help="extra requirement candidates may import")
     build.add_argument("--if-absent", action="store_true", help="do nothing when the image already exists")
-    commands.add_parser("doctor", help="say what the Docker sandbox is missing, one line each")
+    doctor = commands.add_parser("doctor", help="say what the Docker sandbox is missing, one line each "
+                                                "(--executor ray: a Ray cluster's nodes, resources and sandboxes)")
+    doctor.add_argument("--executor", choices=("local", "ray"), default="local")
+    doctor.add_argument("--ray-address", metavar="HOST:PORT", help="the cluster (default: RAY_ADDRESS, else "
+                                                                   "this machine's)")
     clean = commands.add_parser("clean", help="remove sandbox containers left by dead controllers")
     clean.add_argument("--all", action="store_true", help="remove every sandbox container, in use or not")
     clean.add_argument("--images", action="store_true",
@@ -45,6 +49,9 @@ def run(args) -> int:
             build_image(base=args.base, tag=args.tag, wheelhouse=args.wheelhouse, python_version=args.python_version,
                         extra_worker=tuple(args.worker_package), extra_jail=tuple(args.jail_package))
             return 0
+        if args.sandbox_command == "doctor" and getattr(args, "executor", "local") == "ray":
+            from ..executors.ray_doctor import print_report
+            return print_report(args.ray_address)
         if args.sandbox_command == "doctor":
             problems = doctor()
             for line in problems:

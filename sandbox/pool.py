@@ -145,10 +145,6 @@ class WorkerPool:
                 self._idle = idle
         return self._idle
 
-    async def start(self) -> None:
-        """Start the workers now rather than at the first request (a warm pool)."""
-        await self._ensure_started()
-
     async def run(self, request: dict[str, Any], wall_s: float) -> dict[str, Any]:
         """Send one request to an idle worker; its reply's `result`, or a failure dict.
 

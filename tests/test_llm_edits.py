@@ -71,7 +71,7 @@ def test_full_rewrite_keeps_markers_and_outside_code():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"llm": ["gemini:pro"]}, "llm: ['gemini:pro'] is not allowed: 'gemini:pro' is not a model spec; use offline, openai:MODEL"),
+    ({"llm": ["gemini:pro"]}, "llm: ['gemini:pro'] is not allowed: 'gemini:pro' is not a model spec; use offline or PROVIDER:MODEL with PROVIDER one of openai, anthropic"),
     ({"llm": ["openai:m@abc"]}, "weight 'abc' after @ is not a number"),
     ({"llm": ["openai:m@0"]}, "weight: 0.0 is not allowed: Input should be greater than 0"),
     ({"llm": [{"provider": "openai", "model": "m", "key": "x"}]}, "unknown key 'key'; allowed: provider, model, weight"),

@@ -31,7 +31,7 @@ from sandbox.recording import Recorder, RecordingComplete
 
 from .api import EvalContext, InvalidOutput
 from .contract import EvaluationResult, Status
-from .fingerprint import fingerprint
+from .fingerprint import OutputHasher
 from .task import TaskError, load_task_ref
 
 STDERR_TAIL = 2000
@@ -77,8 +77,8 @@ class ScorerHost:
         recording = options.pop("record", None)
         hashing = options.pop("fingerprint", None)
         recorder = Recorder(**recording) if isinstance(recording, dict) else None
-        if isinstance(hashing, dict):  # keep every output of the (small) probe run, return only their hash
-            recorder = Recorder(max_bytes=1 << 62, max_messages=1 << 62, stop_when_full=False)
+        if isinstance(hashing, dict):  # the probe run: only a running hash of what the candidate returns
+            recorder = OutputHasher(int(hashing.get("digits", 6)))
         candidate = None
         result: EvaluationResult
         try:
@@ -101,8 +101,7 @@ class ScorerHost:
             exit_info = candidate.close() if candidate is not None else {}
         if isinstance(hashing, dict):
             if result.status is Status.OK:
-                outputs = [message["result"] for message in recorder.messages]
-                result.artifacts["fingerprint"] = fingerprint(outputs, int(hashing.get("digits", 6)))
+                result.artifacts["fingerprint"] = recorder.hexdigest()
         elif recorder is not None:
             result.artifacts["recording"] = recorder.to_plain()
         if exit_info.get("log_tail"):

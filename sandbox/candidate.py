@@ -10,7 +10,7 @@ from . import wire
 from .jail import JailError, Zygote
 from . import failures
 from .limits import Limits
-from .recording import Recorder
+from .recording import CallRecorder
 
 # Python exception types raised inside the candidate that map to a specific status.
 _STATUS_BY_ERROR = {"MemoryError": failures.OOM, "MissingEntryPoint": failures.REJECTED,
@@ -31,7 +31,7 @@ class Candidate:
     """One live candidate process. Every call is bounded by the evaluation's deadline."""
 
     def __init__(self, zygote: Zygote, code: str, entry: str, limits: Limits, adapter: str | None = None,
-                 recorder: Recorder | None = None):
+                 recorder: CallRecorder | None = None):
         self._zygote = zygote
         self.recorder = recorder
         self._limits = limits

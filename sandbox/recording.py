@@ -7,9 +7,17 @@ state the program keeps between calls.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from . import wire
+
+
+class CallRecorder(Protocol):
+    """What the candidate handle tells about each exchange (see Recorder; a hasher is another)."""
+
+    def add(self, op: str, fn: str | None, args: Any, value: Any) -> None: ...
+
+    def refuse(self, reason: str) -> None: ...
 
 
 class RecordingComplete(BaseException):

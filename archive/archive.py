@@ -21,7 +21,7 @@ from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
-from .sqlite_file import check_archive_path, describe_sqlite_error
+from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
 from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews
 
@@ -45,7 +45,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             upgrade(self.engine)
         except DatabaseError as exc:
             self.engine.dispose()  # closing the last connection removes the -wal/-shm it opened
-            raise ArchiveUnusable(describe_sqlite_error(db, exc)) from None
+            raise ArchiveUnusable(describe_sqlite_error(display_name(db), exc)) from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

@@ -40,9 +40,12 @@ def check_archive_path(path: str, known_revisions: set[str]) -> None:
     if not header.startswith(SQLITE_MAGIC):
         raise ArchiveUnusable(f"{path} is not an SQLite database (its first bytes are not an SQLite header); "
                                f"pass the path of an evolve archive, or a new file name, with --db")
-    if len(header) < HEADER_SIZE or size < _declared_size(header):
-        raise ArchiveUnusable(f"archive {path} is truncated ({size} bytes, its header promises "
-                               f"{_declared_size(header) if len(header) == HEADER_SIZE else 'more'}); "
+    # A checkpoint writes page 1 (the new size) before the pages that extend the file, so the size
+    # test is only sound when no -wal exists: then no process has the database open in WAL mode.
+    settled = not os.path.exists(path + "-wal")
+    if len(header) < HEADER_SIZE or (settled and size < _declared_size(header)):
+        declared = f"{_declared_size(header)} bytes" if len(header) == HEADER_SIZE else "more"
+        raise ArchiveUnusable(f"archive {path} is truncated ({size} bytes, its header declares {declared}); "
                                + recover_hint(path))
     _check_is_evolve_archive(path, known_revisions)
 
@@ -94,10 +97,19 @@ def _check_is_evolve_archive(path: str, known_revisions: set[str]) -> None:
                                f"evolve does not know; it was written by a newer evolve: upgrade evolve to open it")
 
 
+def display_name(db: str) -> str:
+    """The archive as messages name it: the path as given, or the URL without its password."""
+    if "://" not in db:
+        return db
+    from sqlalchemy.engine import make_url
+
+    return make_url(db).render_as_string(hide_password=True)
+
+
 def describe_sqlite_error(path: str, exc: BaseException) -> str:
-    """One line for an SQLite error on the archive at `path` (a sqlite3 or SQLAlchemy exception)."""
+    """One line for a database error on the archive at `path` (a sqlite3 or SQLAlchemy exception)."""
     original = getattr(exc, "orig", None) or exc
-    text = str(original.args[0] if getattr(original, "args", None) else original)
+    text = " ".join(str(original.args[0] if getattr(original, "args", None) else original).split())  # one line
     lowered = text.lower()
     if "malformed" in lowered or "corrupt" in lowered:
         return f"archive {path} is damaged ({text}); " + recover_hint(path)

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import DatabaseError
 
     from archive import ArchiveError
-    from archive.sqlite_file import describe_sqlite_error
+    from archive.sqlite_file import describe_sqlite_error, display_name
     from evaluators.task import TaskError
     from sandbox.failures import SandboxUnavailable
 
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evolve: error: {exc}", file=sys.stderr)
         return 2
     except DatabaseError as exc:  # damage found past the opening checks, e.g. in a page only a query reads
-        print(f"evolve: error: {describe_sqlite_error(getattr(args, 'db', 'the archive'), exc)}", file=sys.stderr)
+        db = display_name(args.db) if getattr(args, "db", None) else "the archive"
+        print(f"evolve: error: {describe_sqlite_error(db, exc)}", file=sys.stderr)
         return 2
 
 

@@ -292,3 +292,11 @@ def test_the_pool_reaps_the_jail_of_a_worker_it_kills(toy_task_dir):
 
     for pid in asyncio.run(main()):
         assert not os.path.exists(f"/proc/{pid}"), open(f"/proc/{pid}/stat").read()
+
+
+def test_an_unreachable_database_url_is_one_line_without_its_password(tmp_path, cli_env):
+    result = run(["status", "--db", "postgresql://evolve:s3cret-pw@127.0.0.1:1/archive"], cli_env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "postgresql://evolve:***@127.0.0.1:1/archive" in lines[0], result.stderr[-3000:]
+    assert "s3cret-pw" not in result.stderr and list(tmp_path.iterdir()) == []

@@ -29,6 +29,8 @@ def check_archive_path(path: str, known_revisions: set[str]) -> None:
     if not os.path.lexists(path):
         _check_creatable(path)
         return
+    if _open_in_this_process(path):
+        return  # it was checked when first opened; and see _open_in_this_process
     try:
         with open(path, "rb") as handle:
             header = handle.read(HEADER_SIZE)
@@ -48,6 +50,27 @@ def check_archive_path(path: str, known_revisions: set[str]) -> None:
         raise ArchiveUnusable(f"archive {path} is truncated ({size} bytes, its header declares {declared}); "
                                + recover_hint(path))
     _check_is_evolve_archive(path, known_revisions)
+
+
+def _open_in_this_process(path: str) -> bool:
+    """Whether this process already has the file open (through SQLite, say).
+
+    Closing any descriptor on a file drops every POSIX lock the process holds on it, SQLite's
+    included, which can corrupt the database; so the raw header read is skipped then. Without
+    /proc to tell, assume it is open.
+    """
+    target = os.path.realpath(path)
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return True
+    for fd in descriptors:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _declared_size(header: bytes) -> int:

@@ -11,16 +11,17 @@ import socket
 from typing import Any, Iterable
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import make_engine, upgrade
 from .cascade_log import CascadeLog
-from .errors import ArchiveError
+from .db import database_url, known_revisions, make_engine, upgrade
+from .errors import ArchiveError, ArchiveUnusable
 from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
+from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
 from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews
 
@@ -35,8 +36,16 @@ class PlacementOutcome:
 class Archive(ArchiveViews, LLMCallLog, CascadeLog):
     def __init__(self, db: str):
         self.db = db
+        url = database_url(db)
+        if url.startswith("sqlite:///"):  # messages name the path as the user gave it
+            path = os.path.expanduser(db) if "://" not in db else url[len("sqlite:///"):]
+            check_archive_path(path, known_revisions())
         self.engine = make_engine(db)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except DatabaseError as exc:
+            self.engine.dispose()  # closing the last connection removes the -wal/-shm it opened
+            raise ArchiveUnusable(describe_sqlite_error(display_name(db), exc)) from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

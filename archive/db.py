@@ -1,11 +1,7 @@
 """Engine creation and schema management (Alembic migrations run on open)."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -40,39 +36,41 @@ def make_engine(db: str) -> Engine:
     return engine
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creates it in an empty database)."""
-    from alembic import command
+def _script_directory():
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with _migration_lock(engine), engine.begin() as connection:
+    return config, ScriptDirectory.from_config(config)
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version of evolve can open."""
+    return {script.revision for script in _script_directory()[1].walk_revisions()}
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (creates it in an empty database).
+
+    Processes opening a fresh archive at once (a TUI and the campaign it just launched) must not
+    both run the first migration. The upgrade runs in one write transaction that SQLite itself
+    serialises (BEGIN IMMEDIATE waits for the writer ahead, up to the busy timeout), and the
+    revision is read again inside it, so the second process finds the schema done. No lock file:
+    nothing is left beside the database or in the temp directory.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    config, scripts = _script_directory()
+    head = scripts.get_current_head()
+    with engine.connect() as connection:  # the common case, an up-to-date archive, takes no write lock
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
-@contextlib.contextmanager
-def _migration_lock(engine: Engine):
-    """Serialise schema upgrades between processes opening the same SQLite file at once.
-
-    The lock is a separate file in the temp directory, keyed by the database's path: opening and
-    closing another descriptor on the database file itself would drop SQLite's own POSIX locks
-    held by this process and could corrupt the database.
-    """
-    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not path or path == ":memory:":
-        yield
-        return
-    key = hashlib.sha1(os.path.realpath(path).encode()).hexdigest()[:16]
-    with open(os.path.join(tempfile.gettempdir(), f"evolve-migrate-{key}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if MigrationContext.configure(connection).get_current_revision() != head:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        connection.commit()

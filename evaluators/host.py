@@ -142,7 +142,7 @@ def _watch_stdin(evaluator: "ScorerHost") -> None:
             if evaluator.busy:
                 for zygote in list(evaluator._zygotes.values()):
                     with contextlib.suppress(Exception):
-                        zygote.process.kill()
+                        zygote.terminate(grace=1.0)  # and reaped: nothing is left to the machine's PID 1
                     if zygote._tempdir:
                         shutil.rmtree(zygote._tempdir, ignore_errors=True)
                 os._exit(0)

@@ -242,6 +242,9 @@ def open_archive(db: str, must_exist: bool = True) -> Archive:
     from archive.db import database_url
 
     url = database_url(db)
-    if must_exist and url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise UserError(f"no archive database at {db}; start a campaign with `evolve run TASK` or pass --db PATH")
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+    if must_exist and path and not os.path.isdir(path) and not (os.path.isfile(path) and os.path.getsize(path)):
+        what = "is empty" if os.path.isfile(path) else "does not exist"  # an empty file would get a schema
+        raise UserError(f"no archive database at {db} (the file {what}); start a campaign with "
+                        f"`evolve run TASK` or pass --db PATH")
     return Archive(db)

@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import DatabaseError
+
     from archive import ArchiveError
+    from archive.sqlite_file import describe_sqlite_error, display_name
     from evaluators.task import TaskError
     from sandbox.failures import SandboxUnavailable
 
@@ -50,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except (UserError, TaskError, ArchiveError, SandboxUnavailable) as exc:
         print(f"evolve: error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseError as exc:  # damage found past the opening checks, e.g. in a page only a query reads
+        db = display_name(args.db) if getattr(args, "db", None) else "the archive"
+        print(f"evolve: error: {describe_sqlite_error(db, exc)}", file=sys.stderr)
         return 2
 
 

@@ -292,6 +292,38 @@ _NESTED = {"islands": IslandConfig, "sampling": SamplingConfig, "limits": Limits
            "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig, "ray": RayOptions}
 
 
+def _load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The campaign file's top-level mapping; UserError naming the file for anything else."""
+    if path.is_dir():
+        raise UserError(f"config file {path} is a directory; pass a campaign YAML file")
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                        f"a campaign file is YAML text such as `task: binpack_online`") from None
+    if "\x00" in text:
+        raise UserError(f"config file {path} is binary, not YAML text; a campaign file looks like `task: binpack_online`")
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        kind = {list: "a list", str: "a single string"}.get(type(loaded), f"a {type(loaded).__name__}")
+        raise UserError(f"{path}: the top level is {kind}; it must be a mapping of keys to values "
+                        f"such as `task: binpack_online`")
+    return loaded
+
+
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CampaignConfig:
     """Load the YAML file (if any), apply non-None overrides, validate. Raises UserError."""
     raw: dict[str, Any] = {}
@@ -299,19 +331,7 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
     if file:
         path = Path(file)
         source = str(path)
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise UserError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise UserError(f"{path}: the top level must be a mapping of keys to values")
-        raw.update(loaded)
+        raw.update(_load_yaml_mapping(path))
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if "task" in overrides:  # a task named on the command line replaces the file's, of either kind
         raw.pop("task_dir", None)

@@ -13,8 +13,7 @@ import contextlib
 import struct
 from typing import Any, Callable, Sequence
 
-from . import wire
-from . import failures
+from . import failures, reaper, wire
 from .failures import SandboxUnavailable
 
 # Time a worker gets beyond the candidate's wall limit for the scorer's own work and cleanup.
@@ -39,6 +38,7 @@ class WorkerProcess:
         self.evaluations = 0
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self._stderr_task: asyncio.Task | None = None
+        self._descendants: dict[int, int] = {}  # pid -> pidfd: the worker's children and theirs (the jail)
 
     async def start(self, timeout: float = 60.0) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -75,7 +75,13 @@ class WorkerProcess:
         assert self.stdin is not None
         self.stdin.write(wire.encode(message))
         await self.stdin.drain()
-        return await asyncio.wait_for(self._read(), timeout)
+        reply = await asyncio.wait_for(self._read(), timeout)
+        self._note_descendants()  # the jail a worker starts lazily exists after its first request
+        return reply
+
+    def _note_descendants(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            reaper.note_descendants(self.proc.pid, self._descendants)
 
     @property
     def alive(self) -> bool:
@@ -85,9 +91,13 @@ class WorkerProcess:
         if self.proc is None:
             return
         if self.proc.returncode is None:
+            self._note_descendants()
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         await self.proc.wait()
+        # Killed (or dead by itself), the worker could not reap its jail; those processes came to us.
+        descendants, self._descendants = list(self._descendants.values()), {}
+        await reaper.reap_descendants(descendants)
         if self._stderr_task:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._stderr_task, 2)
@@ -129,6 +139,7 @@ class WorkerPool:
     async def _ensure_started(self) -> asyncio.Queue:
         async with self._lock:
             if self._idle is None:
+                reaper.become_subreaper()  # what a killed worker leaves comes to us, not to PID 1
                 idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
                 workers = [self._make_worker() for _ in range(self.size)]
                 try:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 
 from .common import add_db, add_json, console, fmt, open_archive, print_json
+from .fit import fitted_table
 
 if TYPE_CHECKING:
     from archive import Archive
@@ -43,15 +44,13 @@ def status_command(args) -> int:
         if args.json:
             print_json(rows)
             return 0
-        table = Table(title=f"campaigns in {args.db}")
-        for column in ("id", "name", "task", "state", "iterations", "evaluated", "failures", "best", "spend", "started"):
-            table.add_column(column)
-        for r in rows:
-            table.add_row(str(r["id"]), r["name"], r["task"], r["state"], f"{r['iterations_done']}/{r['iterations']}",
-                          str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
-                          f"${r['spend']['usd']:.4f}" if r["spend"]["calls"] else "-",
-                          r["created_at"].strftime("%Y-%m-%d %H:%M"))
-        console.print(table)
+        headers = ["id", "name", "task", "state", "iter", "evals", "failed", "best", "spend", "started"]
+        cells = [[str(r["id"]), r["name"], r["task"], str(r["state"]), f"{r['iterations_done']}/{r['iterations']}",
+                  str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
+                  f"${r['spend']['usd']:.4f}" if r["spend"]["calls"] else "-",
+                  r["created_at"].strftime("%Y-%m-%d %H:%M")] for r in rows]
+        console.print(fitted_table(f"campaigns in {args.db}", headers, cells, console.width, shrink="name",
+                                   drop_order=["started", "spend", "failed", "evals", "iter", "task"]))
         return 0
     campaign = archive.campaign(args.campaign)
     row = campaign_row(archive, campaign)
@@ -82,7 +81,8 @@ def status_command(args) -> int:
         table.add_row("LLM calls", ", ".join(f"{k} {v}" for k, v in sorted(spend["outcomes"].items())))
     console.print(table)
     for e in events:
-        console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}")
+        console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}", markup=False,
+                      no_wrap=True, overflow="ellipsis")  # one line per event; --json has them whole
     return 0
 
 

@@ -98,7 +98,7 @@ def harness(request):
     client = request.getfixturevalue("docker_client")
     harness = Harness("docker", image=image, memory_mb=1024, recycle_after=100)
     yield harness
-    pool_id = harness.sandbox._pool_id
+    pool_id = harness.sandbox.pool._pool_id
     harness.close()
     from sandbox.docker_backend import LABEL_POOL
     left = client.containers.list(all=True, filters={"label": f"{LABEL_POOL}={pool_id}"})

@@ -1,10 +1,12 @@
 """Engine creation and schema management (Alembic migrations run on open)."""
 from __future__ import annotations
 
+import functools
 import os
+import re
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -45,9 +47,46 @@ def _script_directory():
     return config, ScriptDirectory.from_config(config)
 
 
+_REVISION = re.compile(r"^revision = ['\"](\w+)['\"]", re.MULTILINE)
+_DOWN = re.compile(r"^down_revision = (?:['\"](\w+)['\"]|None)", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=1)
+def _revision_chain() -> tuple[frozenset[str], str]:
+    """(every revision, the head), read from the migration files as text: opening an up-to-date or
+    fresh archive does not import Alembic (a noticeable share of a campaign's start-up)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+        text = path.read_text()
+        revision, down = _REVISION.search(text), _DOWN.search(text)
+        if revision is None or down is None:
+            raise RuntimeError(f"{path.name}: no revision / down_revision line")
+        revisions.add(revision.group(1))
+        if down.group(1):
+            parents.add(down.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"archive migrations must form one chain; heads: {sorted(heads)}")
+    return frozenset(revisions), heads.pop()
+
+
 def known_revisions() -> set[str]:
     """Every schema revision this version of evolve can open."""
-    return {script.revision for script in _script_directory()[1].walk_revisions()}
+    return set(_revision_chain()[0])
+
+
+def head_revision() -> str:
+    return _revision_chain()[1]
+
+
+def _current_revision(connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def _is_empty(connection) -> bool:
+    return not inspect(connection).get_table_names()
 
 
 def upgrade(engine: Engine) -> None:
@@ -59,18 +98,34 @@ def upgrade(engine: Engine) -> None:
     revision is read again inside it, so the second process finds the schema done. No lock file:
     nothing is left beside the database or in the temp directory.
     """
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-
-    config, scripts = _script_directory()
-    head = scripts.get_current_head()
+    head = head_revision()
     with engine.connect() as connection:  # the common case, an up-to-date archive, takes no write lock
-        if MigrationContext.configure(connection).get_current_revision() == head:
+        if _current_revision(connection) == head:
             return
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        if MigrationContext.configure(connection).get_current_revision() != head:
+        current = _current_revision(connection)
+        if current is None and _is_empty(connection):
+            _create_at_head(connection, head)
+        elif current != head:
+            from alembic import command
+
+            config, _ = _script_directory()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         connection.commit()
+
+
+def _create_at_head(connection, head: str) -> None:
+    """A fresh database: the schema as the models declare it, stamped at the head revision.
+
+    tests/test_archive_schema.py checks that this equals what the migrations build, so a model
+    change without its migration fails there.
+    """
+    from .schema import Base
+
+    Base.metadata.create_all(connection)
+    connection.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                               "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+    connection.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{head}')")

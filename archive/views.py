@@ -71,8 +71,9 @@ class ArchiveViews:
                                   .order_by(Evaluation.created_at.desc())))
 
     def recent_events(self, campaign_id: int, limit: int = 50) -> list[Event]:
+        """The newest events, newest first; `qd` snapshots are figures, not happenings, and are left out."""
         with self.session() as s:
-            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id)
+            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id, Event.kind != QD_EVENT)
                                   .order_by(Event.id.desc()).limit(limit)))
 
     def change_token(self, campaign_id: int) -> tuple:

@@ -51,10 +51,12 @@ class QDSnapshots:
 
     def record(self) -> bool:
         """Store a snapshot unless the figures are those of the newest one; True if one was stored."""
-        self._looked_at = self.evaluations
         now = self.archive.quality_diversity(self.campaign_id, self.grid_size, self.islands, self.declared_offset,
                                              history=False)
-        if now["offset"] is None or same_figures(now, self._last):
+        if now["offset"] is None:  # the seed has no score yet: look again after the next evaluation
+            return False
+        self._looked_at = self.evaluations
+        if same_figures(now, self._last):
             return False
         data = {"evaluations": self.evaluations, "offset": now["offset"], "offset_source": now["offset_source"],
                 "overall": now["overall"], "islands": now["islands"]}

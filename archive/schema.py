@@ -94,7 +94,8 @@ class Cell(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_campaign_id", "campaign_id", "id"),)
+    __table_args__ = (Index("ix_events_campaign_id", "campaign_id", "id"),
+                      Index("ix_events_campaign_kind", "campaign_id", "kind", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(50))

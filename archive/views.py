@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
+from .qd import QD_EVENT, archive_qd, resolve_offset
 from .schema import CampaignRecord, Cell, Evaluation, Event, Program
 from .states import EvaluationRole, ProgramState
 
@@ -70,8 +71,9 @@ class ArchiveViews:
                                   .order_by(Evaluation.created_at.desc())))
 
     def recent_events(self, campaign_id: int, limit: int = 50) -> list[Event]:
+        """The newest events, newest first; `qd` snapshots are figures, not happenings, and are left out."""
         with self.session() as s:
-            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id)
+            return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id, Event.kind != QD_EVENT)
                                   .order_by(Event.id.desc()).limit(limit)))
 
     def change_token(self, campaign_id: int) -> tuple:
@@ -107,3 +109,40 @@ class ArchiveViews:
             statuses["ok"] = evaluated - failed
         return {"iterations_done": children, "programs": programs, "evaluations": statuses, "evaluated": evaluated,
                 "failures": failed, "best_score": best, "cells_filled": cells or 0}
+
+    # ---- quality diversity (archive/qd.py) ------------------------------------------------
+    def qd_cells(self, campaign_id: int) -> list[tuple[int, str, float]]:
+        """(island, cell key, elite score) of every occupied cell; a primary-key range scan."""
+        with self.session() as s:
+            return [tuple(r) for r in s.execute(select(Cell.island, Cell.key, Cell.score)
+                                                .where(Cell.campaign_id == campaign_id)).all()]
+
+    def seed_score(self, campaign_id: int) -> float | None:
+        """The seed program's (iteration 0) training score, None until it evaluated ok."""
+        with self.session() as s:
+            return s.scalar(select(Evaluation.score).join(Program, Program.id == Evaluation.program_id)
+                            .where(Program.campaign_id == campaign_id, Program.iteration == 0,
+                                   Evaluation.role == EvaluationRole.TRAIN.value, Evaluation.status == "ok"))
+
+    def qd_snapshots(self, campaign_id: int, latest_only: bool = False) -> list[dict[str, Any]]:
+        """The stored `qd` snapshots, oldest first (or only the newest), each with its time as `at`."""
+        query = (select(Event.data, Event.created_at).where(Event.campaign_id == campaign_id, Event.kind == QD_EVENT)
+                 .order_by(Event.id.desc() if latest_only else Event.id))
+        with self.session() as s:
+            rows = s.execute(query.limit(1) if latest_only else query).all()
+        return [{**data, "at": at} for data, at in rows if isinstance(data, dict)]
+
+    def quality_diversity(self, campaign_id: int, grid_size: int, islands: int, declared_offset: float | None = None,
+                          *, history: bool = True) -> dict[str, Any]:
+        """QD score and coverage now (from the cells), per island and overall, and the stored history.
+
+        The offset is the declared one, else the seed's training score (see archive/qd.py).
+        """
+        offset, source = resolve_offset(declared_offset, None if declared_offset is not None
+                                        else self.seed_score(campaign_id))
+        now = archive_qd(self.qd_cells(campaign_id), grid_size, islands, offset)
+        report: dict[str, Any] = {"offset": offset, "offset_source": source, "cells": grid_size, **now}
+        if history:
+            report["history"] = [{"evaluations": h.get("evaluations"), "at": h["at"], "overall": h.get("overall"),
+                                  "islands": h.get("islands")} for h in self.qd_snapshots(campaign_id)]
+        return report

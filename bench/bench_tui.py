@@ -4,7 +4,7 @@
 
 Builds the archive with bulk inserts through SQLAlchemy core (one binpack_online campaign:
 programs with lineage, one train evaluation each, ~10 % failures, MAP-Elites cells on two
-islands, events), then for each screen pushes it and waits until its data is loaded and
+islands, events, QD snapshots every iterations/200 evaluations as the controller writes them), then for each screen pushes it and waits until its data is loaded and
 rendered. Reports the median and max over the repeats; the target is < 300 ms per screen.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from archive import Archive, Grid  # noqa: E402
+from archive.qd import QD_EVENT, archive_qd  # noqa: E402
 from archive.schema import Cell, Evaluation, Event, Program  # noqa: E402
 
 SEED_CODE = Path(__file__).resolve().parent.parent.joinpath("evaluators", "binpack_online", "seed.py").read_text()
@@ -46,7 +47,13 @@ def build(db: str, programs: int, seed: int = 0) -> int:
     best = None
     program_rows, eval_rows, event_rows = [], [], []
     generation = {0: 0}
+    interval = max(1, programs // 200)  # evolve/qd_snapshots.py HISTORY_POINTS
     for i in range(programs):
+        if i and i % interval == 0 and best is not None:
+            qd = archive_qd([(isl, k, sc) for (isl, k), (_, sc) in cells.items()], grid.size, 2, -5.0)
+            event_rows.append({"campaign_id": campaign.id, "kind": QD_EVENT, "program_id": None,
+                               "data": {"evaluations": i, "offset": -5.0, "offset_source": "seed", **qd},
+                               "created_at": base + dt.timedelta(seconds=i * 0.5)})
         pid = i + 1
         parent = None if i == 0 else rng.randint(max(1, pid - 60), pid - 1)
         generation[pid] = 0 if parent is None else generation[parent] + 1
@@ -60,7 +67,7 @@ def build(db: str, programs: int, seed: int = 0) -> int:
         status = "ok" if i == 0 else rng.choice(STATUSES)
         score = -5.0 + 0.8 * (i / programs) + rng.gauss(0, 0.3) if status == "ok" else None
         descriptors = {"or_excess_pct": rng.uniform(2, 8), "weibull_excess_pct": rng.uniform(0, 6)}
-        eval_rows.append({"program_id": pid, "split": "train", "status": status, "score": score,
+        eval_rows.append({"program_id": pid, "split": "train", "role": "train", "status": status, "score": score,
                           "metrics": {"excess_pct": -score if score is not None else None},
                           "descriptors": descriptors if score is not None else {},
                           "artifacts": {} if score is not None else {"message": "boom"},

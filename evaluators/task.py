@@ -115,6 +115,9 @@ class TaskSpec(BaseModel):
     heldout_split: str = "heldout"
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
     reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
+    qd_offset: float | None = Field(default=None, allow_inf_nan=False,
+                                    description="score subtracted per cell in the QD score (archive/qd.py); "
+                                                "default: the seed's training score")
     limits: dict[str, float] = Field(default_factory=dict)
     jail_packages: list[str] = Field(default_factory=lambda: ["numpy"])
     wants_gpu: bool = False

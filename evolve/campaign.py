@@ -89,6 +89,8 @@ class Campaign:
     @classmethod
     def create(cls, archive: Archive, config: CampaignConfig) -> "Campaign":
         task = cls.check(config)
+        if config.qd_offset is None and task.spec.qd_offset is not None:  # stored: a later task.yaml edit can't move it
+            config = config.model_copy(update={"qd_offset": task.spec.qd_offset})
         record = archive.create_campaign(name=config.name, task_name=task.name,
                                          task_dir=None if task.builtin else str(task.root),
                                          config=config.model_dump(mode="json"), seed=config.seed,
@@ -144,6 +146,11 @@ class Campaign:
     @property
     def limits(self) -> Limits:
         return self.task.limits.replace(**self.config.limits.model_dump())
+
+    def quality_diversity(self, history: bool = True) -> dict[str, Any]:
+        """QD score and coverage now, per island and overall, and their stored history (archive/qd.py)."""
+        return self.archive.quality_diversity(self.id, self.grid.size, self.config.islands.count,
+                                              self.config.qd_offset, history=history)
 
     def refresh(self) -> CampaignRecord:
         self.record = self.archive.campaign(self.id)
@@ -224,7 +231,8 @@ class Campaign:
                 evaluation = await self.evaluate_report(program.id, split, sandbox)
             report: dict[str, Any] = {"split": split, "best": {"program_id": program.id, "status": evaluation.status,
                                                                "score": evaluation.score,
-                                                               "metrics": evaluation.metrics}}
+                                                               "metrics": evaluation.metrics},
+                                      "qd": self.quality_diversity(history=False)}  # the training archive's
             name = self.task.spec.reference_baseline
             if name:
                 baseline = await sandbox.evaluate(self.task, self.task.baseline_code(name), self.limits, split=split)

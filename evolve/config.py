@@ -183,6 +183,9 @@ class CampaignConfig(BaseModel):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     heldout_report: bool = True
+    qd_offset: float | None = Field(default=None, allow_inf_nan=False,
+                                    description="QD score offset (archive/qd.py); default: the task's qd_offset, "
+                                                "else the seed program's training score")
     cascade: bool = Field(default=True, description="run the task's cascade stages (task.yaml stages:) before training")
     functional_hashing: bool = Field(default=True, description="merge children whose outputs on the task's probe "
                                                               "inputs equal a known program's (task.yaml fingerprint:)")

@@ -26,6 +26,7 @@ from .cascade import Cascade
 from .code import builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
+from .qd_snapshots import QDSnapshots
 from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class Controller:
                                      cap=config.llm_options.concurrency or 64)
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade)
+        self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
+                              declared_offset=config.qd_offset, iterations=config.iterations)
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -101,9 +104,11 @@ class Controller:
             self._known_hashes = await self.db(self.archive.known_hashes, self.campaign_id)
             self._verdicts = (await self.db(self.archive.progress_counts, self.campaign_id))["evaluated"]
             self._migrations = await self.db(self.archive.count_events, self.campaign_id, "migration")
+            await self.db(self.qd.start, self._verdicts)
             seeding = await self._ensure_seed()
             await self._loop(seeding)
             await self._maybe_migrate()
+            await self.db(self.qd.record)  # the figures the run ends with
             self._report({"state": "done"}, force=True)
             state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
             await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason if self._stop else None)
@@ -277,6 +282,7 @@ class Controller:
         if result.ok:
             result.descriptors = self._descriptors(code, result.metrics)
         await self.db(self.archive.record_training, program_id, split, result, grid=self.grid, islands=list(islands))
+        await self.db(self.qd.after_training)
         self._evaluated_here += 1
         self._verdicts += 1
         return result

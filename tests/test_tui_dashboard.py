@@ -43,7 +43,8 @@ async def test_shows_progress_plot_breakdown_and_events(archive_db):
         rate = static_text(screen, "#rate")
         assert "40/40 iterations" in rate and "eval/s" in rate and "- eval/s" not in rate
         events = screen.query_one("#events", DataTable)
-        assert events.row_count == min(50, len(app.archive.events(1, 0, 1000)))
+        happenings = [e for e in app.archive.events(1, 0, 1000) if e.kind != "qd"]  # snapshots are plotted
+        assert events.row_count == min(50, len(happenings))
         assert "held-out" in str(events.get_row_at(0)[2])  # newest first
 
 
@@ -77,3 +78,29 @@ async def test_enter_on_an_event_opens_its_program(archive_db):
         program = await loaded(pilot)
         assert isinstance(program, ProgramScreen)
         assert program.program_id == screen.event_programs[1]
+
+
+async def test_qd_plot_shows_the_snapshots_then_now_and_switches_to_coverage(archive_db):
+    app = EvolveApp(archive_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_dashboard(pilot)
+        from evolve.campaign import Campaign
+
+        qd = Campaign.open(app.archive, 1).quality_diversity()
+        evaluated = app.archive.stats(1)["evaluated"]
+        plot = screen.query_one("#qd-plot", StepPlot)
+        expected = sorted([(float(h["evaluations"]), h["overall"]["qd_score"]) for h in qd["history"]]
+                          + [(float(evaluated), qd["overall"]["qd_score"])])
+        assert len(qd["history"]) >= 2 and plot.points == expected
+        assert plot.x_max == evaluated and plot.points[-1][1] > 0  # the toy campaign improves on its seed
+        box = screen.query_one("#qd-box")
+        assert str(box.border_title) == "QD score"
+        assert str(box.border_subtitle).endswith(f" · {100 * qd['overall']['coverage']:.0f}%")
+        await pilot.press("c")
+        await pilot.pause()
+        assert str(box.border_title) == "coverage %"
+        assert plot.points[-1] == (float(evaluated), 100 * qd["overall"]["coverage"])
+        assert [y for _, y in plot.points] == sorted(y for _, y in plot.points)  # coverage never shrinks
+        await pilot.press("c")
+        await pilot.pause()
+        assert plot.points == expected

@@ -55,9 +55,10 @@ def status_command(args) -> int:
     campaign = archive.campaign(args.campaign)
     row = campaign_row(archive, campaign)
     events = [{"id": e.id, "kind": e.kind, "program_id": e.program_id, "data": e.data, "at": e.created_at}
-              for e in archive.events(campaign.id, after_id=0, limit=10**6)[-10:]]
+              for e in reversed(archive.recent_events(campaign.id, 10))]
+    qd = campaign_qd(archive, campaign)
     if args.json:
-        print_json({**row, "recent_events": events})
+        print_json({**row, "qd": qd, "recent_events": events})
         return 0
     table = Table(title=f"campaign {campaign.name}", show_header=False)
     table.add_column("field")
@@ -70,6 +71,8 @@ def status_command(args) -> int:
     table.add_row("programs", ", ".join(f"{k} {v}" for k, v in sorted(row["programs"].items())) or "-")
     table.add_row("best train score", fmt(row["best_score"], 6))
     table.add_row("cells filled", str(row["cells_filled"]))
+    for field, value in qd_rows(qd):
+        table.add_row(field, value)
     table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s")
     spend = row["spend"]
     if spend["calls"]:
@@ -160,6 +163,37 @@ def archive_command(args) -> int:
     return 0
 
 
+def campaign_qd(archive: Archive, campaign: CampaignRecord) -> dict | None:
+    """QD score and coverage, per island and overall, with history; None when the campaign's task cannot load."""
+    from ..campaign import Campaign
+    from ..errors import UserError
+    from evaluators.task import TaskError
+
+    try:
+        return Campaign.from_record(archive, campaign).quality_diversity()
+    except (UserError, TaskError):
+        return None
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f} %"
+
+
+def qd_rows(qd: dict | None) -> list[tuple[str, str]]:
+    """Two short rows (QD score, coverage), each value under ~60 columns for a few islands."""
+    if not qd or qd.get("offset") is None:
+        return []
+    overall, islands = qd["overall"], qd["islands"]
+    per_island = len(islands) > 1
+    score = fmt(overall["qd_score"], 3)
+    if per_island:
+        score += " (islands " + ", ".join(fmt(i["qd_score"], 3) for i in islands) + ")"
+    coverage = f"{_percent(overall['coverage'])} of {qd['cells']} cells"
+    if per_island:
+        coverage += " (islands " + ", ".join(_percent(i["coverage"]) for i in islands) + ")"
+    return [("QD score", f"{score} · offset {fmt(qd['offset'], 3)} ({qd['offset_source']})"), ("coverage", coverage)]
+
+
 def heldout_table(report: dict) -> Table:
     best, baseline = report["best"], report.get("baseline")
     table = Table(title=f"held-out split {report['split']!r}")
@@ -172,4 +206,17 @@ def heldout_table(report: dict) -> Table:
     for name in names:
         table.add_row(name, fmt(best["metrics"].get(name), 6),
                       *([fmt(baseline["metrics"].get(name), 6)] if baseline else []))
+    return table
+
+
+def qd_table(qd: dict) -> Table:
+    """The training archive's QD score and coverage, overall and per island (printed after the held-out table)."""
+    table = Table(title=f"quality diversity of the archive (offset {fmt(qd['offset'], 4)}, {qd['offset_source']})")
+    for column in ("", "QD score", "normalized", "coverage", "cells"):
+        table.add_column(column, justify="left" if not column else "right")
+    rows = [("overall", qd["overall"])] + ([(f"island {i['island']}", i) for i in qd["islands"]]
+                                          if len(qd["islands"]) > 1 else [])
+    for name, stats in rows:
+        table.add_row(name, fmt(stats["qd_score"], 4), fmt(stats["norm_qd_score"], 3), _percent(stats["coverage"]),
+                      f"{stats['filled']}/{stats['cells']}")
     return table

@@ -165,8 +165,10 @@ def print_summary(campaign, summary: dict, report: dict | None) -> None:
     if summary["state"] == "stopped" and campaign.message:
         console.print(f"stopped: {campaign.message}")
     if report:
-        from .inspect import heldout_table
+        from .inspect import heldout_table, qd_table
         console.print(heldout_table(report))
+        if report.get("qd") and report["qd"]["offset"] is not None:
+            console.print(qd_table(report["qd"]))
 
 
 def spend_line(spend: dict) -> str:

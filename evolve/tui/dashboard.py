@@ -47,6 +47,7 @@ class DashboardScreen(PollingScreen):
         Binding("m", "elite_map", "Elite map"),
         Binding("b", "best", "Best program"),
         Binding("s", "stop", "Stop"),
+        Binding("c", "qd_metric", "QD plot: switch between QD score and coverage", show=False),
     ]
     EXTRA_HELP = [("enter", "open the program of the selected event")]
 
@@ -55,6 +56,7 @@ class DashboardScreen(PollingScreen):
         self.campaign_id = campaign_id
         self.data: DashboardData | None = None
         self.event_programs: list[int | None] = []
+        self.qd_metric = "qd_score"  # or "coverage": what the QD plot shows ("c" switches)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -66,6 +68,10 @@ class DashboardScreen(PollingScreen):
             with Vertical(id="plot-box", classes="panel") as box:
                 box.border_title = "best score"
                 yield StepPlot(id="plot")
+            with Vertical(id="qd-box", classes="panel") as box:
+                box.border_title = "QD score"
+                yield StepPlot(id="qd-plot", x_label="evals", style="bold cyan", empty_message="no QD figures yet",
+                               y_min=0.0)
             yield Static("", id="stats", classes="panel")
         events = DataTable(id="events", cursor_type="row", classes="panel")
         events.border_title = "recent events"
@@ -105,7 +111,33 @@ class DashboardScreen(PollingScreen):
                                                    float(max(s["iterations_done"], 1)))
         self.query_one("#plot-box").border_subtitle = f"now {fmt_score(s['best_score'])}"
         self.query_one("#stats", Static).update(self._stats_table(data))
+        self._show_qd(data)
         self._events(data.events)
+
+    def _show_qd(self, data: DashboardData) -> None:
+        """QD score (or coverage, in %) of the whole archive over training evaluations: snapshots, then now."""
+        plot, box, qd = self.query_one("#qd-plot", StepPlot), self.query_one("#qd-box"), data.qd
+        coverage = self.qd_metric == "coverage"
+        box.border_title = "coverage %" if coverage else "QD score"
+        if not qd or qd["offset"] is None:
+            plot.set_data([], 1.0)
+            box.border_subtitle = ""
+            return
+
+        def value(overall: dict) -> float:
+            return 100 * overall["coverage"] if coverage else overall["qd_score"]
+
+        evaluated = float(max(data.stats["evaluated"], 1))
+        points = [(float(h["evaluations"]), value(h["overall"])) for h in qd["history"] if h.get("overall")]
+        points.append((evaluated, value(qd["overall"])))
+        plot.set_data(points, evaluated)
+        overall = qd["overall"]
+        box.border_subtitle = f"now {fmt_score(overall['qd_score'], 3)} · {100 * overall['coverage']:.0f}%"
+
+    def action_qd_metric(self) -> None:
+        self.qd_metric = "qd_score" if self.qd_metric == "coverage" else "coverage"
+        if self.data is not None:
+            self._show_qd(self.data)
 
     def _stats_table(self, data: DashboardData) -> Table:
         s = data.stats

@@ -74,6 +74,19 @@ class DashboardData:
     events: list[Any]
     elapsed_s: float
     alive: bool
+    qd: dict[str, Any] | None = None  # archive.quality_diversity(): now, per island, and the snapshots
+
+
+def load_qd(archive: Archive, campaign) -> dict[str, Any] | None:
+    """QD score and coverage with their history; None when the campaign's task cannot be loaded."""
+    from evaluators.task import TaskError
+
+    from ..errors import UserError
+
+    try:
+        return Campaign.from_record(archive, campaign).quality_diversity()
+    except (UserError, TaskError):
+        return None
 
 
 def evaluation_rate(times: list[dt.datetime], now: dt.datetime, running: bool) -> float | None:
@@ -97,7 +110,7 @@ def load_dashboard(archive: Archive, campaign_id: int) -> DashboardData:
         campaign=campaign, stats=stats, history=history, rate=evaluation_rate(times, now, running),
         spend_usd=spend_usd(archive, campaign_id, stats), events=archive.recent_events(campaign_id, 50),
         elapsed_s=max(0.0, (end - campaign.created_at).total_seconds()),
-        alive=record_alive(campaign))
+        alive=record_alive(campaign), qd=load_qd(archive, campaign))
 
 
 # ---- elite map -----------------------------------------------------------------------------

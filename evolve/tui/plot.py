@@ -66,11 +66,15 @@ class StepPlot(Widget):
     StepPlot { height: 1fr; min-height: 5; }
     """
 
-    def __init__(self, *, id: str | None = None):
+    def __init__(self, *, id: str | None = None, x_label: str = "iterations", style: str = "bold green",
+                 empty_message: str = "no successful evaluation yet", y_min: float | None = None):
         super().__init__(id=id)
         self.points: list[tuple[float, float]] = []
         self.x_max: float = 1.0
-        self.empty_message = "no successful evaluation yet"
+        self.x_label = x_label
+        self.style = style
+        self.empty_message = empty_message
+        self.y_min = y_min  # a floor for the y axis (a QD score or a coverage is never below 0)
 
     def set_data(self, points: list[tuple[float, float]], x_max: float) -> None:
         self.points = sorted(points)
@@ -89,6 +93,8 @@ class StepPlot(Widget):
             return Text("scores are not finite", style="dim")
         pad = (hi - lo) * 0.08 or max(abs(hi) * 0.05, 0.5)
         y0, y1 = lo - pad, hi + pad
+        if self.y_min is not None and lo >= self.y_min:
+            y0 = max(y0, self.y_min)
         labels = [_label(y1), _label((y0 + y1) / 2), _label(y0)]
         gutter = max(len(s) for s in labels) + 1
         plot_w, plot_h = width - gutter - 1, height - 1
@@ -98,8 +104,8 @@ class StepPlot(Widget):
             label = labels[0] if i == 0 else labels[2] if i == plot_h - 1 else labels[1] if i == plot_h // 2 else ""
             text.append(label.rjust(gutter - 1) + " ", style="dim")
             text.append("┤" if label else "│", style="dim")
-            text.append(row, style="bold green")
+            text.append(row, style=self.style)
             text.append("\n")
-        left, right = "0", f"{int(self.x_max)} iterations"
+        left, right = "0", f"{int(self.x_max)} {self.x_label}"
         text.append(" " * gutter + "└" + left + " " * max(1, plot_w - len(left) - len(right)) + right, style="dim")
         return text

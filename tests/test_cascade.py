@@ -165,3 +165,13 @@ def test_binpack_probe_fingerprints_merge_rewrites_and_separate_heuristics():
 
     best, same, first = asyncio.run(fingerprints())
     assert best == same and best != first
+
+
+def test_cut_and_merged_children_read_well_in_the_dashboard_events(tmp_path):
+    from evolve.tui.dashboard import describe_event
+
+    reformulated = "    y = 0.1 + x * 0.5\n    if 0.5 < x:\n        y += 0.2\n    return y"
+    archive, _, programs = run_campaign(tmp_path, [reformulated, "    return 5.0 + x"])
+    texts = {e.kind: describe_event(e).plain for e in archive.events(1, limit=100)}
+    assert texts["functional_duplicate"] == f"same outputs as #{programs[0].id} on the probe inputs"
+    assert texts["cut"].startswith("cut at stage stage: ")

@@ -29,6 +29,11 @@ def describe_event(event) -> Text:
         return Text.assemble((f"{status} ", STATUS_STYLE.get(status, "red")), str(data.get("message", ""))[:120])
     if kind == "duplicate":
         return Text(f"duplicate of #{data.get('duplicate_of')}", style="dim")
+    if kind == "functional_duplicate":
+        return Text(f"same outputs as #{data.get('duplicate_of')} on the probe inputs", style="dim")
+    if kind == "cut":
+        return Text.assemble(("cut ", "yellow"), f"at stage {data.get('stage')}: {fmt_score(data.get('score'))} "
+                                                 f"below {fmt_score(data.get('threshold'))}")
     if kind == "failed_edit":
         return Text.assemble(("edit failed ", "yellow"), str(data.get("error") or "")[:120])
     if kind == "migration":
@@ -150,6 +155,9 @@ class DashboardScreen(PollingScreen):
             table.add_row(Text(f"  {status}", style=STATUS_STYLE.get(status, "")), f"{count} {share:>4}")
         programs = s["programs"]
         table.add_row("duplicates", str(programs.get(ProgramState.DUPLICATE, 0)))
+        for state, label in ((ProgramState.FUNCTIONAL_DUPLICATE, "same behaviour"), (ProgramState.CUT, "cut at a stage")):
+            if programs.get(state):  # only for tasks with a probe split / cascade stages
+                table.add_row(label, str(programs[state]))
         table.add_row("failed edits", str(programs.get(ProgramState.FAILED_EDIT, 0)))
         table.add_row("in flight", str(programs.get(ProgramState.PENDING, 0)))
         table.add_row("cells filled", str(s["cells_filled"]))

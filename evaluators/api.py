@@ -6,7 +6,8 @@ A scorer module defines::
 
 returning {"score": float (higher is better), "metrics": {...}, "artifacts": {...}}.
 Raise InvalidOutput when the candidate's decisions fail validation; let CandidateError
-propagate (the worker records the right status).
+propagate (the worker records the right status). A CandidateError's `status` is the sandbox's
+plain string; compare it with `==` (`exc.status == Status.TIMEOUT`), not `is`.
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def evaluate(candidate: Candidate, split: str, ctx: EvalContext) -> dict:
             answer = check_answer(candidate.call(info, lm, fn="run_search", services={"lm": lm}), index)
         except CandidateError as exc:
             # A policy that lets the budget refusal propagate loses this problem, not the evaluation.
-            if not (lm.exceeded and exc.status is Status.CRASHED):
+            if not (lm.exceeded and exc.status == Status.CRASHED):
                 raise
             answer = None
         tallies = lm.meter.tallies

@@ -2,8 +2,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from core_support import ROOT, TOY_TASK
+
+# mutation runs (bench/mutation_report.py): fixed examples and no example database, so the kill rate
+# is reproducible; no shrinking, since a failing example is all a killed mutant needs
+settings.register_profile("mutation", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate))
 
 
 @pytest.fixture

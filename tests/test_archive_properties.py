@@ -492,3 +492,27 @@ def test_a_single_island_does_not_migrate(tmp_path, islands):
     assert archive.count_events(cid, "migration") == 0
     assert len(archive.elites(cid, 0)) == 1 and archive.elites(cid, 1) == []
     archive.close()
+
+
+def test_migration_sends_the_lowest_id_among_tied_bests_and_replaces_a_weaker_incumbent(tmp_path):
+    archive = Archive(str(tmp_path / "a.db"))
+    cid = _campaign(archive)
+    p1, p2, p3 = (_program(archive, cid, i) for i in range(3))
+    archive.record_evaluation(p1, "train", _result(2.0, 0.9, 0.9), grid=GRID2, islands=[0])  # cell "1,1"
+    archive.record_evaluation(p2, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[0])  # cell "0,0": same score
+    archive.record_evaluation(p3, "train", _result(1.0, 0.9, 0.9), grid=GRID2, islands=[1])  # weaker, on island 1
+    archive.migrate(cid, 2, GRID2, 0)
+    assert _as_set(archive.elites(cid, 1)) == {("1,1", p1, 2.0)}  # p1 (not p2, whose key sorts first) moved in
+    assert _as_set(archive.elites(cid, 0)) == {("1,1", p1, 2.0), ("0,0", p2, 2.0)}  # p3 lost to p1 going back
+    archive.close()
+
+
+def test_best_reports_the_training_evaluation_not_a_later_held_out_one(tmp_path):
+    archive = Archive(str(tmp_path / "a.db"))
+    cid = _campaign(archive)
+    pid = _program(archive, cid, 0)
+    archive.record_evaluation(pid, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
+    archive.replace_evaluation(pid, "heldout", _result(7.0, 0.1, 0.1))
+    program, evaluation = archive.best(cid)
+    assert program.id == pid and (evaluation.split, evaluation.score) == ("train", 1.0)
+    archive.close()

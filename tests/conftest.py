@@ -8,7 +8,9 @@ from core_support import ROOT, TOY_TASK
 
 # mutation runs (bench/mutation_report.py): fixed examples and no example database, so the kill rate
 # is reproducible; no shrinking, since a failing example is all a killed mutant needs
-settings.register_profile("mutation", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate))
+# and fewer examples for the SQLite-backed properties (the pure ones set their own count)
+settings.register_profile("mutation", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate),
+                          max_examples=12)
 
 
 @pytest.fixture

@@ -20,8 +20,10 @@ from archive.sampling import Elite, choose_inspirations, choose_parent
 from sandbox.result import EvaluationResult, Status
 
 PURE = settings(max_examples=150, deadline=None)
-# every example of these is a fresh campaign in one SQLite archive per test module
-DB = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# every example of these is a fresh campaign in one SQLite archive per test module; the mutation
+# profile (tests/conftest.py) lowers the count, since a surviving mutant reruns every DB property
+DB = settings(max_examples=min(30, settings.default.max_examples), deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
 
@@ -259,7 +261,7 @@ def test_frontier_ignores_elites_whose_neighbours_are_all_filled():
 # ---- inspirations ---------------------------------------------------------------------------
 
 @settings(max_examples=80, deadline=None)
-@given(populations(min_size=2), st.integers(0, 4), st.integers(0, 3), st.integers(0, 2**32))
+@given(populations(min_size=2), st.integers(0, 4), st.integers(-1, 3), st.integers(0, 2**32))
 def test_inspirations_are_the_top_elites_then_far_ones(population, top_n, diverse, seed):
     grid, elites = population
     parent = random.Random(seed).choice(elites)
@@ -299,6 +301,8 @@ def test_every_far_elite_can_be_an_inspiration_and_near_ones_never_are():
     assert choose_inspirations(elites[:3], parent, grid, random.Random(0), weights) == [elites[1], elites[2]]
     assert choose_inspirations(elites, parent, grid, random.Random(0),
                                SamplingWeights(top_inspirations=2, diverse_inspirations=0)) == [elites[9], elites[1]]
+    assert choose_inspirations(elites, parent, grid, random.Random(0),  # a count below one means none
+                               SamplingWeights(top_inspirations=1, diverse_inspirations=-1)) == [elites[9]]
 
 
 # ---- cell competition on a real archive -----------------------------------------------------

@@ -429,10 +429,30 @@ def test_a_failed_evaluation_never_competes(tmp_path):
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
     pid = _program(archive, cid, 0)
-    out = archive.record_evaluation(pid, "train", EvaluationResult.failure(Status.CRASHED, "boom"), grid=GRID2,
+    out = archive.record_evaluation(pid, "train", EvaluationResult.failure(Status.CRASHED, "x" * 400), grid=GRID2,
                                     islands=[0])
     assert (out.key, out.new_elite, out.new_best) == (None, False, False)
     assert archive.elites(cid) == [] and archive.best(cid) is None
+    assert archive.program(pid).state == "evaluated"
+    (event,) = [e for e in archive.events(cid) if e.kind == "failure"]
+    assert (event.program_id, event.data) == (pid, {"status": "crashed", "message": "x" * 300})  # bounded
+    archive.close()
+
+
+def test_an_evaluation_is_stored_as_reported(tmp_path):
+    archive = Archive(str(tmp_path / "a.db"))
+    cid = _campaign(archive)
+    pid, other = _program(archive, cid, 0), _program(archive, cid, 1)
+    result = EvaluationResult(Status.OK, score=1.5, metrics={"m": 2}, descriptors={"a": 0.9, "b": 0.1},
+                              artifacts={"log": "x"}, wall_time=0.25, cpu_time=0.5)
+    archive.record_evaluation(pid, "train", result, grid=GRID2, islands=[0])
+    stored = archive.evaluation(pid, "train")
+    assert (stored.status, stored.score, stored.metrics, stored.descriptors, stored.artifacts, stored.wall_time,
+            stored.cpu_time) == ("ok", 1.5, {"m": 2}, {"a": 0.9, "b": 0.1}, {"log": "x"}, 0.25, 0.5)
+    assert archive.program(pid).state == "evaluated" and archive.elites(cid, 0) == [archive.elites(cid)[0]]
+    # without a grid (a reporting split) nothing competes and the program keeps its state
+    assert archive.record_evaluation(other, "test", result).key is None
+    assert archive.program(other).state == "pending" and {e.program_id for e in archive.elites(cid)} == {pid}
     archive.close()
 
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from archive import Archive, Axis, Grid, SamplingWeights
-from archive.models import Event
+from archive.schema import Event
 from archive.sampling import Elite, choose_inspirations, choose_parent
-from sandbox.result import EvaluationResult, Status
+from evaluators.contract import EvaluationResult, Status
 
 PURE = settings(max_examples=150, deadline=None)
 # every example of these is a fresh campaign in one SQLite archive per test module; the mutation
@@ -380,7 +380,7 @@ def test_a_cell_keeps_its_elite_unless_a_strictly_higher_score_arrives(shared_ar
         before = model.top()
         key = GRID2.key({"a": a, "b": b})
         changed = [model.compete(i, key, score, pid) for i in islands]
-        outcome = archive.record_evaluation(pid, "train", _result(score, a, b), grid=GRID2, islands=islands)
+        outcome = archive.record_training(pid, "train", _result(score, a, b), grid=GRID2, islands=islands)
         assert outcome.key == key
         assert outcome.new_elite == any(changed)
         assert outcome.new_best == (any(changed) and (before is None or score > before[0]))
@@ -410,12 +410,12 @@ def test_placement_events_name_the_cell_score_and_island(tmp_path):
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
     p1, p2, p3, p4 = (_program(archive, cid, i, island=i % 2) for i in range(4))
-    assert archive.record_evaluation(p1, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0]).new_best
-    out = archive.record_evaluation(p2, "train", _result(0.5, 0.9, 0.1), grid=GRID2, islands=[1])
+    assert archive.record_training(p1, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0]).new_best
+    out = archive.record_training(p2, "train", _result(0.5, 0.9, 0.1), grid=GRID2, islands=[1])
     assert out.new_elite and not out.new_best and out.key == "1,0"
-    out = archive.record_evaluation(p3, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
+    out = archive.record_training(p3, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
     assert not out.new_elite and not out.new_best  # an equal score does not replace
-    out = archive.record_evaluation(p4, "train", _result(1.0, 0.1, 0.9), grid=GRID2, islands=[1])
+    out = archive.record_training(p4, "train", _result(1.0, 0.1, 0.9), grid=GRID2, islands=[1])
     assert out.new_elite and not out.new_best  # equal to the campaign's best is not a new best
     assert [(e.kind, e.program_id, e.data) for e in _events(archive, cid)] == [
         ("new_best", p1, {"cell": "0,0", "score": 1.0, "island": 0}),
@@ -429,7 +429,7 @@ def test_a_failed_evaluation_never_competes(tmp_path):
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
     pid = _program(archive, cid, 0)
-    out = archive.record_evaluation(pid, "train", EvaluationResult.failure(Status.CRASHED, "x" * 400), grid=GRID2,
+    out = archive.record_training(pid, "train", EvaluationResult.failure(Status.CRASHED, "x" * 400), grid=GRID2,
                                     islands=[0])
     assert (out.key, out.new_elite, out.new_best) == (None, False, False)
     assert archive.elites(cid) == [] and archive.best(cid) is None
@@ -445,13 +445,13 @@ def test_an_evaluation_is_stored_as_reported(tmp_path):
     pid, other = _program(archive, cid, 0), _program(archive, cid, 1)
     result = EvaluationResult(Status.OK, score=1.5, metrics={"m": 2}, descriptors={"a": 0.9, "b": 0.1},
                               artifacts={"log": "x"}, wall_time=0.25, cpu_time=0.5)
-    archive.record_evaluation(pid, "train", result, grid=GRID2, islands=[0])
+    archive.record_training(pid, "train", result, grid=GRID2, islands=[0])
     stored = archive.evaluation(pid, "train")
     assert (stored.status, stored.score, stored.metrics, stored.descriptors, stored.artifacts, stored.wall_time,
             stored.cpu_time) == ("ok", 1.5, {"m": 2}, {"a": 0.9, "b": 0.1}, {"log": "x"}, 0.25, 0.5)
     assert archive.program(pid).state == "evaluated" and archive.elites(cid, 0) == [archive.elites(cid)[0]]
-    # without a grid (a reporting split) nothing competes and the program keeps its state
-    assert archive.record_evaluation(other, "test", result).key is None
+    # a reporting split never competes and leaves the program's state alone
+    assert archive.record_report(other, "test", result).score == 1.5
     assert archive.program(other).state == "pending" and {e.program_id for e in archive.elites(cid)} == {pid}
     archive.close()
 
@@ -469,7 +469,7 @@ def test_migration_moves_each_islands_best_to_the_next_under_the_same_rule(share
         key = GRID2.key({"a": a, "b": b})
         for i in entered:
             model.compete(i, key, score, pid)
-        archive.record_evaluation(pid, "train", _result(score, a, b), grid=GRID2, islands=entered)
+        archive.record_training(pid, "train", _result(score, a, b), grid=GRID2, islands=entered)
     expected_logs = []
     for round_index in range(rounds):
         moved = []
@@ -496,9 +496,9 @@ def test_migration_keeps_a_tied_incumbent_and_ignores_other_campaigns(tmp_path):
     cid, other = _campaign(archive), _campaign(archive)
     p1, p2 = _program(archive, cid, 0), _program(archive, cid, 1)
     q = _program(archive, other, 0)
-    archive.record_evaluation(p1, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[0])
-    archive.record_evaluation(p2, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[1])
-    archive.record_evaluation(q, "train", _result(9.0, 0.1, 0.1), grid=GRID2, islands=[0, 1])
+    archive.record_training(p1, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[0])
+    archive.record_training(p2, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[1])
+    archive.record_training(q, "train", _result(9.0, 0.1, 0.1), grid=GRID2, islands=[0, 1])
     archive.migrate(cid, 2, GRID2, 0)
     assert _as_set(archive.elites(cid, 0)) == {("0,0", p1, 2.0)}
     assert _as_set(archive.elites(cid, 1)) == {("0,0", p2, 2.0)}
@@ -511,7 +511,7 @@ def test_migration_keeps_a_tied_incumbent_and_ignores_other_campaigns(tmp_path):
 def test_a_single_island_does_not_migrate(tmp_path, islands):
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
-    archive.record_evaluation(_program(archive, cid, 0), "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
+    archive.record_training(_program(archive, cid, 0), "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
     archive.migrate(cid, islands, GRID2, 0)
     assert archive.count_events(cid, "migration") == 0
     assert len(archive.elites(cid, 0)) == 1 and archive.elites(cid, 1) == []
@@ -522,9 +522,9 @@ def test_migration_sends_the_lowest_id_among_tied_bests_and_replaces_a_weaker_in
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
     p1, p2, p3 = (_program(archive, cid, i) for i in range(3))
-    archive.record_evaluation(p1, "train", _result(2.0, 0.9, 0.9), grid=GRID2, islands=[0])  # cell "1,1"
-    archive.record_evaluation(p2, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[0])  # cell "0,0": same score
-    archive.record_evaluation(p3, "train", _result(1.0, 0.9, 0.9), grid=GRID2, islands=[1])  # weaker, on island 1
+    archive.record_training(p1, "train", _result(2.0, 0.9, 0.9), grid=GRID2, islands=[0])  # cell "1,1"
+    archive.record_training(p2, "train", _result(2.0, 0.1, 0.1), grid=GRID2, islands=[0])  # cell "0,0": same score
+    archive.record_training(p3, "train", _result(1.0, 0.9, 0.9), grid=GRID2, islands=[1])  # weaker, on island 1
     archive.migrate(cid, 2, GRID2, 0)
     assert _as_set(archive.elites(cid, 1)) == {("1,1", p1, 2.0)}  # p1 (not p2, whose key sorts first) moved in
     assert _as_set(archive.elites(cid, 0)) == {("1,1", p1, 2.0), ("0,0", p2, 2.0)}  # p3 lost to p1 going back
@@ -535,8 +535,8 @@ def test_best_reports_the_training_evaluation_not_a_later_held_out_one(tmp_path)
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)
     pid = _program(archive, cid, 0)
-    archive.record_evaluation(pid, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
-    archive.replace_evaluation(pid, "heldout", _result(7.0, 0.1, 0.1))
+    archive.record_training(pid, "train", _result(1.0, 0.1, 0.1), grid=GRID2, islands=[0])
+    archive.record_report(pid, "heldout", _result(7.0, 0.1, 0.1))
     program, evaluation = archive.best(cid)
     assert program.id == pid and (evaluation.split, evaluation.score) == ("train", 1.0)
     archive.close()

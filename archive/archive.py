@@ -280,10 +280,10 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             if island is not None:
                 query = query.where(Cell.island == island)
             rows = s.execute(query).all()
-        if island is None:  # one entry per (cell, program): the best across islands
+        if island is None:  # one entry per cell: the best across islands, ties to the lowest id as in best()
             best: dict[str, Elite] = {}
             for program_id, key, score in rows:
-                if key not in best or score > best[key].score:
+                if key not in best or (-score, program_id) < (-best[key].score, best[key].program_id):
                     best[key] = Elite(program_id, key, score)
             return list(best.values())
         return [Elite(p, k, sc) for p, k, sc in rows]

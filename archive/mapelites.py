@@ -1,6 +1,7 @@
 """The MAP-Elites grid: descriptor axes, cell keys and neighbourhoods."""
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
@@ -14,14 +15,20 @@ class Axis:
     bins: int
 
     def index(self, value: float) -> int:
+        """The bin whose [low, high) edges contain the value; out of range clamps to the first/last bin."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return 0
-        position = (float(value) - self.low) / (self.high - self.low)
-        return min(self.bins - 1, max(0, int(math.floor(position * self.bins))))
+        # counting the inner edges at or below the value agrees with edges() to the last bit and
+        # never overflows (arithmetic on the value itself did, for inf or 1e308)
+        return bisect.bisect_right([self._edge(i) for i in range(1, self.bins)], float(value))
 
     def edges(self, index: int) -> tuple[float, float]:
-        width = (self.high - self.low) / self.bins
-        return self.low + index * width, self.low + (index + 1) * width
+        return self._edge(index), self._edge(index + 1)
+
+    def _edge(self, index: int) -> float:
+        if index == self.bins:
+            return self.high  # low + width * bins can miss high by an ulp
+        return self.low + (self.high - self.low) * index / self.bins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Grid:
         return tuple(int(part) for part in key.split(","))
 
     def neighbours(self, key: str) -> list[str]:
+        if not self.axes:  # the single cell "0" of a grid without descriptors
+            return []
         coords = self.parse(key)
         found = []
         for delta in itertools.product((-1, 0, 1), repeat=len(coords)):
@@ -59,4 +68,6 @@ class Grid:
         return found
 
     def all_keys(self) -> list[str]:
+        if not self.axes:
+            return ["0"]  # the key key() gives every program, not ""
         return [",".join(map(str, c)) for c in itertools.product(*(range(a.bins) for a in self.axes))]

@@ -1,0 +1,92 @@
+"""Adaptive model choice: which model of the ensemble gets the next call, learned from the archive.
+
+The reward of a call is 1 when its answer was used and its child became a new elite or a new best,
+else 0 (`Archive.model_stats` counts both from the call log and the events). Models are compared by
+*improvements per unit spent*: dollars when every model of the ensemble has a price, tokens
+otherwise (the unit is named in every report: `usd` or `tokens`).
+
+Why Thompson sampling with Beta priors, not UCB1 or a greedy rate:
+- Rewards are Bernoulli (improved or not) and arrive late: a child's outcome is known only after its
+  evaluation, and many proposals are in flight at once. UCB1 is a deterministic function of the
+  counts, so every proposal started between two reward updates would go to the same model. A
+  Thompson draw is random, so a batch of proposals spreads over the models in proportion to the
+  chance that each is the best — the usual remedy for delayed, batched feedback. Calls whose child
+  is not evaluated yet are *pending*: neither a success nor a failure.
+- The configured weights become the prior directly: each model starts with PRIOR_TRIALS pseudo-calls
+  of which a share weight / max weight were improvements, on top of a uniform Beta(1, 1). The
+  prior is optimistic (every model gets tried early) and washes out after a few real calls.
+- The state is nothing but counts, rebuilt from the archive by one query (`Archive.model_stats`),
+  so after kill -9 or `evolve resume` the bandit is exactly where the archive says. The draws come
+  from the campaign's seeded rng: given the archive and the seed, the choices are reproducible.
+
+A draw is θ ~ Beta(prior + improvements, prior + resolved calls - improvements), the chance that a
+call to the model improves the archive; the model picked is the one with the highest θ / mean cost
+of its answered calls (a model without answers yet is priced at the ensemble's mean, or 1 before
+any answer at all).
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Iterable
+
+PRIOR_TRIALS = 2.0
+
+
+def cost_unit(priced: bool) -> str:
+    return "usd" if priced else "tokens"
+
+
+def model_report(rows: Iterable[dict[str, Any]], priced: bool) -> list[dict[str, Any]]:
+    """`Archive.model_stats` rows with the rates shown by `evolve status` and the TUI:
+    ok_rate (answers used / calls), improvement_rate (improvements / resolved calls) and
+    improved_per_unit (improvements per dollar, or per million tokens without prices)."""
+    unit = cost_unit(priced)
+    out = []
+    for r in rows:
+        resolved = r["calls"] - r["pending"]
+        spent = r["usd"] if priced else r["tokens"] / 1e6
+        out.append({**r, "resolved": resolved, "ok_rate": r["ok"] / r["calls"] if r["calls"] else None,
+                    "improvement_rate": r["improved"] / resolved if resolved else None,
+                    "cost_unit": unit if priced else "Mtokens",
+                    "improved_per_unit": r["improved"] / spent if spent > 0 else None})
+    return out
+
+
+class ThompsonChoice:
+    """Picks a model key among the ready ones, given per-key counts and configured weights."""
+
+    def __init__(self, weights: dict[Any, float], priced: bool):
+        top = max(weights.values())
+        self.prior = {key: (1.0 + PRIOR_TRIALS * w / top, 1.0 + PRIOR_TRIALS * (1.0 - w / top))
+                      for key, w in weights.items()}
+        self.priced = priced
+        self.counts: dict[Any, dict[str, Any]] = {}
+
+    def update(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Replace the counts with a fresh `Archive.model_stats` result (rows keyed by (provider, model))."""
+        self.counts = {(r["provider"], r["model"]): r for r in rows}
+
+    def _cost(self, key: Any) -> float:
+        def per_answer(row):
+            spent = row["usd"] if self.priced else row["tokens"]
+            return spent / row["answered"] if row["answered"] and spent > 0 else None
+
+        mine = per_answer(self.counts[key]) if key in self.counts else None
+        if mine is not None:
+            return mine
+        known = [c for c in (per_answer(r) for r in self.counts.values()) if c is not None]
+        return sum(known) / len(known) if known else 1.0
+
+    def posterior(self, key: Any) -> tuple[float, float]:
+        a, b = self.prior[key]
+        row = self.counts.get(key)
+        if row is None:
+            return a, b
+        resolved = row["calls"] - row["pending"]
+        return a + row["improved"], b + resolved - row["improved"]
+
+    def pick(self, keys: list[Any], rng: random.Random) -> Any:
+        if len(keys) == 1:
+            return keys[0]
+        scores = [rng.betavariate(*self.posterior(key)) / self._cost(key) for key in keys]
+        return keys[max(range(len(keys)), key=scores.__getitem__)]

@@ -1,0 +1,130 @@
+"""Adaptive model choice: a real campaign on the toy task with two models on two local stand-in servers
+(real SDKs), one answering usable edits and one answering edits that never apply. Within 40 calls
+most calls go to the good model, and the per-model statistics `evolve status` shows match the call log."""
+import json
+import random
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core_support import evolve_cmd
+from evolve.mutators.model_choice import ThompsonChoice, model_report
+from llm_server import FakeLLM
+
+TOY = Path(__file__).resolve().parent / "fixtures" / "toy_task"
+PRICE = {"input": 3.0, "output": 15.0}
+
+
+def _row(provider, model, calls, improved, pending=0, usd=1.0, tokens=1000):
+    return {"provider": provider, "model": model, "calls": calls, "ok": calls, "pending": pending,
+            "improved": improved, "usd": usd, "tokens": tokens, "answered": calls}
+
+
+def _shares(choice, rng, n=2000):
+    keys = [("p", "a"), ("p", "b")]
+    picks = [choice.pick(keys, rng) for _ in range(n)]
+    return picks.count(("p", "a")) / n
+
+
+def test_weights_are_the_prior_and_evidence_overrides_them():
+    choice = ThompsonChoice({("p", "a"): 3.0, ("p", "b"): 1.0}, priced=True)
+    rng = random.Random(0)
+    assert _shares(choice, rng) > 0.6  # no calls yet: the heavier model is preferred
+    choice.update([_row("p", "a", 20, 0), _row("p", "b", 20, 10)])
+    assert _shares(choice, rng) < 0.05  # a's 20 calls never improved anything, b's half did
+
+
+def test_pending_calls_carry_no_reward_and_cost_divides_the_rate():
+    choice = ThompsonChoice({("p", "a"): 1.0, ("p", "b"): 1.0}, priced=True)
+    choice.update([_row("p", "a", 30, 0, pending=30), _row("p", "b", 30, 0, pending=30)])
+    assert choice.posterior(("p", "a")) == choice.prior[("p", "a")]
+    # the same improvement rate at a tenth of the price per call: the cheap model wins nearly always
+    choice.update([_row("p", "a", 40, 10, usd=0.4), _row("p", "b", 40, 10, usd=4.0)])
+    assert _shares(choice, random.Random(1)) > 0.9
+
+
+def test_the_choice_is_reproducible_from_the_seed():
+    rows = [_row("p", "a", 10, 3), _row("p", "b", 10, 4)]
+    runs = []
+    for _ in range(2):
+        choice = ThompsonChoice({("p", "a"): 1.0, ("p", "b"): 2.0}, priced=False)
+        choice.update(rows)
+        rng = random.Random(7)
+        runs.append([choice.pick([("p", "a"), ("p", "b")], rng) for _ in range(50)])
+    assert runs[0] == runs[1]
+
+
+def test_report_rates_and_unit():
+    [row] = model_report([_row("p", "a", 10, 2, pending=2, usd=0.5, tokens=2_000_000) | {"ok": 8}], priced=False)
+    assert (row["ok_rate"], row["improvement_rate"], row["cost_unit"]) == (0.8, 0.25, "Mtokens")
+    assert row["improved_per_unit"] == pytest.approx(1.0)  # 2 improvements over 2 M tokens
+
+
+def _log_stats(db):
+    """Per-model figures computed straight from the call log and the events, independently of the archive code."""
+    with sqlite3.connect(db) as con:
+        improved = {pid for (pid,) in con.execute(
+            "select program_id from events where kind in ('new_elite', 'new_best') and program_id is not null")}
+        states = dict(con.execute("select id, state from programs"))
+        out = {}
+        for model, outcome, program_id, cost in con.execute(
+                "select model, outcome, program_id, cost_usd from llm_calls order by id"):
+            m = out.setdefault(model, {"calls": 0, "ok": 0, "pending": 0, "improved": 0, "usd": 0.0})
+            m["calls"] += 1
+            m["usd"] += cost
+            if outcome == "ok":
+                m["ok"] += 1
+                m["pending"] += program_id is None or states.get(program_id) == "pending"
+                m["improved"] += program_id in improved
+    return out
+
+
+def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_env):
+    with FakeLLM(default="valid") as good, FakeLLM(default="unmatched") as bad:
+        config = {"llm": [{"provider": "openai", "model": "good-model", "base_url": good.openai_url, "timeout": 10},
+                          {"provider": "anthropic", "model": "bad-model", "base_url": bad.anthropic_url,
+                           "timeout": 10}],
+                  "prices": {"good-model": PRICE, "bad-model": PRICE},
+                  "mix": {"diff": 1, "full_rewrite": 0, "crossover": 0, "offline": 0},
+                  "llm_options": {"backoff_s": 0.05, "max_retries": 1, "edit_retries": 1}}
+        path = tmp_path / "campaign.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = dict(cli_env, OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-test")
+        db = str(tmp_path / "bandit.db")
+        run = subprocess.run(evolve_cmd("run", "--task-dir", TOY, "--config", path, "--iterations", 30,
+                                        "--workers", 2, "--proposals", 2, "--seed", 3, "--name", "bandit",
+                                        "--db", db, "--json"),
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        served_good, served_bad = len(good.served()), len(bad.served())
+    with sqlite3.connect(db) as con:
+        first = [m for (m,) in con.execute("select model from llm_calls order by id limit 40")]
+    assert len(first) == 40
+    assert first.count("good-model") > 28, first  # most of the first 40 calls
+    assert first.count("bad-model") >= 2, first   # the bad model was tried (optimistic prior) before being dropped
+    assert first[20:].count("good-model") >= 17, first  # and the later calls go almost all to the good one
+
+    status = subprocess.run(evolve_cmd("status", "bandit", "--db", db, "--json"), env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    shown = {m["model"]: m for m in json.loads(status.stdout)["models"]}
+    expected = _log_stats(db)
+    assert set(shown) == set(expected) == {"good-model", "bad-model"}
+    for model, figures in expected.items():
+        for key in ("calls", "ok", "pending", "improved"):
+            assert shown[model][key] == figures[key], (model, key)
+        assert shown[model]["usd"] == pytest.approx(figures["usd"])
+        assert shown[model]["cost_unit"] == "usd"
+    assert (shown["good-model"]["calls"], shown["bad-model"]["calls"]) == (served_good, served_bad)
+    assert shown["bad-model"]["ok"] == 0 and shown["bad-model"]["improved"] == 0
+    assert shown["good-model"]["improved"] > 0 and shown["good-model"]["improved_per_unit"] > 0
+
+    plain = subprocess.run(evolve_cmd("status", "bandit", "--db", db), env=dict(env, COLUMNS="80"),
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert all(len(line) <= 80 for line in plain.stdout.splitlines())
+    good_line = next(line for line in plain.stdout.splitlines() if "good-model" in line)
+    assert f" {shown['good-model']['calls']} " in good_line and "100%" in good_line

@@ -93,19 +93,9 @@ def status_command(args) -> int:
 
 
 def model_rows(archive: Archive, campaign: CampaignRecord) -> list[dict]:
-    """Per-model calls, spend, ok-rate and improvement rate (evolve/mutators/model_choice.py)."""
-    from ..config import CampaignConfig
-    from ..mutators.model_choice import model_report
+    from ..mutators.model_choice import campaign_models
 
-    rows = archive.model_stats(campaign.id)
-    if not rows:
-        return []
-    try:
-        config = CampaignConfig.model_validate(campaign.config or {})
-        priced = all(config.price(m) is not None for m in config.models())
-    except ValueError:  # a config from another version: price what the log says was billed
-        priced = all(r["usd"] > 0 for r in rows)
-    return model_report(rows, priced)
+    return campaign_models(archive, campaign)
 
 
 def models_table(models: list[dict]) -> Table:

@@ -52,6 +52,21 @@ def model_report(rows: Iterable[dict[str, Any]], priced: bool) -> list[dict[str,
     return out
 
 
+def campaign_models(archive: Any, campaign: Any) -> list[dict[str, Any]]:
+    """The per-model report of a stored campaign (`evolve status`, the TUI dashboard); [] without LLM calls."""
+    from ..config import CampaignConfig
+
+    rows = archive.model_stats(campaign.id)
+    if not rows:
+        return []
+    try:
+        config = CampaignConfig.model_validate(campaign.config or {})
+        priced = all(config.price(m) is not None for m in config.models())
+    except ValueError:  # a config this version cannot read: priced when every model was billed
+        priced = all(r["usd"] > 0 for r in rows)
+    return model_report(rows, priced)
+
+
 class ThompsonChoice:
     """Picks a model key among the ready ones, given per-key counts and configured weights."""
 

@@ -46,7 +46,9 @@ class LLMCallLog:
         elite or a new best (an event `new_elite` / `new_best` naming the child). A used answer whose
         child is not stored yet, or is stored but still pending evaluation, is *pending*: its reward is
         not known. Every other call is *resolved* with reward 0. All of it is read from the archive, so
-        it is exact after kill -9 and `evolve resume`.
+        it is exact after kill -9 and `evolve resume`. Improvements count distinct children: an answer
+        lost to kill -9 is linked to the program its iteration produces after resume, but only one of
+        the calls of that iteration is credited with it.
         """
         improved = (select(Event.program_id).where(Event.campaign_id == campaign_id,
                                                    Event.kind.in_(("new_elite", "new_best")),
@@ -58,7 +60,7 @@ class LLMCallLog:
             rows = s.execute(
                 select(LLMCall.provider, LLMCall.model, func.count(LLMCall.id),
                        func.sum(case((used, 1), else_=0)), func.sum(case((pending, 1), else_=0)),
-                       func.sum(case((won, 1), else_=0)), func.coalesce(func.sum(LLMCall.cost_usd), 0.0),
+                       func.count(func.distinct(case((won, LLMCall.program_id)))), func.coalesce(func.sum(LLMCall.cost_usd), 0.0),
                        func.coalesce(func.sum(LLMCall.tokens_in + LLMCall.tokens_out), 0),
                        func.sum(case((LLMCall.tokens_in + LLMCall.tokens_out > 0, 1), else_=0)))
                 .outerjoin(Program, Program.id == LLMCall.program_id)

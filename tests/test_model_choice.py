@@ -1,16 +1,22 @@
 """Adaptive model choice: a real campaign on the toy task with two models on two local stand-in servers
 (real SDKs), one answering usable edits and one answering edits that never apply. Within 40 calls
-most calls go to the good model, and the per-model statistics `evolve status` shows match the call log."""
+most calls go to the good model, the bandit's state survives kill -9 and resume, and the per-model statistics `evolve status` shows match the call log."""
+import asyncio
 import json
 import random
+import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from archive import Archive
 from core_support import evolve_cmd
+from evolve.config import CampaignConfig
+from evolve.mutators.client import CallLog, LLMClient
 from evolve.mutators.model_choice import ThompsonChoice, model_report
 from llm_server import FakeLLM
 
@@ -78,11 +84,50 @@ def _log_stats(db):
             if outcome == "ok":
                 m["ok"] += 1
                 m["pending"] += program_id is None or states.get(program_id) == "pending"
-                m["improved"] += program_id in improved
+                if program_id in improved:
+                    m.setdefault("children", set()).add(program_id)
+    for m in out.values():
+        m["improved"] = len(m.pop("children", ()))  # distinct children: one per iteration after a resume
     return out
 
 
-def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_env):
+def _wait_for_calls(db, count, proc, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            with sqlite3.connect(db) as con:
+                if con.execute("select count(*) from llm_calls").fetchone()[0] >= count:
+                    return
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} calls logged in {timeout} s")
+
+
+def _bandit_after_restart(db, env, monkeypatch):
+    """The posterior a fresh client (what `evolve resume` builds) reads back from the archive."""
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(key, env[key])
+    archive = Archive(db)
+    try:
+        record = archive.campaign("bandit")
+        client = LLMClient(CampaignConfig.model_validate(record.config), CallLog(archive, record.id))
+
+        async def read():
+            try:
+                await client._refresh_counts()
+            finally:
+                await client.close()
+                client.log.db.close()
+
+        asyncio.run(read())
+        return {key[1]: client.choice.posterior(key) for key in client.choice.prior}, client.choice.prior
+    finally:
+        archive.close()
+
+
+def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_env, monkeypatch):
     with FakeLLM(default="valid") as good, FakeLLM(default="unmatched") as bad:
         config = {"llm": [{"provider": "openai", "model": "good-model", "base_url": good.openai_url, "timeout": 10},
                           {"provider": "anthropic", "model": "bad-model", "base_url": bad.anthropic_url,
@@ -94,11 +139,23 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
         path.write_text(yaml.safe_dump(config))
         env = dict(cli_env, OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-test")
         db = str(tmp_path / "bandit.db")
-        run = subprocess.run(evolve_cmd("run", "--task-dir", TOY, "--config", path, "--iterations", 36,
-                                        "--workers", 2, "--proposals", 2, "--seed", 3, "--name", "bandit",
-                                        "--db", db, "--json"),
-                             env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TOY, "--config", path, "--iterations", 36,
+                                           "--workers", 2, "--proposals", 2, "--seed", 3, "--name", "bandit",
+                                           "--db", db, "--json"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        _wait_for_calls(db, 16, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        # after kill -9 the bandit's state is exactly what the call log and the events say
+        posterior, prior = _bandit_after_restart(db, env, monkeypatch)
+        for model, figures in _log_stats(db).items():
+            a, b = prior[("openai" if model == "good-model" else "anthropic", model)]
+            resolved = figures["calls"] - figures["pending"]
+            assert posterior[model] == (a + figures["improved"], b + resolved - figures["improved"])
+        run = subprocess.run(evolve_cmd("resume", "bandit", "--db", db, "--json"), env=env, capture_output=True,
+                             text=True, timeout=600)
         assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["state"] == "finished"
         served_good, served_bad = len(good.served()), len(bad.served())
     with sqlite3.connect(db) as con:
         first = [m for (m,) in con.execute("select model from llm_calls order by id limit 40")]

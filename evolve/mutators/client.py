@@ -31,7 +31,7 @@ from .model_choice import ThompsonChoice
 from .providers import CallFailure, Provider, Reply, make_provider
 
 
-REFRESH_EVERY = 4  # picks between two reads of the per-model counts from the archive
+REFRESH_EVERY = 2  # picks between two reads of the per-model counts from the archive
 
 
 class BudgetExhausted(StopCampaign):

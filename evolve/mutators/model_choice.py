@@ -12,9 +12,12 @@ Why Thompson sampling with Beta priors, not UCB1 or a greedy rate:
   Thompson draw is random, so a batch of proposals spreads over the models in proportion to the
   chance that each is the best — the usual remedy for delayed, batched feedback. Calls whose child
   is not evaluated yet are *pending*: neither a success nor a failure.
-- The configured weights become the prior directly: each model starts with PRIOR_TRIALS pseudo-calls
-  of which a share weight / max weight were improvements, on top of a uniform Beta(1, 1). The
-  prior is optimistic (every model gets tried early) and washes out after a few real calls.
+- The configured weights become the prior directly: Beta(w / w_max, 1), so the most trusted model
+  starts uniform (mean 1/2) and one with half its weight at mean 1/3. At most two pseudo-calls:
+  the evidence of a handful of real calls outweighs it. (A stronger, optimistic prior such as
+  Beta(3, 1) kept a model whose edits never applied competitive for ~10 calls in the toy-task
+  campaign of tests/test_model_choice.py, where a good model's children improve the archive
+  about one time in four.)
 - The state is nothing but counts, rebuilt from the archive by one query (`Archive.model_stats`),
   so after kill -9 or `evolve resume` the bandit is exactly where the archive says. The draws come
   from the campaign's seeded rng: given the archive and the seed, the choices are reproducible.
@@ -28,9 +31,6 @@ from __future__ import annotations
 
 import random
 from typing import Any, Iterable
-
-PRIOR_TRIALS = 2.0
-
 
 def cost_unit(priced: bool) -> str:
     return "usd" if priced else "tokens"
@@ -72,8 +72,7 @@ class ThompsonChoice:
 
     def __init__(self, weights: dict[Any, float], priced: bool):
         top = max(weights.values())
-        self.prior = {key: (1.0 + PRIOR_TRIALS * w / top, 1.0 + PRIOR_TRIALS * (1.0 - w / top))
-                      for key, w in weights.items()}
+        self.prior = {key: (w / top, 1.0) for key, w in weights.items()}
         self.priced = priced
         self.counts: dict[Any, dict[str, Any]] = {}
 

@@ -175,7 +175,9 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
             assert shown[model][key] == figures[key], (model, key)
         assert shown[model]["usd"] == pytest.approx(figures["usd"])
         assert shown[model]["cost_unit"] == "usd"
-    assert (shown["good-model"]["calls"], shown["bad-model"]["calls"]) == (served_good, served_bad)
+    # every request the servers answered is logged, except those in flight at kill -9 (at most 2 proposals)
+    lost_good, lost_bad = served_good - shown["good-model"]["calls"], served_bad - shown["bad-model"]["calls"]
+    assert lost_good >= 0 and lost_bad >= 0 and lost_good + lost_bad <= 2
     assert shown["bad-model"]["ok"] == 0 and shown["bad-model"]["improved"] == 0
     assert shown["good-model"]["improved"] > 0 and shown["good-model"]["improved_per_unit"] > 0
 

@@ -46,10 +46,18 @@ def test_weights_are_the_prior_and_evidence_overrides_them():
 def test_pending_calls_carry_no_reward_and_cost_divides_the_rate():
     choice = ThompsonChoice({("p", "a"): 1.0, ("p", "b"): 1.0}, priced=True)
     choice.update([_row("p", "a", 30, 0, pending=30), _row("p", "b", 30, 0, pending=30)])
-    assert choice.posterior(("p", "a")) == choice.prior[("p", "a")]
+    assert choice.posterior(("p", "a"))[1] == (1.0, 1.0)  # usable answers, no outcome yet
     # the same improvement rate at a tenth of the price per call: the cheap model wins nearly always
     choice.update([_row("p", "a", 40, 10, usd=0.4), _row("p", "b", 40, 10, usd=4.0)])
     assert _shares(choice, random.Random(1)) > 0.9
+
+
+def test_unusable_answers_count_before_any_child_is_evaluated():
+    choice = ThompsonChoice({("p", "a"): 1.0, ("p", "b"): 1.0}, priced=True)
+    unusable = _row("p", "a", 6, 0) | {"ok": 0}
+    waiting = _row("p", "b", 6, 0, pending=6)  # every answer applied, no child evaluated yet
+    choice.update([unusable, waiting])
+    assert _shares(choice, random.Random(2)) < 0.1
 
 
 def test_the_choice_is_reproducible_from_the_seed():
@@ -150,8 +158,9 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
         posterior, prior = _bandit_after_restart(db, env, monkeypatch)
         for model, figures in _log_stats(db).items():
             a, b = prior[("openai" if model == "good-model" else "anthropic", model)]
-            resolved = figures["calls"] - figures["pending"]
-            assert posterior[model] == (a + figures["improved"], b + resolved - figures["improved"])
+            resolved_ok = figures["ok"] - figures["pending"]
+            assert posterior[model] == ((a + figures["ok"], b + figures["calls"] - figures["ok"]),
+                                        (1 + figures["improved"], 1 + resolved_ok - figures["improved"]))
         run = subprocess.run(evolve_cmd("resume", "bandit", "--db", db, "--json"), env=env, capture_output=True,
                              text=True, timeout=600)
         assert run.returncode == 0, run.stderr

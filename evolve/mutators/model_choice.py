@@ -5,27 +5,33 @@ else 0 (`Archive.model_stats` counts both from the call log and the events). Mod
 *improvements per unit spent*: dollars when every model of the ensemble has a price, tokens
 otherwise (the unit is named in every report: `usd` or `tokens`).
 
+The chance that a call improves the archive is split in two factors, each with its own Beta posterior:
+
+    P(improves) = P(the answer is usable) x P(its child improves | usable)
+
+The first factor is known as soon as the answer is parsed and applied (ok-rate: outcome ok / calls);
+only the second waits for the child's evaluation. A model whose edits never apply is dropped after
+a handful of calls, without waiting for evaluations; between models whose edits apply, the second
+factor decides. A draw is θ = θ_usable · θ_improves, and the model picked is the one with the
+highest θ / mean cost of its answered calls (a model without answers yet is priced at the ensemble's
+mean, or 1 before any answer at all).
+
 Why Thompson sampling with Beta priors, not UCB1 or a greedy rate:
-- Rewards are Bernoulli (improved or not) and arrive late: a child's outcome is known only after its
-  evaluation, and many proposals are in flight at once. UCB1 is a deterministic function of the
-  counts, so every proposal started between two reward updates would go to the same model. A
-  Thompson draw is random, so a batch of proposals spreads over the models in proportion to the
-  chance that each is the best — the usual remedy for delayed, batched feedback. Calls whose child
-  is not evaluated yet are *pending*: neither a success nor a failure.
-- The configured weights become the prior directly: Beta(w / w_max, 1), so the most trusted model
-  starts uniform (mean 1/2) and one with half its weight at mean 1/3. At most two pseudo-calls:
-  the evidence of a handful of real calls outweighs it. (A stronger, optimistic prior such as
-  Beta(3, 1) kept a model whose edits never applied competitive for ~10 calls in the toy-task
-  campaign of tests/test_model_choice.py, where a good model's children improve the archive
-  about one time in four.)
+- Rewards are Bernoulli and arrive late: a child's outcome is known only after its evaluation, and
+  many proposals are in flight at once. UCB1 is a deterministic function of the counts, so every
+  proposal started between two reward updates would go to the same model. A Thompson draw is
+  random, so a batch of proposals spreads over the models in proportion to the chance that each is
+  the best — the usual remedy for delayed, batched feedback. Used answers whose child is not
+  evaluated yet are *pending*: neither a success nor a failure of the second factor.
+- The configured weights become the prior of the first factor directly: Beta(w / w_max, 1), so the
+  most trusted model starts uniform (mean 1/2) and one with half its weight at mean 1/3; the second
+  factor starts uniform. At most two pseudo-calls each: a handful of real calls outweighs them. (A
+  single optimistic Beta(3, 1) on the improvement rate alone kept a model whose edits never applied
+  competitive for ~10 calls in the toy-task campaign of tests/test_model_choice.py, where the good
+  model's children improve the archive about one time in four and rarely in its first calls.)
 - The state is nothing but counts, rebuilt from the archive by one query (`Archive.model_stats`),
   so after kill -9 or `evolve resume` the bandit is exactly where the archive says. The draws come
   from the campaign's seeded rng: given the archive and the seed, the choices are reproducible.
-
-A draw is θ ~ Beta(prior + improvements, prior + resolved calls - improvements), the chance that a
-call to the model improves the archive; the model picked is the one with the highest θ / mean cost
-of its answered calls (a model without answers yet is priced at the ensemble's mean, or 1 before
-any answer at all).
 """
 from __future__ import annotations
 
@@ -91,16 +97,20 @@ class ThompsonChoice:
         known = [c for c in (per_answer(r) for r in self.counts.values()) if c is not None]
         return sum(known) / len(known) if known else 1.0
 
-    def posterior(self, key: Any) -> tuple[float, float]:
+    def posterior(self, key: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(usable answer, improvement given a usable answer): the (alpha, beta) of each Beta."""
         a, b = self.prior[key]
-        row = self.counts.get(key)
-        if row is None:
-            return a, b
-        resolved = row["calls"] - row["pending"]
-        return a + row["improved"], b + resolved - row["improved"]
+        row = self.counts.get(key) or {"calls": 0, "ok": 0, "pending": 0, "improved": 0}
+        resolved_ok = row["ok"] - row["pending"]
+        return ((a + row["ok"], b + row["calls"] - row["ok"]),
+                (1.0 + row["improved"], 1.0 + resolved_ok - row["improved"]))
+
+    def draw(self, key: Any, rng: random.Random) -> float:
+        usable, improves = self.posterior(key)
+        return rng.betavariate(*usable) * rng.betavariate(*improves) / self._cost(key)
 
     def pick(self, keys: list[Any], rng: random.Random) -> Any:
         if len(keys) == 1:
             return keys[0]
-        scores = [rng.betavariate(*self.posterior(key)) / self._cost(key) for key in keys]
+        scores = [self.draw(key, rng) for key in keys]
         return keys[max(range(len(keys)), key=scores.__getitem__)]

@@ -2,7 +2,7 @@
 servers (tests/llm_server.py, real SDKs), one answering usable edits, one answering edits that never
 apply, equal weights and prices; a real `evolve run` on tests/fixtures/toy_task per run.
 
-    python bench/bench_model_choice.py [--runs 3] [--iterations 36]
+    python bench/bench_model_choice.py [--runs 3] [--iterations 40]
 
 Prints, per mode (`model_choice: adaptive` / `weights`) and seed, how many of the first 40 logged
 calls went to the good model, the good model's improvements, and the median over seeds.
@@ -55,7 +55,7 @@ def run_once(mode: str, seed: int, iterations: int, workdir: Path) -> tuple[int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=36)
+    parser.add_argument("--iterations", type=int, default=40)  # at least one call each
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("adaptive", "weights"):

@@ -147,7 +147,7 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
         path.write_text(yaml.safe_dump(config))
         env = dict(cli_env, OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-test")
         db = str(tmp_path / "bandit.db")
-        proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TOY, "--config", path, "--iterations", 36,
+        proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TOY, "--config", path, "--iterations", 40,
                                            "--workers", 2, "--proposals", 2, "--seed", 3, "--name", "bandit",
                                            "--db", db, "--json"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -169,9 +169,9 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
     with sqlite3.connect(db) as con:
         first = [m for (m,) in con.execute("select model from llm_calls order by id limit 40")]
     assert len(first) == 40
-    assert first.count("good-model") > 24, first  # most (over 60%) of the first 40 calls
+    assert first.count("good-model") >= 28, first  # most (70%) of the first 40 calls; fixed weights: about half
     assert first.count("bad-model") >= 2, first   # the bad model was tried (optimistic prior) before being dropped
-    assert first[20:].count("good-model") >= 14, first  # and calls 21-40 go mostly to the good one
+    assert first[20:].count("good-model") >= 16, first  # and calls 21-40 go mostly to the good one
 
     status = subprocess.run(evolve_cmd("status", "bandit", "--db", db, "--json"), env=env, capture_output=True,
                             text=True, timeout=120)

@@ -146,6 +146,9 @@ class LLMOptions(BaseModel):
     edit_retries: int = Field(default=1, ge=0, le=5, description="re-asks with the error after a failed edit")
     templates: str | None = Field(default=None, description="a directory of .j2 templates overriding prompts/")
     log_prompts: bool = Field(default=True, description="store prompts in the call log (false: keep them out)")
+    model_choice: Literal["adaptive", "weights"] = Field(
+        default="adaptive", description="adaptive: Thompson sampling on improvements per dollar, the weights as "
+                                        "prior (evolve/mutators/model_choice.py); weights: the configured weights only")
 
 
 class RayOptions(BaseModel):

@@ -104,3 +104,31 @@ async def test_qd_plot_shows_the_snapshots_then_now_and_switches_to_coverage(arc
         await pilot.press("c")
         await pilot.pause()
         assert plot.points == expected
+
+
+async def test_model_table_matches_the_call_log(archive_db):
+    from archive import Archive
+
+    archive = Archive(archive_db)
+    improved = [e.program_id for e in archive.events(1, 0, 1000) if e.kind in ("new_elite", "new_best")]
+    others = [p for p in range(2, 41) if p not in improved]
+    common = dict(iteration=1, operator="diff", tokens_in=1000, tokens_out=200, cost_usd=0.006)
+    for program_id in improved[:3] + others[:3]:  # 3 of 6 used answers improved the archive
+        archive.log_llm_call(1, provider="openai", model="good-model", outcome="ok", program_id=program_id, **common)
+    for _ in range(4):
+        archive.log_llm_call(1, provider="anthropic", model="bad-model", outcome="edit_error", **common)
+    archive.close()
+    app = EvolveApp(archive_db)
+    async with app.run_test(size=(100, 34)) as pilot:
+        screen = await open_dashboard(pilot)
+        assert screen.query_one("#models").display
+        lines = [" ".join(line.split()) for line in static_text(screen, "#models").splitlines()]
+        assert "openai:good-model 6 $0.0360 100% 0 3 (50%) 83.3" in lines
+        assert "anthropic:bad-model 4 $0.0240 0% 0 0 (0%) 0" in lines
+
+
+async def test_model_table_is_hidden_without_llm_calls(archive_db):
+    app = EvolveApp(archive_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_dashboard(pilot)
+        assert not screen.query_one("#models").display

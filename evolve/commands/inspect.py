@@ -57,8 +57,9 @@ def status_command(args) -> int:
     events = [{"id": e.id, "kind": e.kind, "program_id": e.program_id, "data": e.data, "at": e.created_at}
               for e in reversed(archive.recent_events(campaign.id, 10))]
     qd = campaign_qd(archive, campaign)
+    models = model_rows(archive, campaign)
     if args.json:
-        print_json({**row, "qd": qd, "recent_events": events})
+        print_json({**row, "qd": qd, "models": models, "recent_events": events})
         return 0
     table = Table(title=f"campaign {campaign.name}", show_header=False)
     table.add_column("field")
@@ -83,10 +84,34 @@ def status_command(args) -> int:
                                    f"{spend['tokens_out']} out) · {spend['calls']} calls" + (f" · budget {caps}" if caps else ""))
         table.add_row("LLM calls", ", ".join(f"{k} {v}" for k, v in sorted(spend["outcomes"].items())))
     console.print(table)
+    if models:
+        console.print(models_table(models))
     for e in events:
         console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}", markup=False,
                       no_wrap=True, overflow="ellipsis")  # one line per event; --json has them whole
     return 0
+
+
+def model_rows(archive: Archive, campaign: CampaignRecord) -> list[dict]:
+    from ..mutators.model_choice import campaign_models
+
+    return campaign_models(archive, campaign)
+
+
+def models_table(models: list[dict]) -> Table:
+    """Fits 80 columns: long model names wrap inside their column."""
+    per = models[0]["cost_unit"]
+    table = Table(title="LLM models" + ("" if per == "usd" else " (no prices: improvements per million tokens)"))
+    table.add_column("model", overflow="fold", max_width=24)
+    for column in ("calls", "spend", "ok", "pending", "improved", f"per {'$' if per == 'usd' else 'Mtok'}"):
+        table.add_column(column, justify="right")
+    for m in models:
+        spend = f"${m['usd']:.4f}" if per == "usd" else f"{m['tokens']}t"
+        rate = "-" if m["improvement_rate"] is None else f"{m['improved']} {100 * m['improvement_rate']:.0f}%"
+        table.add_row(f"{m['provider']}:{m['model']}", str(m["calls"]), spend,
+                      "-" if m["ok_rate"] is None else f"{100 * m['ok_rate']:.0f}%", str(m["pending"]), rate,
+                      fmt(m["improved_per_unit"], 4))
+    return table
 
 
 def best_command(args) -> int:

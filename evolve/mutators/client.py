@@ -5,6 +5,9 @@
   waiting at least what Retry-After asks; other errors are not retried.
 - A model with `bench_after` consecutive failed requests sits out `bench_s` seconds; a model whose key
   is refused (401/403) or which does not exist (404) sits out for good.
+- With several models the next call goes to the one whose calls improve the archive most per dollar
+  (Thompson sampling, the configured weights as prior: model_choice.py); `model_choice: weights`
+  keeps the configured weights.
 - Before each request the spend so far is read from the call log in the database: once it reaches
   the budget no new request starts (requests in flight finish and are logged).
 - Every request is logged: failed attempts here, answers by the caller once it knows the outcome.
@@ -24,7 +27,11 @@ from archive.schema import utcnow
 
 from ..config import CampaignConfig, ModelConfig, PriceConfig
 from .base import MutatorFailed, StopCampaign
+from .model_choice import ThompsonChoice
 from .providers import CallFailure, Provider, Reply, make_provider
+
+
+REFRESH_EVERY = 2  # picks between two reads of the per-model counts from the archive
 
 
 class BudgetExhausted(StopCampaign):
@@ -52,6 +59,9 @@ class CallLog:
         if not self.log_prompts:
             fields["prompt"] = None
         return await self.db(self.archive.log_llm_call, self.campaign_id, **fields)
+
+    async def model_stats(self) -> list[dict[str, Any]]:
+        return await self.db(self.archive.model_stats, self.campaign_id)
 
     async def event(self, kind: str, **data: Any) -> None:
         await self.db(self.archive.log_event, self.campaign_id, kind, **data)
@@ -92,6 +102,10 @@ class LLMClient:
         self.rate_limited = 0  # 429 answers so far: the proposal window halves on each new one
         self._slots_free = asyncio.Semaphore(self.concurrency)
         self._jitter = random.Random()
+        self.adaptive = self.options.model_choice == "adaptive" and len(self.slots) > 1
+        priced = all(s.price is not None for s in self.slots)
+        self.choice = ThompsonChoice({self._key(s): s.config.weight for s in self.slots}, priced)
+        self._picks_to_refresh = 0  # the bandit's counts are re-read from the archive every REFRESH_EVERY picks
 
     # ---- budget ------------------------------------------------------------------------------
     async def check_budget(self) -> None:
@@ -129,9 +143,24 @@ class LLMClient:
                 raise MutatorFailed(f"no LLM model can be used: {reasons}")
             now = time.monotonic()
             ready = [s for s in alive if s.benched_until <= now]
+            if len(ready) > 1 and self.adaptive:
+                await self._refresh_counts()
+                key = self.choice.pick([self._key(s) for s in ready], rng)
+                return next(s for s in ready if self._key(s) == key)
             if ready:
                 return rng.choices(ready, weights=[s.config.weight for s in ready])[0]
             await asyncio.sleep(min(s.benched_until for s in alive) - now)
+
+    @staticmethod
+    def _key(slot: ModelSlot) -> tuple[str, str]:
+        return slot.config.provider, slot.config.model
+
+    async def _refresh_counts(self) -> None:
+        """Rebuild the bandit's counts from the call log and the events (delayed rewards included)."""
+        if self._picks_to_refresh <= 0:
+            self.choice.update(await self.log.model_stats())
+            self._picks_to_refresh = REFRESH_EVERY
+        self._picks_to_refresh -= 1
 
     async def _failed(self, slot: ModelSlot, failure: CallFailure) -> None:
         if failure.permanent:

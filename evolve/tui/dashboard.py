@@ -78,6 +78,7 @@ class DashboardScreen(PollingScreen):
                 yield StepPlot(id="qd-plot", x_label="evals", style="bold cyan", empty_message="no QD figures yet",
                                y_min=0.0)
             yield Static("", id="stats", classes="panel")
+        yield Static("", id="models", classes="panel")
         events = DataTable(id="events", cursor_type="row", classes="panel")
         events.border_title = "recent events"
         yield events
@@ -89,6 +90,9 @@ class DashboardScreen(PollingScreen):
         table.add_column("program", key="program", width=7)
         table.add_column("event", key="event")
         self.query_one("#stats").border_title = "evaluations"
+        models = self.query_one("#models")
+        models.border_title = "LLM models"
+        models.display = False
         super().on_mount()
 
     def token(self):
@@ -117,6 +121,7 @@ class DashboardScreen(PollingScreen):
         self.query_one("#plot-box").border_subtitle = f"now {fmt_score(s['best_score'])}"
         self.query_one("#stats", Static).update(self._stats_table(data))
         self._show_qd(data)
+        self._models(data.models)
         self._events(data.events)
 
     def _show_qd(self, data: DashboardData) -> None:
@@ -143,6 +148,26 @@ class DashboardScreen(PollingScreen):
         self.qd_metric = "qd_score" if self.qd_metric == "coverage" else "coverage"
         if self.data is not None:
             self._show_qd(self.data)
+
+    def _models(self, models: list[dict]) -> None:
+        """Per-model calls, spend, ok-rate and improvements (hidden without LLM calls)."""
+        box = self.query_one("#models", Static)
+        box.display = bool(models)
+        if not models:
+            return
+        usd = models[0]["cost_unit"] == "usd"
+        table = Table(box=None, padding=(0, 1), expand=True, header_style="dim")
+        table.add_column("model", overflow="ellipsis", no_wrap=True, ratio=1)
+        for column in ("calls", "spend", "ok", "pending", "improved", "per $" if usd else "per Mtok"):
+            table.add_column(column, justify="right", no_wrap=True)
+        for m in models:
+            rate = "-" if m["improvement_rate"] is None else f"{m['improved']} ({100 * m['improvement_rate']:.0f}%)"
+            per = m["improved_per_unit"]
+            table.add_row(f"{m['provider']}:{m['model']}", str(m["calls"]),
+                          f"${m['usd']:.4f}" if usd else f"{m['tokens']} tok",
+                          "-" if m["ok_rate"] is None else f"{100 * m['ok_rate']:.0f}%", str(m["pending"]), rate,
+                          "-" if per is None else f"{per:.3g}")
+        box.update(table)
 
     def _stats_table(self, data: DashboardData) -> Table:
         s = data.stats

@@ -75,6 +75,7 @@ class DashboardData:
     elapsed_s: float
     alive: bool
     qd: dict[str, Any] | None = None  # archive.quality_diversity(): now, per island, and the snapshots
+    models: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # per-model LLM figures
 
 
 def load_qd(archive: Archive, campaign) -> dict[str, Any] | None:
@@ -110,7 +111,16 @@ def load_dashboard(archive: Archive, campaign_id: int) -> DashboardData:
         campaign=campaign, stats=stats, history=history, rate=evaluation_rate(times, now, running),
         spend_usd=spend_usd(archive, campaign_id, stats), events=archive.recent_events(campaign_id, 50),
         elapsed_s=max(0.0, (end - campaign.created_at).total_seconds()),
-        alive=record_alive(campaign), qd=load_qd(archive, campaign))
+        alive=record_alive(campaign), qd=load_qd(archive, campaign), models=model_figures(archive, campaign))
+
+
+def model_figures(archive: Archive, campaign) -> list[dict[str, Any]]:
+    """Per-model calls, spend, ok-rate and improvement rate; [] when the archive keeps no call log."""
+    if not callable(getattr(archive, "model_stats", None)):
+        return []
+    from ..mutators.model_choice import campaign_models
+
+    return campaign_models(archive, campaign)
 
 
 # ---- elite map -----------------------------------------------------------------------------

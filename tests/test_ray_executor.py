@@ -313,8 +313,9 @@ def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray
         executor = RayExecutor(ray_cluster.address, workers=2, retries=5)
         try:
             await executor.warm_up(task)
-            evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(4)]
-            await asyncio.sleep(0.2)
+            # more than two actors can finish before a kill lands, however slow the machine: kill after the first
+            evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(12)]
+            await asyncio.wait(evaluations, return_when=asyncio.FIRST_COMPLETED)
             ray_cluster.kill_node(1)
             return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)
         finally:

@@ -2,7 +2,9 @@
 
 1. Functional hashing (task.yaml `fingerprint:`): the child runs on the task's probe inputs and its
    outputs are hashed; a child whose outputs equal a known program's is recorded as a
-   `functional_duplicate` of it and costs only the probe run.
+   `functional_duplicate` of it and costs only the probe run — unless its code puts it in another
+   MAP-Elites niche (the grid has a code descriptor such as code_size): then it is evaluated, since
+   a new niche is what the map is for.
 2. Stages (task.yaml `stages:`): cheap splits, in order; after each, the stage's rule decides
    whether the child goes on. A child stopped there is `cut`: its stage evaluation (partial
    metrics) is kept, it never enters the MAP-Elites grid, and it costs only what it ran.
@@ -53,7 +55,8 @@ def stage_threshold(rule, parent_score: float | None, recent: list[float]) -> fl
 
 class Cascade:
     def __init__(self, archive: Archive, campaign_id: int, task: Task, evaluate: Evaluate, db: Db, *,
-                 fingerprints: bool = True, stages: bool = True):
+                 fingerprints: bool = True, stages: bool = True,
+                 same_niche: Callable[[str, int], Awaitable[bool]] | None = None):
         self.archive = archive
         self.campaign_id = campaign_id
         self.task = task
@@ -61,6 +64,7 @@ class Cascade:
         self.db = db
         self.fingerprint_spec = task.spec.fingerprint if fingerprints else None
         self.stages: list[StageSpec] = list(task.spec.stages) if stages else []
+        self.same_niche = same_niche  # (child code, twin id) -> whether the child would share the twin's niche
 
     async def run(self, program_id: int, code: str, parent_id: int | None) -> Verdict:
         """Probe and stage a child (the seed too: with no parent, no rule applies to it)."""
@@ -96,7 +100,8 @@ class Cascade:
         await self.db(self.archive.set_fingerprint, program_id, value)
         if not is_seed:
             twin = await self.db(self.archive.find_fingerprint, self.campaign_id, value, program_id)
-            if twin is not None and twin < program_id:
+            if twin is not None and twin < program_id and (
+                    self.same_niche is None or await self.same_niche(code, twin)):
                 await self.db(self.archive.mark_functional_duplicate, program_id, twin)
                 return Verdict("functional_duplicate")
         return GOES_ON

@@ -23,7 +23,7 @@ from evaluators.contract import EvaluationResult, Sandbox, Status
 from sandbox.failures import SandboxUnavailable
 
 from .cascade import Cascade
-from .code import builtin_descriptors, normalized_hash
+from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
@@ -93,7 +93,8 @@ class Controller:
         self.window = ProposalWindow(workers, config.proposals, adaptive=bool(config.models()),
                                      cap=config.llm_options.concurrency or 64)
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
-                               fingerprints=config.functional_hashing, stages=config.cascade)
+                               fingerprints=config.functional_hashing, stages=config.cascade,
+                               same_niche=self._same_niche)
         self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
                               declared_offset=config.qd_offset, iterations=config.iterations)
 
@@ -303,6 +304,16 @@ class Controller:
             value = metrics.get(name, builtins.get(name))
             values[name] = float(value) if isinstance(value, (int, float)) else float("nan")
         return values
+
+    async def _same_niche(self, code: str, twin_id: int) -> bool:
+        """Whether a child that behaves like `twin_id` would also land in its cell: its metrics would be the
+        twin's, so only the code descriptors (code_size, ...) can differ."""
+        axes = [a for a in self.grid.axes if a.name in BUILTIN_DESCRIPTORS]
+        if not axes:
+            return True
+        twin = await self.db(self.archive.program, twin_id)
+        mine, theirs = builtin_descriptors(code), builtin_descriptors(twin.code)
+        return all(a.index(mine[a.name]) == a.index(theirs[a.name]) for a in axes)
 
     def _empty_cells(self, elites) -> list[str]:
         if self.grid.size > 4096:

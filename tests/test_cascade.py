@@ -175,3 +175,15 @@ def test_cut_and_merged_children_read_well_in_the_dashboard_events(tmp_path):
     texts = {e.kind: describe_event(e).plain for e in archive.events(1, limit=100)}
     assert texts["functional_duplicate"] == f"same outputs as #{programs[0].id} on the probe inputs"
     assert texts["cut"].startswith("cut at stage stage: ")
+
+
+def test_same_behaviour_in_another_code_niche_is_evaluated_not_merged(tmp_path):
+    """With a code descriptor on the map, a twin whose code lands in another cell is worth its evaluation."""
+    longer = ("    unused = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]\n    y = 0.5 * x + 0.1\n    if x > 0.5:\n"
+              "        y = y + 0.2\n    return y")
+    shorter = "    y = 0.1 + x * 0.5\n    if 0.5 < x:\n        y += 0.2\n    return y"  # same size bin as the seed
+    descriptors = [{"name": "bias", "range": [-1.0, 1.0], "bins": 8}, {"name": "code_size", "range": [0, 400], "bins": 40}]
+    archive, _, programs = run_campaign(tmp_path, [longer, shorter], descriptors=descriptors)
+    assert programs[1].fingerprint == programs[0].fingerprint == programs[2].fingerprint
+    assert programs[1].state == ProgramState.EVALUATED  # another code_size cell: evaluated
+    assert programs[2].state == ProgramState.FUNCTIONAL_DUPLICATE  # same cell as the seed: merged

@@ -4,7 +4,8 @@ Operators (evolve/mutators/ast_operators.py): perturb a numeric constant (scale-
 comparison or arithmetic operator, negate or relax a condition, delete / duplicate / swap
 statements, grow a returned expression by a small weighted term over the function's own
 variables, and crossover of a statement or a whole function from an inspiration elite. Every
-child compiles.
+child compiles and reads no name it does not bind (evolve/mutators/defuse.py, a static check):
+statement edits pick places that keep def-use intact.
 """
 from __future__ import annotations
 
@@ -16,9 +17,25 @@ import textwrap
 from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
 from .ast_operators import OPERATORS, Located, default_weights
 from .base import Edit, MutationContext
+from .defuse import module_names, undefined_names
 
 OPERATOR_WEIGHTS = default_weights()
 MAX_TRIES = 24
+
+
+def _outer_names(module: ast.Module | None, block: Block) -> frozenset[str]:
+    """Names the program binds at module level outside `block` (its imports and other definitions)."""
+    if module is None:
+        return frozenset()
+    outside = [s for s in module.body if not block.start <= s.lineno - 1 < block.end]
+    return frozenset(module_names(ast.Module(body=outside, type_ignores=[])))
+
+
+def _unresolved(code: str) -> set[str] | None:
+    try:
+        return undefined_names(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError):
+        return None
 
 
 def _parse_block(code: str, block: Block) -> tuple[ast.Module, str] | None:
@@ -55,6 +72,11 @@ class OfflineMutator:
         parsed = [(b, p) for b in blocks if (p := _parse_block(code, b)) is not None]
         if not parsed:
             return Edit(None, self.name, "none", error="no EVOLVE-BLOCK region parses on its own")
+        try:
+            module = ast.parse(code)
+        except SyntaxError:
+            module = None
+        parent_unresolved = _unresolved(code) or set()
         for _ in range(MAX_TRIES):
             operator = rng.choices(self.operators, self.weights)[0]
             block, (tree, indent) = rng.choice(parsed)
@@ -68,7 +90,7 @@ class OfflineMutator:
                 donor_tree, donor_id = self._donor_tree(donors[pick]), (list(donor_ids)[pick] if donor_ids else None)
                 if donor_tree is None:
                     continue
-            description = op.apply(tree, Located(tree), rng, donor_tree)
+            description = op.apply(tree, Located(tree, _outer_names(module, block)), rng, donor_tree)
             if description is None:
                 continue
             try:
@@ -77,6 +99,9 @@ class OfflineMutator:
                 compile(child, "<child>", "exec")  # also catches e.g. return outside a function
             except (SyntaxError, ValueError, RecursionError):
                 continue
+            unresolved = _unresolved(child)
+            if unresolved is None or unresolved - parent_unresolved:
+                continue  # the child would fail at load (or first call) on a name the edit left unbound
             if child != code and not (is_known and is_known(normalized_hash(child))):
                 return Edit(child, self.name, operator, description=description,
                             crossover_id=donor_id if op.needs_donor else None)

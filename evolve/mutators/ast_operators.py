@@ -92,6 +92,9 @@ class Operator:
     weight: float          # default share of offline edits
     apply: Apply
     needs_donor: bool = False  # a crossover: needs an inspiration's tree
+    # A program-level operator edits the whole program from the parent's history instead of one
+    # block's tree: propose(code, rng, context: MutationContext | None) -> (code, description, details) | None
+    propose: Callable | None = None
 
 
 OPERATORS: dict[str, Operator] = {}
@@ -101,6 +104,13 @@ def operator(name: str, weight: float, needs_donor: bool = False):
     def register(apply: Apply) -> Apply:
         OPERATORS[name] = Operator(name, weight, apply, needs_donor)
         return apply
+    return register
+
+
+def program_operator(name: str, weight: float):
+    def register(propose: Callable) -> Callable:
+        OPERATORS[name] = Operator(name, weight, None, propose=propose)
+        return propose
     return register
 
 
@@ -286,3 +296,6 @@ def crossover_function(tree, found, rng, donor):
     index = rng.choice(targets)
     tree.body[index] = copy.deepcopy(donor_defs[tree.body[index].name])
     return f"took {tree.body[index].name}() from the inspiration"
+
+
+from . import tuning  # noqa: E402,F401  (registers tune_constants; it builds on this module)

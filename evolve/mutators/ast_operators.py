@@ -118,7 +118,7 @@ def default_weights() -> dict[str, float]:
     return {name: op.weight for name, op in OPERATORS.items()}
 
 
-@operator("perturb_constant", 5.0)
+@operator("perturb_constant", 3.0)
 def perturb_constant(tree, found, rng, donor):
     if not found.constants:
         return None
@@ -226,7 +226,7 @@ def swap_statements(tree, found, rng, donor):
     return f"swapped statements at lines {body[index + 1].lineno} and {body[index].lineno}"
 
 
-@operator("grow_expression", 1.0)
+@operator("grow_expression", 2.0)
 def grow_expression(tree, found, rng, donor):
     """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it."""
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]

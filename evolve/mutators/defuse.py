@@ -4,9 +4,11 @@ A static check only — candidate code is never executed here. It walks each sco
 order the way Python resolves names: a function's locals are the names it binds anywhere, and
 reading one before its first binding is an UnboundLocalError; any other name must be a builtin
 or bound in an enclosing scope (function bodies see every module-level name, bound before or
-after them). A name bound in one branch of an `if`/`try`/loop counts as bound after it, so the
-check never rejects a program Python accepts by that reading; it exists to reject the children
-an edit breaks (a deleted or moved definition, a statement pasted above the names it uses).
+after them). A name bound by only one branch of an `if` counts as bound after it only when the other branch
+leaves (return, raise, break, continue); loops and `try` are read liberally (a loop body's
+bindings count as bound after it). The check exists to reject the children an edit breaks (a
+deleted or moved definition, a statement pasted above the names it uses); a parent's own
+unresolved names are tolerated by the mutator, which only refuses new ones.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import builtins
 BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__builtins__"}
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_LEAVES = (ast.Return, ast.Raise, ast.Continue, ast.Break)  # a branch ending so does not fall through
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
@@ -135,8 +138,13 @@ def _walk_statement(statement: ast.stmt, defined: set[str], scope: _Scope) -> se
     if isinstance(statement, (ast.If, ast.While)):
         scope.read(reads(statement.test), defined, line)
         defined = defined | stores(statement.test)  # `while line := ...` binds before the body
-        after = _walk_body(statement.body, defined, scope)
-        return after | _walk_body(statement.orelse, defined, scope)
+        body, orelse = _walk_body(statement.body, defined, scope), _walk_body(statement.orelse, defined, scope)
+        if isinstance(statement, ast.While):
+            return body | orelse
+        # after an if/else a name is bound only if every branch that falls through binds it
+        through = [after for branch, after in ((statement.body, body), (statement.orelse, orelse))
+                   if not (branch and isinstance(branch[-1], _LEAVES))]
+        return set.intersection(*through) if through else body | orelse
     if isinstance(statement, (ast.For, ast.AsyncFor)):
         scope.read(reads(statement.iter), defined, line)
         after = _walk_body(statement.body, defined | stores(statement.target), scope)

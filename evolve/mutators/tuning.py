@@ -151,7 +151,7 @@ def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str,
     return seed, entries
 
 
-@program_operator(NAME, 1.0)
+@program_operator(NAME, 2.0)
 def tune_constants(code: str, rng: random.Random, context):
     """The next CMA-ES probe of the parent's tuning run: (child code, description, details) or None.
 

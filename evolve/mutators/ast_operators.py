@@ -176,9 +176,14 @@ def relax_condition(tree, found, rng, donor):
     return f"shifted comparison threshold by {margin!r} (line {node.lineno})"
 
 
+def _inert(statement: ast.stmt) -> bool:
+    """A bare constant (a docstring): duplicating or deleting it changes nothing the program does."""
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+
+
 def _statements(found, min_length: int, skip=(ast.FunctionDef, ast.ClassDef, ast.Return)):
     return [(body, i) for body in found.bodies if len(body) >= min_length
-            for i in range(len(body)) if not isinstance(body[i], skip)]
+            for i in range(len(body)) if not isinstance(body[i], skip) and not _inert(body[i])]
 
 
 @operator("delete_statement", 0.7)

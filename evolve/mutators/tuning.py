@@ -1,7 +1,7 @@
 """`tune_constants`: CMA-ES over all float literals of an elite, each probe an ordinary child.
 
 Why CMA-ES (the `cma` package) and not Optuna: a tuning run is a local search around the
-elite's own values under 16 evaluations; CMA-ES starts from that point with a step size we
+elite's own values under 12 evaluations; CMA-ES starts from that point with a step size we
 choose, while Optuna's default TPE sampler spends its first 10 trials on random draws from a
 box we would have to invent. `cma` needs only numpy, and its ask/tell state is a pure function
 of its seed and the (vector, score) pairs told, which is what lets a run be rebuilt from the
@@ -26,10 +26,12 @@ import numpy as np
 from ..code import find_blocks, replace_block
 from .ast_operators import program_operator
 
-BUDGET = 16          # evaluations per tuning run (one run per parent program)
+BUDGET = 12          # evaluations per tuning run (one run per parent program)
 SIGMA0 = 0.3         # initial step, relative to each literal's magnitude
 MAX_LITERALS = 12
 NAME = "tune_constants"
+# operators that change no structure: a program they made gets a tuning run only if it is the best around
+UNSTRUCTURAL = {"seed", NAME, "perturb_constant"}
 
 
 def _cma():
@@ -155,9 +157,11 @@ def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str,
 def tune_constants(code: str, rng: random.Random, context):
     """The next CMA-ES probe of the parent's tuning run: (child code, description, details) or None.
 
-    A run starts only on a parent at least as good as every inspiration (in practice the island's
-    best elite, which the controller picks as parent for exploitation); a started run continues
-    whenever its parent is picked again, until its budget is spent.
+    A run starts on a parent whose structure is new (made by an operator other than the constant
+    edits: a grown term or a crossover usually arrives with untuned weights), or on one at least
+    as good as every inspiration (the island's best elite, which the controller picks as parent for
+    exploitation); a started run continues whenever its parent is picked again, until its budget
+    is spent.
     """
     if context is None or context.children_of is None or context.parent.score is None:
         return None
@@ -167,7 +171,8 @@ def tune_constants(code: str, rng: random.Random, context):
     parent = context.parent
     seed, history = _history(context.children_of(parent.id, NAME))
     if seed is None:
-        if any(i.score is not None and i.score > parent.score for i in context.inspirations):
+        fresh_structure = parent.operator not in UNSTRUCTURAL
+        if not fresh_structure and any(i.score is not None and i.score > parent.score for i in context.inspirations):
             return None
         seed = rng.randrange(1, 2**31 - 1)
     probe = next_probe(len(x0), seed, history, -parent.score)

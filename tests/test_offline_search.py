@@ -31,7 +31,9 @@ CHAIN = '''import math
 def f(x):
     a = 0.5 * x
     b = a + 0.1
+    k = x * x
     c = b * b
+    c = 0.9 * c + 0.1 * k
     if x > 0.5:
         d = c - a
     else:
@@ -68,7 +70,7 @@ def test_statement_operators_keep_def_use_on_shipped_programs(task_name):
                 continue
             outer = _outer_names(module, block)
             assert not undefined_names(parsed[0], outer), "a shipped program reads an unbound name"
-            for seed in range(60):
+            for seed in range(20):
                 for name in STATEMENT_OPERATORS:
                     tree = ast.parse(ast.unparse(parsed[0]))
                     if OPERATORS[name].apply(tree, Located(tree, outer), random.Random(seed), donor) is None:
@@ -76,7 +78,23 @@ def test_statement_operators_keep_def_use_on_shipped_programs(task_name):
                     applied[name] += 1
                     broken = undefined_names(tree, outer)
                     assert not broken, f"{name} (seed {seed}) left {broken} unbound:\n{ast.unparse(tree)}"
-    assert applied["delete_statement"] and applied["swap_statements"] and applied["grow_expression"], applied
+    assert sum(applied.values()) > 0, applied
+
+
+def test_statement_operators_apply_where_def_use_allows():
+    """On a chain of temporaries the statement edits still find places to act, and never a wrong one."""
+    module = ast.parse(CHAIN)
+    block = find_blocks(CHAIN)[0]
+    tree0, _ = _parse_block(CHAIN, block)
+    outer = _outer_names(module, block)
+    applied = {name: 0 for name in STATEMENT_OPERATORS if name != "crossover_statement"}
+    for seed in range(40):
+        for name in applied:
+            tree = ast.parse(ast.unparse(tree0))
+            if OPERATORS[name].apply(tree, Located(tree, outer), random.Random(seed), None) is not None:
+                applied[name] += 1
+                assert not undefined_names(tree, outer), (name, ast.unparse(tree))
+    assert all(applied.values()), applied
 
 
 @pytest.mark.parametrize("task_name", TASKS)
@@ -85,7 +103,7 @@ def test_offline_children_compile_resolve_and_keep_their_entry_point(task_name):
     programs = _programs(task_name)
     for index, code in enumerate(programs):
         donors = programs[:index] + programs[index + 1:]
-        for seed in range(80):
+        for seed in range(30):
             edit = mutator.mutate(code, random.Random(seed), donors, list(range(len(donors))))
             if edit.code is None:
                 continue

@@ -44,6 +44,8 @@ def report(db: str, campaign: int | None) -> None:
     states = collections.Counter(r[3] for r in rows if r[9] in (None, "train"))
     print(f"programs by state: {dict(states)}")
     share = len(failed) / max(1, len(children))
+    statuses = collections.Counter(r[4] for r in children)
+    print(f"children by status: {dict(statuses)}; crashed: {100 * statuses['crashed'] / max(1, len(children)):.1f} %")
     print(f"evaluated children: {len(children)}; failed: {len(failed)} ({100 * share:.1f} %); "
           f"failed on a name: {len(on_a_name)} ({100 * len(on_a_name) / max(1, len(children)):.1f} %)")
     print("  by operator (failed/evaluated): " + ", ".join(

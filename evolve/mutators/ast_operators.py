@@ -118,7 +118,7 @@ def default_weights() -> dict[str, float]:
     return {name: op.weight for name, op in OPERATORS.items()}
 
 
-@operator("perturb_constant", 3.0)
+@operator("perturb_constant", 4.0)
 def perturb_constant(tree, found, rng, donor):
     if not found.constants:
         return None
@@ -231,15 +231,27 @@ def swap_statements(tree, found, rng, donor):
     return f"swapped statements at lines {body[index + 1].lineno} and {body[index].lineno}"
 
 
-@operator("grow_expression", 2.0)
+def _categorical(value: ast.expr) -> bool:
+    """A returned value that names a choice: a string, an UPPER_CASE constant, or a conditional between such."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str)
+    if isinstance(value, ast.Name):
+        return value.id.isupper()
+    if isinstance(value, ast.IfExp):
+        return _categorical(value.body) or _categorical(value.orelse)
+    return isinstance(value, ast.JoinedStr)
+
+
+@operator("grow_expression", 1.0)
 def grow_expression(tree, found, rng, donor):
     """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it."""
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     if not functions:
         return None
     function = rng.choice(functions)
-    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None
-               and not (isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))]
+    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None]
+    if any(_categorical(r.value) for r in returns):  # returns a choice (SPOT, "left"): adding a number breaks it
+        return None
     if not returns:
         return None
     target = rng.choice(returns)

@@ -205,3 +205,15 @@ def test_tune_constants_converges_on_the_toy_task_and_is_deterministic(tmp_path,
     best = max(r[4] for r in tuned if r[4] is not None)
     assert -best < 0.35 * -seed_score, (seed_score, best)   # mean squared error down by more than 65 %
     assert _run_toy(tmp_path, toy_task_dir, cli_env, "b", {"tune_constants": 1}) == rows
+
+
+def test_edits_never_add_numbers_to_choices():
+    """spot_scheduling's policy returns SPOT / ON_DEMAND / NONE and compares `cluster_type == SPOT`:
+    growing the return value or shifting that comparison by a number crashed every such child."""
+    code = load_task("spot_scheduling").seed_code
+    for seed in range(60):
+        for name in ("grow_expression", "relax_condition"):
+            edit = OfflineMutator({name: 1000}).mutate(code, random.Random(seed))
+            if edit.operator == name:
+                assert "SPOT +" not in edit.code and "NONE +" not in edit.code and "ON_DEMAND +" not in edit.code
+                assert name != "grow_expression", edit.description

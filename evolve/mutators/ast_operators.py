@@ -171,6 +171,8 @@ def relax_condition(tree, found, rng, donor):
     if kind in _RELAX and rng.random() < 0.5:
         node.ops[index] = _RELAX[kind]()
         return f"relaxed {kind.__name__} -> {_RELAX[kind].__name__} (line {node.lineno})"
+    if kind not in _RELAX or _categorical(node.comparators[index]):
+        return None  # `x == SPOT + 0.7` compares a choice with a number: only ordered numeric thresholds shift
     margin = perturb_number(1.0, rng)
     node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Add(), right=ast.Constant(margin))
     return f"shifted comparison threshold by {margin!r} (line {node.lineno})"

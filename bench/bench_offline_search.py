@@ -41,8 +41,9 @@ def report(db: str, campaign: int | None) -> None:
     by_operator = collections.Counter(r[2] for r in children)
     failed_by_operator = collections.Counter(r[2] for r in failed)
     print(f"== {db} (campaign {cid})")
-    states = collections.Counter(r[3] for r in rows if r[9] in (None, "train"))
-    print(f"programs by state: {dict(states)}")
+    states = dict(con.execute("select state, count(*) from programs where campaign_id = ? group by state",
+                              (cid,)).fetchall())
+    print(f"programs by state: {states}")
     share = len(failed) / max(1, len(children))
     statuses = collections.Counter(r[4] for r in children)
     print(f"children by status: {dict(statuses)}; crashed: {100 * statuses['crashed'] / max(1, len(children)):.1f} %")
@@ -53,9 +54,11 @@ def report(db: str, campaign: int | None) -> None:
     times = sorted(_time(r[8]) for r in train)
     evaluation_s = sum(r[7] or 0.0 for r in train)
     span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
-    reports = [r for r in rows if r[9] not in (None, "train")]
+    reports = [r for r in rows if r[9] == "report"]
+    stages = [r for r in rows if r[9] == "stage"]
     print(f"training evaluations: {len(train)} in {span:.0f} s wall (first to last); summed evaluation "
           f"seconds {evaluation_s:.0f} (mean {evaluation_s / max(1, len(train)):.1f} s); "
+          f"cascade stage and probe runs: {len(stages)}, {sum(r[7] or 0 for r in stages):.0f} s; "
           f"held-out evaluations of the best: {sum(r[7] or 0 for r in reports):.0f} s")
     scores = {r[0]: r[5] for r in train}
     tuned = [r for r in rows if r[2] == "tune_constants" and r[9] in (None, "train")]

@@ -41,6 +41,28 @@ class ArchiveViews:
                  "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
                 for r in rows]
 
+    def children_by_operator(self, campaign_id: int, parent_id: int, operators) -> list[dict[str, Any]]:
+        """A parent's children made by the given operators, by iteration, each with its edit and training outcome.
+
+        A duplicate (textual or functional) carries the outcome of the program it duplicates;
+        `status` is None until there is a training evaluation (pending, or cut by a cascade stage:
+        `state` tells which).
+        """
+        train = aliased(Evaluation)
+        with self.session() as s:
+            rows = s.execute(select(Program.id, Program.iteration, Program.state, Program.edit, Program.operator,
+                                    func.coalesce(Program.duplicate_of, Program.id))
+                             .where(Program.campaign_id == campaign_id, Program.parent_id == parent_id,
+                                    Program.operator.in_(list(operators)))
+                             .order_by(Program.iteration)).all()
+            scored = {r[5] for r in rows}
+            outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
+                select(train.program_id, train.status, train.score)
+                .where(train.program_id.in_(scored), train.role == EvaluationRole.TRAIN.value))} if scored else {}
+        return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
+                 "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1]}
+                for r in rows]
+
     def campaign_summaries(self) -> dict[int, dict[str, Any]]:
         """Per campaign: children proposed, programs evaluated, best score; three grouped index scans."""
         with self.session() as s:

@@ -27,7 +27,8 @@ from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
-from .mutators import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
+from .mutators import (PROGRAM_LEVEL_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed, ProgramView,
+                       StopCampaign)
 
 if TYPE_CHECKING:
     from .campaign import Campaign
@@ -61,6 +62,7 @@ class _Prepared:
     mode: str
     recent: list[dict[str, Any]]
     empty_cells: list[str]
+    children: list[dict[str, Any]]  # the parent's children by program-level operators (constant tuning)
 
 
 class Controller:
@@ -213,7 +215,9 @@ class Controller:
         context = MutationContext(
             task=self.task, parent=parent, inspirations=prepared.inspirations, rng=rng, iteration=iteration,
             recent=prepared.recent, empty_cells=prepared.empty_cells, descriptor_names=self.grid.names,
-            is_known=self._known_hashes.__contains__)
+            is_known=self._known_hashes.__contains__,
+            children_of=lambda parent_id, operator: [c for c in prepared.children
+                                                     if parent_id == parent.id and c["operator"] == operator])
         started = time.monotonic()
         try:
             edit: Edit = await self.mutator.propose(context)
@@ -260,7 +264,9 @@ class Controller:
         as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
         return _Prepared(parent=as_view(parent_elite.program_id),
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
-                         recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites))
+                         recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
+                         children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
+                                                                    PROGRAM_LEVEL_OPERATORS))
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         started = time.monotonic()

@@ -4,7 +4,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
+from .ast_operators import OPERATORS
 from .offline import OfflineMutator
+
+# operators that edit a whole program from its parent's history; the controller hands them that history
+PROGRAM_LEVEL_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.propose is not None)
 
 if TYPE_CHECKING:
     from archive import Archive
@@ -43,5 +47,5 @@ def preflight(config) -> None:
     Prompts(config.llm_options.templates)
 
 
-__all__ = ["Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
+__all__ = ["PROGRAM_LEVEL_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
            "build_mutator", "preflight"]

@@ -14,11 +14,14 @@ import math
 import random
 from typing import Callable
 
+from .defuse import names_defined_before, undefined_names
+
 _COMPARE_SWAPS = {ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
                   ast.GtE: [ast.Gt, ast.LtE], ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq]}
 _BINOP_SWAPS = {ast.Add: [ast.Sub, ast.Mult], ast.Sub: [ast.Add, ast.Mult], ast.Mult: [ast.Div, ast.Add],
                 ast.Div: [ast.Mult, ast.Sub], ast.Pow: [ast.Mult], ast.Mod: [ast.FloorDiv],
                 ast.FloorDiv: [ast.Div, ast.Mod]}
+MAX_POSITIONS = 16  # candidate places a statement edit tries before giving up on this tree
 _RELAX = {ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.LtE: ast.Lt, ast.GtE: ast.Gt}
 
 # Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k.
@@ -42,10 +45,12 @@ def perturb_number(value: float | int, rng: random.Random) -> float | int:
 
 
 class Located:
-    """Collects nodes of a block's AST that an operator can act on."""
+    """Collects nodes of a block's AST that an operator can act on, and checks an edit keeps def-use intact."""
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, tree: ast.Module, outer: frozenset[str] = frozenset()):
         self.constants, self.compares, self.binops, self.conditions, self.bodies = [], [], [], [], []
+        self.outer = outer                                  # names bound outside the block (imports, globals)
+        self.broken = undefined_names(tree, outer)          # already unresolved in the parent: not the edit's fault
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
                     and not isinstance(node.value, bool):
@@ -61,6 +66,21 @@ class Located:
                 if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
                     self.bodies.append(body)
 
+    def resolves(self, tree: ast.Module) -> bool:
+        """True when the edited tree reads no name before (or without) binding it, beyond the parent's own."""
+        return not (undefined_names(tree, self.outer) - self.broken)
+
+
+def _first_valid(tree, found, rng, candidates, do, undo):
+    """Tries candidate edits in a seeded order; keeps the first whose result resolves every name."""
+    candidates = list(candidates)
+    rng.shuffle(candidates)
+    for candidate in candidates[:MAX_POSITIONS]:
+        do(candidate)
+        if found.resolves(tree):
+            return candidate
+        undo(candidate)
+    return None
 
 
 Apply = Callable[[ast.Module, Located, random.Random, "ast.Module | None"], "str | None"]
@@ -72,6 +92,9 @@ class Operator:
     weight: float          # default share of offline edits
     apply: Apply
     needs_donor: bool = False  # a crossover: needs an inspiration's tree
+    # A program-level operator edits the whole program from the parent's history instead of one
+    # block's tree: propose(code, rng, context: MutationContext | None) -> (code, description, details) | None
+    propose: Callable | None = None
 
 
 OPERATORS: dict[str, Operator] = {}
@@ -84,11 +107,18 @@ def operator(name: str, weight: float, needs_donor: bool = False):
     return register
 
 
+def program_operator(name: str, weight: float):
+    def register(propose: Callable) -> Callable:
+        OPERATORS[name] = Operator(name, weight, None, propose=propose)
+        return propose
+    return register
+
+
 def default_weights() -> dict[str, float]:
     return {name: op.weight for name, op in OPERATORS.items()}
 
 
-@operator("perturb_constant", 5.0)
+@operator("perturb_constant", 4.0)
 def perturb_constant(tree, found, rng, donor):
     if not found.constants:
         return None
@@ -141,53 +171,77 @@ def relax_condition(tree, found, rng, donor):
     if kind in _RELAX and rng.random() < 0.5:
         node.ops[index] = _RELAX[kind]()
         return f"relaxed {kind.__name__} -> {_RELAX[kind].__name__} (line {node.lineno})"
+    if kind not in _RELAX or _categorical(node.comparators[index]):
+        return None  # `x == SPOT + 0.7` compares a choice with a number: only ordered numeric thresholds shift
     margin = perturb_number(1.0, rng)
     node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Add(), right=ast.Constant(margin))
     return f"shifted comparison threshold by {margin!r} (line {node.lineno})"
 
 
-def _pick_body(found, rng, min_length: int):
-    bodies = [b for b in found.bodies if len(b) >= min_length]
-    if not bodies:
-        return None, 0
-    body = rng.choice(bodies)
-    return body, rng.randrange(len(body))
+def _inert(statement: ast.stmt) -> bool:
+    """A bare constant (a docstring): duplicating or deleting it changes nothing the program does."""
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+
+
+def _statements(found, min_length: int, skip=(ast.FunctionDef, ast.ClassDef, ast.Return)):
+    return [(body, i) for body in found.bodies if len(body) >= min_length
+            for i in range(len(body)) if not isinstance(body[i], skip) and not _inert(body[i])]
 
 
 @operator("delete_statement", 0.7)
 def delete_statement(tree, found, rng, donor):
-    body, index = _pick_body(found, rng, 2)
-    if body is None:
+    """Never deletes a statement whose bindings are still read (unless an earlier one binds them too)."""
+    removed = {}
+
+    def do(c):
+        removed[id(c)] = c[0].pop(c[1])
+
+    def undo(c):
+        c[0].insert(c[1], removed.pop(id(c)))
+    chosen = _first_valid(tree, found, rng, _statements(found, 2), do, undo)
+    if chosen is None:
         return None
-    if isinstance(body[index], (ast.FunctionDef, ast.ClassDef, ast.Return)) and len(body) > 1:
-        return None
-    line = body[index].lineno
-    del body[index]
-    return f"deleted statement at line {line}"
+    return f"deleted statement at line {removed[id(chosen)].lineno}"
 
 
 @operator("duplicate_statement", 0.5)
 def duplicate_statement(tree, found, rng, donor):
-    body, index = _pick_body(found, rng, 1)
-    if body is None:
+    def do(c):
+        c[0].insert(c[1], copy.deepcopy(c[0][c[1]]))
+
+    def undo(c):
+        del c[0][c[1]]
+    chosen = _first_valid(tree, found, rng, _statements(found, 1), do, undo)
+    if chosen is None:
         return None
-    if isinstance(body[index], (ast.FunctionDef, ast.ClassDef, ast.Return)):
-        return None
-    body.insert(index, copy.deepcopy(body[index]))
-    return f"duplicated statement at line {body[index].lineno}"
+    return f"duplicated statement at line {chosen[0][chosen[1]].lineno}"
 
 
 @operator("swap_statements", 0.5)
 def swap_statements(tree, found, rng, donor):
-    body, index = _pick_body(found, rng, 2)
-    if body is None:
+    """Swaps two adjacent statements only when no name is then read above its definition."""
+    pairs = [(body, i) for body, i in _statements(found, 2)
+             if i + 1 < len(body) and not isinstance(body[i + 1], (ast.Return, ast.FunctionDef, ast.ClassDef))]
+
+    def swap(c):
+        body, i = c
+        body[i], body[i + 1] = body[i + 1], body[i]
+    chosen = _first_valid(tree, found, rng, pairs, swap, swap)
+    if chosen is None:
         return None
-    if index == len(body) - 1:
-        index -= 1
-    if any(isinstance(s, ast.Return) for s in body[index:index + 2]):
-        return None
-    body[index], body[index + 1] = body[index + 1], body[index]
+    body, index = chosen
     return f"swapped statements at lines {body[index + 1].lineno} and {body[index].lineno}"
+
+
+def _categorical(value: ast.expr) -> bool:
+    """A returned value that names a choice: a string, an UPPER_CASE constant, or a conditional between such."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str)
+    if isinstance(value, ast.Name):
+        return value.id.isupper()
+    if isinstance(value, ast.IfExp):
+        return _categorical(value.body) or _categorical(value.orelse)
+    return isinstance(value, ast.JoinedStr)
 
 
 @operator("grow_expression", 1.0)
@@ -197,14 +251,15 @@ def grow_expression(tree, found, rng, donor):
     if not functions:
         return None
     function = rng.choice(functions)
-    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None
-               and not (isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))]
-    names = [a.arg for a in function.args.args if a.arg not in ("self", "cls")]
-    names += [n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
-    names = sorted(set(names))
-    if not returns or not names:
+    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None]
+    if any(_categorical(r.value) for r in returns):  # returns a choice (SPOT, "left"): adding a number breaks it
+        return None
+    if not returns:
         return None
     target = rng.choice(returns)
+    names = names_defined_before(function, target)  # a term may only read what is bound at the return
+    if not names:
+        return None
     first = rng.choice(names)
     second = rng.choice([n for n in names if n != first] or names)
     text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(rng.choice([1, 2, 3, 5, 10]))))
@@ -216,19 +271,36 @@ def grow_expression(tree, found, rng, donor):
 
 @operator("crossover_statement", 1.0, needs_donor=True)
 def crossover_statement(tree, found, rng, donor):
+    """Inserts (or substitutes) an inspiration's statement where every name it reads is bound."""
     donor_bodies = Located(donor).bodies
     if not donor_bodies or not found.bodies:
         return None
-    source = rng.choice(donor_bodies)
-    statement = rng.choice(source)
+    statement = rng.choice(rng.choice(donor_bodies))
     if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
         return None
-    body = rng.choice(found.bodies)
-    index = rng.randrange(len(body))
-    if isinstance(body[index], ast.Return) or rng.random() < 0.5:
-        body.insert(index, copy.deepcopy(statement))
-        return f"inserted a statement from the inspiration (line {body[index].lineno})"
-    body[index] = copy.deepcopy(statement)
+    places = [(body, i, insert) for body in found.bodies for i in range(len(body))
+              for insert in (True, False) if insert or not isinstance(body[i], (ast.Return, ast.FunctionDef))]
+    replaced = {}
+
+    def do(c):
+        body, i, insert = c
+        if insert:
+            body.insert(i, copy.deepcopy(statement))
+        else:
+            replaced[id(c)] = body[i]
+            body[i] = copy.deepcopy(statement)
+
+    def undo(c):
+        body, i, insert = c
+        if insert:
+            del body[i]
+        else:
+            body[i] = replaced.pop(id(c))
+    chosen = _first_valid(tree, found, rng, places, do, undo)
+    if chosen is None:
+        return None
+    if chosen[2]:
+        return f"inserted a statement from the inspiration (line {chosen[0][chosen[1]].lineno})"
     return f"replaced a statement with one from the inspiration (line {statement.lineno})"
 
 
@@ -243,3 +315,6 @@ def crossover_function(tree, found, rng, donor):
     index = rng.choice(targets)
     tree.body[index] = copy.deepcopy(donor_defs[tree.body[index].name])
     return f"took {tree.body[index].name}() from the inspiration"
+
+
+from . import tuning  # noqa: E402,F401  (registers tune_constants; it builds on this module)

@@ -33,6 +33,10 @@ class MutationContext:
     # True when a program with this normalised hash is already in the campaign; cheap mutators
     # use it to try again instead of proposing a duplicate.
     is_known: Callable[[str], bool] | None = None
+    # children_of(parent_id, operator): that parent's children by that operator, by iteration, each
+    # {"program_id", "iteration", "state", "edit", "status", "score"} (status None while pending).
+    # Stateful operators (tune_constants) rebuild their state from it, so a resume continues them.
+    children_of: Callable[[int, str], list[dict[str, Any]]] | None = None
 
 
 @dataclasses.dataclass

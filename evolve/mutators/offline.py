@@ -4,7 +4,8 @@ Operators (evolve/mutators/ast_operators.py): perturb a numeric constant (scale-
 comparison or arithmetic operator, negate or relax a condition, delete / duplicate / swap
 statements, grow a returned expression by a small weighted term over the function's own
 variables, and crossover of a statement or a whole function from an inspiration elite. Every
-child compiles.
+child compiles and reads no name it does not bind (evolve/mutators/defuse.py, a static check):
+statement edits pick places that keep def-use intact.
 """
 from __future__ import annotations
 
@@ -16,9 +17,32 @@ import textwrap
 from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
 from .ast_operators import OPERATORS, Located, default_weights
 from .base import Edit, MutationContext
+from .defuse import module_names, undefined_names
 
 OPERATOR_WEIGHTS = default_weights()
 MAX_TRIES = 24
+
+
+def _outer_names(module: ast.Module | None, block: Block) -> frozenset[str]:
+    """Names the program binds at module level outside `block` (its imports and other definitions)."""
+    if module is None:
+        return frozenset()
+    outside = [s for s in module.body if not block.start <= s.lineno - 1 < block.end]
+    return frozenset(module_names(ast.Module(body=outside, type_ignores=[])))
+
+
+def _unresolved(code: str, required: set[str] = frozenset()) -> set[str] | None:
+    """Names the program reads without binding them, plus `def:NAME` for each `required` top-level
+    definition it lacks (a lost entry point fails at load as surely as a NameError); None: no parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    return undefined_names(tree) | {f"def:{name}" for name in required - _definitions(tree)}
+
+
+def _definitions(tree: ast.Module) -> set[str]:
+    return {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def _parse_block(code: str, block: Block) -> tuple[ast.Module, str] | None:
@@ -44,10 +68,10 @@ class OfflineMutator:
 
     async def propose(self, context: MutationContext) -> Edit:
         return self.mutate(context.parent.code, context.rng, [i.code for i in context.inspirations],
-                           [i.id for i in context.inspirations], is_known=context.is_known)
+                           [i.id for i in context.inspirations], is_known=context.is_known, context=context)
 
     def mutate(self, code: str, rng: random.Random, donors: list[str] = (), donor_ids: list[int] = (),
-               is_known=None) -> Edit:
+               is_known=None, context: MutationContext | None = None) -> Edit:
         try:
             blocks = find_blocks(code)
         except CodeError as exc:
@@ -55,8 +79,19 @@ class OfflineMutator:
         parsed = [(b, p) for b in blocks if (p := _parse_block(code, b)) is not None]
         if not parsed:
             return Edit(None, self.name, "none", error="no EVOLVE-BLOCK region parses on its own")
+        try:
+            module = ast.parse(code)
+        except SyntaxError:
+            module = None
+        required = _definitions(module) if module is not None else set()
+        parent_unresolved = _unresolved(code, required) or set()
         for _ in range(MAX_TRIES):
             operator = rng.choices(self.operators, self.weights)[0]
+            if OPERATORS[operator].propose is not None:
+                edit = self._program_level(operator, code, rng, context, required, parent_unresolved)
+                if edit is not None:
+                    return edit
+                continue
             block, (tree, indent) = rng.choice(parsed)
             tree = copy.deepcopy(tree)
             donor_tree, donor_id = None, None
@@ -68,7 +103,7 @@ class OfflineMutator:
                 donor_tree, donor_id = self._donor_tree(donors[pick]), (list(donor_ids)[pick] if donor_ids else None)
                 if donor_tree is None:
                     continue
-            description = op.apply(tree, Located(tree), rng, donor_tree)
+            description = op.apply(tree, Located(tree, _outer_names(module, block)), rng, donor_tree)
             if description is None:
                 continue
             try:
@@ -77,10 +112,31 @@ class OfflineMutator:
                 compile(child, "<child>", "exec")  # also catches e.g. return outside a function
             except (SyntaxError, ValueError, RecursionError):
                 continue
+            unresolved = _unresolved(child, required)
+            if unresolved is None or unresolved - parent_unresolved:
+                continue  # the child would fail at load (or first call) on a name the edit left unbound
             if child != code and not (is_known and is_known(normalized_hash(child))):
                 return Edit(child, self.name, operator, description=description,
                             crossover_id=donor_id if op.needs_donor else None)
         return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")
+
+    def _program_level(self, operator: str, code: str, rng: random.Random, context: MutationContext | None,
+                       required: set[str], parent_unresolved: set[str]) -> Edit | None:
+        """An edit by a program-level operator (constant tuning); None when it does not apply now."""
+        made = OPERATORS[operator].propose(code, rng, context)
+        if made is None:
+            return None
+        child, description, details = made
+        try:
+            compile(child, "<child>", "exec")
+        except (SyntaxError, ValueError, RecursionError):
+            return None
+        unresolved = _unresolved(child, required)
+        if child == code or unresolved is None or unresolved - parent_unresolved:
+            return None
+        # a probe that repeats a known program is still proposed: it is recorded as a duplicate and its
+        # score (the known program's) is what the optimiser is told, without a second evaluation
+        return Edit(child, self.name, operator, description=description, details=details)
 
     @staticmethod
     def _donor_tree(code: str) -> ast.Module | None:

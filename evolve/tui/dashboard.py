@@ -17,6 +17,9 @@ from .format import STATUS_STYLE, ago, fmt_duration, fmt_score, fmt_usd, state_t
 from .plot import StepPlot
 
 
+EVENT_WIDTH = 56  # fits the panel at 80 columns beside the time and program columns
+
+
 def describe_event(event) -> Text:
     data = event.data or {}
     kind = event.kind
@@ -88,7 +91,8 @@ class DashboardScreen(PollingScreen):
         table = self.query_one("#events", DataTable)
         table.add_column("when", key="when", width=9)
         table.add_column("program", key="program", width=7)
-        table.add_column("event", key="event")
+        # A fixed width: an auto-sized column measured during a reload under load came out at its label's width.
+        table.add_column("event", key="event", width=EVENT_WIDTH)
         self.query_one("#stats").border_title = "evaluations"
         models = self.query_one("#models")
         models.border_title = "LLM models"

@@ -52,7 +52,11 @@ async def serve(listen_host: str, listen_port: int, target_host: str, target_por
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(_pump(client_reader, server_writer, delay), _pump(server_reader, client_writer, delay))
+        try:
+            await asyncio.gather(_pump(client_reader, server_writer, delay),
+                                 _pump(server_reader, client_writer, delay))
+        except asyncio.CancelledError:  # the proxy is shutting down with this connection open
+            pass
 
     return await asyncio.start_server(handle, listen_host, listen_port)
 

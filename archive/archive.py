@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import uuid
 from typing import Any, Iterable
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .cascade_log import CascadeLog
@@ -40,7 +41,11 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         if url.startswith("sqlite:///"):  # messages name the path as the user gave it
             path = os.path.expanduser(db) if "://" not in db else url[len("sqlite:///"):]
             check_archive_path(path, known_revisions())
-        self.engine = make_engine(db)
+        try:
+            self.engine = make_engine(db)
+        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise ArchiveUnusable(f"--db {display_name(db)}: not a usable database URL ({exc}); "
+                                  f"use a file path or postgresql+psycopg://USER@HOST/DB") from None
         try:
             upgrade(self.engine)
         except DatabaseError as exc:
@@ -57,14 +62,21 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
     # ---- campaigns -----------------------------------------------------------------------
     def create_campaign(self, *, name: str | None, task_name: str, task_dir: str | None, config: dict[str, Any],
                         seed: int, iterations: int) -> CampaignRecord:
+        limit = CampaignRecord.__table__.c.name.type.impl.length
+        if name and len(name) > limit:
+            raise ArchiveError(f"campaign name is {len(name)} characters; use at most {limit}")
+        taken = f"a campaign named {name!r} already exists; pick another --name or resume it"
         with self.session() as s:
             if name and s.scalar(select(CampaignRecord.id).where(CampaignRecord.name == name)) is not None:
-                raise ArchiveError(f"a campaign named {name!r} already exists; pick another --name or resume it")
-            campaign = CampaignRecord(name=name or f"tmp-{os.getpid()}-{utcnow().timestamp()}", task_name=task_name,
-                                task_dir=task_dir, config=config, seed=seed, iterations=iterations,
+                raise ArchiveError(taken)
+            campaign = CampaignRecord(name=name or f"tmp-{uuid.uuid4().hex}", task_name=task_name,
+                                      task_dir=task_dir, config=config, seed=seed, iterations=iterations,
                                       state=CampaignState.CREATED.value)
             s.add(campaign)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # another process (maybe another machine) took the name just now
+                raise ArchiveError(taken) from None
             if not name:
                 campaign.name = f"{task_name}-{campaign.id}"
             s.commit()
@@ -78,7 +90,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             if found is None:
                 found = s.scalar(select(CampaignRecord).where(CampaignRecord.name == str(ref)))
             if found is None:
-                raise ArchiveError(f"no campaign {ref!r} in {self.db}; `evolve status` lists campaigns")
+                raise ArchiveError(f"no campaign {ref!r} in {display_name(self.db)}; `evolve status` lists campaigns")
             return found
 
     def campaigns(self) -> list[CampaignRecord]:
@@ -89,7 +101,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         with self.session() as s:
             found = s.scalar(select(CampaignRecord).order_by(CampaignRecord.id.desc()).limit(1))
         if found is None:
-            raise ArchiveError(f"no campaigns in {self.db}; start one with `evolve run TASK`")
+            raise ArchiveError(f"no campaigns in {display_name(self.db)}; start one with `evolve run TASK`")
         return found
 
     def set_state(self, campaign_id: int, state: CampaignState, message: str | None = None, *,
@@ -236,11 +248,28 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
                           score=result.score, metrics=result.metrics, descriptors=result.descriptors,
                           artifacts=result.artifacts, wall_time=result.wall_time, cpu_time=result.cpu_time)
 
+    @staticmethod
+    def _lock_cells(s: Session, campaign_id: int) -> float | None:
+        """Serialise cell competition within one campaign and return its best score, in one round trip.
+
+        Two writers reading the same empty cell would both insert it: on PostgreSQL the campaign row
+        is locked until commit (NO KEY UPDATE: inserts that merely reference the campaign go on);
+        SQLite has one writer at a time already and renders no lock clause.
+        """
+        best = select(func.max(Cell.score)).where(Cell.campaign_id == campaign_id).scalar_subquery()
+        query = select(best).select_from(CampaignRecord).where(CampaignRecord.id == campaign_id)
+        if s.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=CampaignRecord, key_share=True)
+        return s.scalar(query)
+
     def _place(self, s: Session, program: Program, key: str, score: float, islands: Iterable[int]) -> PlacementOutcome:
-        best = s.scalar(select(func.max(Cell.score)).where(Cell.campaign_id == program.campaign_id))
+        best = self._lock_cells(s, program.campaign_id)
+        islands = list(islands)
+        cells = {c.island: c for c in s.scalars(select(Cell).where(
+            Cell.campaign_id == program.campaign_id, Cell.key == key, Cell.island.in_(islands)))}
         new_elite = False
         for island in islands:
-            cell = s.get(Cell, (program.campaign_id, island, key))
+            cell = cells.get(island)
             if cell is None:
                 s.add(Cell(campaign_id=program.campaign_id, island=island, key=key, program_id=program.id, score=score))
                 new_elite = True
@@ -258,6 +287,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         if islands < 2:
             return
         with self.session() as s:
+            self._lock_cells(s, campaign_id)
             moved = []
             for island in range(islands):
                 best = s.scalar(select(Cell).where(Cell.campaign_id == campaign_id, Cell.island == island)

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+
+from .portable import postgres_json_serializer
+from .sqlite_file import display_name as display_url  # noqa: F401  (the URL without its password)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_xact_lock key of schema upgrades: any fixed 64-bit number unique to this application
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha1(b"evolve archive migrations").digest()[:8], "big", signed=True)
 
 
 def database_url(db: str) -> str:
@@ -33,6 +39,10 @@ def make_engine(db: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif make_url(url).get_backend_name() == "postgresql":
+        # a server that does not answer is an error in seconds, not a hang
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10},
+                               json_serializer=postgres_json_serializer)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
@@ -105,6 +115,11 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            # Several processes (on several machines) may open an empty database at once: the first
+            # to take this transaction-scoped lock creates the schema, the others wait and then find
+            # it at head. PostgreSQL DDL is transactional, so a killed upgrade leaves nothing behind.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         current = _current_revision(connection)
         if current is None and _is_empty(connection):
             _create_at_head(connection, head)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .portable import PortableString, PortableText
 
 from .states import CampaignState, EvaluationRole
 
@@ -14,6 +16,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+# JSON, not JSONB, on PostgreSQL: JSON keeps dicts' key order byte for byte, as SQLite does, so
+# prompts and reports built from stored metrics are the same on both backends. The cost: no
+# equality on JSON columns, so no DISTINCT/GROUP BY/UNION over them (extract a field first).
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -21,16 +26,16 @@ class Base(DeclarativeBase):
 class CampaignRecord(Base):
     __tablename__ = "campaigns"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    task_name: Mapped[str] = mapped_column(String(200))
-    task_dir: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(PortableString(200), unique=True)
+    task_name: Mapped[str] = mapped_column(PortableString(200))
+    task_dir: Mapped[str | None] = mapped_column(PortableText)
     config: Mapped[dict[str, Any]]
     seed: Mapped[int] = mapped_column(Integer)
     iterations: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20), default=CampaignState.CREATED.value)  # a CampaignState
-    message: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(PortableString(20), default=CampaignState.CREATED.value)  # a CampaignState
+    message: Mapped[str | None] = mapped_column(PortableText)
     pid: Mapped[int | None] = mapped_column(Integer)
-    host: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(PortableString(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None]
@@ -49,16 +54,16 @@ class Program(Base):
     iteration: Mapped[int] = mapped_column(Integer)  # 0 = the seed program
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
     inspiration_ids: Mapped[list[Any]] = mapped_column(default=list)
-    code: Mapped[str | None] = mapped_column(Text)  # None when the edit failed to produce a program
-    code_hash: Mapped[str | None] = mapped_column(String(64))
-    mutator: Mapped[str] = mapped_column(String(200))
-    operator: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str | None] = mapped_column(PortableText)  # None when the edit failed to produce a program
+    code_hash: Mapped[str | None] = mapped_column(PortableString(64))
+    mutator: Mapped[str] = mapped_column(PortableString(200))
+    operator: Mapped[str] = mapped_column(PortableString(100))
     edit: Mapped[dict[str, Any]] = mapped_column(default=dict)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     island: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[str] = mapped_column(String(20))  # a ProgramState
+    state: Mapped[str] = mapped_column(PortableString(20))  # a ProgramState
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
-    fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of its outputs on the task's probe inputs
+    fingerprint: Mapped[str | None] = mapped_column(PortableString(64))  # hash of its outputs on the task's probe inputs
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -68,10 +73,10 @@ class Evaluation(Base):
                       Index("ix_evaluations_program_role", "program_id", "role"))
     id: Mapped[int] = mapped_column(primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"), index=True)
-    split: Mapped[str] = mapped_column(String(50))
-    role: Mapped[str] = mapped_column(String(10), default=EvaluationRole.REPORT.value,
+    split: Mapped[str] = mapped_column(PortableString(50))
+    role: Mapped[str] = mapped_column(PortableString(10), default=EvaluationRole.REPORT.value,
                                       server_default=EvaluationRole.REPORT.value)  # an EvaluationRole
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(PortableString(20), index=True)
     score: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     descriptors: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -86,7 +91,7 @@ class Cell(Base):
     __tablename__ = "cells"
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     island: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(PortableString(100), primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
     score: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -98,7 +103,7 @@ class Event(Base):
                       Index("ix_events_campaign_kind", "campaign_id", "kind", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(PortableString(50))
     program_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -115,17 +120,17 @@ class LLMCall(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     iteration: Mapped[int | None] = mapped_column(Integer)  # the iteration that made the call
     program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), index=True)  # the program it produced
-    provider: Mapped[str] = mapped_column(String(50))
-    model: Mapped[str] = mapped_column(String(200))
-    operator: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(PortableString(50))
+    model: Mapped[str] = mapped_column(PortableString(200))
+    operator: Mapped[str] = mapped_column(PortableString(50))
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # transport retry number within one request
     # ok | edit_error | truncated | refused | rate_limited | server_error | timeout | connection_error | client_error
-    outcome: Mapped[str] = mapped_column(String(30), index=True)
-    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(PortableString(30), index=True)
+    error: Mapped[str | None] = mapped_column(PortableText)
     prompt: Mapped[list[Any] | None] = mapped_column(JSON)  # the messages; None when prompts are kept out
-    response: Mapped[str | None] = mapped_column(Text)
-    response_id: Mapped[str | None] = mapped_column(String(200))
-    stop_reason: Mapped[str | None] = mapped_column(String(50))
+    response: Mapped[str | None] = mapped_column(PortableText)
+    response_id: Mapped[str | None] = mapped_column(PortableString(200))
+    stop_reason: Mapped[str | None] = mapped_column(PortableString(50))
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,12 +1,15 @@
-"""Distributed execution, measured on this machine. One function per section; `--only a,b`.
+"""Distributed execution, measured on this machine. One function per section; `--only a,b,c,d`.
 
-    python bench/bench_distributed.py [--only a,b] [--ray-address HOST:PORT] [--runs 40]
+    python bench/bench_distributed.py [--only a,b,c,d] [--ray-address HOST:PORT] [--runs 40]
 
 (a) per-evaluation overhead of the Ray executor vs the local process sandbox on a trivial task:
     one warm worker each, evaluations alternated between the two, medians (target: <= 15 ms added).
 (b) throughput of a task whose evaluations wait 500 ms on I/O (a sleep on the trusted side) with
     1, 2, 4, 8, 16 evaluations in flight across two raylets, against the ideal N / 0.5 s
     (target: >= 0.8 x ideal at 16).
+
+(c) archive write latency per committed evaluation and (d) event-loop stall during a campaign,
+    SQLite vs PostgreSQL (direct and behind a latency proxy): see bench/archive_latency.py.
 
 Without --ray-address a throwaway cluster is started here (a head and a second raylet, 2 CPUs
 each, on loopback) and stopped by PID at the end.
@@ -24,7 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import archive_latency  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors.local_cluster import LocalRayCluster  # noqa: E402
 from evolve.executors.ray import RayExecutor  # noqa: E402
@@ -103,16 +108,18 @@ def section_b(address: str, levels: list[int], rounds: int) -> dict:
     return {"rows": rows, "target_ratio_at_max": SCALING_TARGET, "meets_target": top["ratio"] >= SCALING_TARGET}
 
 
-SECTIONS = {"a": "per-evaluation overhead", "b": "throughput with I/O-bound evaluations"}
+SECTIONS = {"a": "per-evaluation overhead", "b": "throughput with I/O-bound evaluations",
+            "c": "archive write latency", "d": "event-loop stall"}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="a,b", help="comma-separated sections to run (a, b)")
+    parser.add_argument("--only", default="a,b,c,d", help="comma-separated sections to run (a, b, c, d)")
     parser.add_argument("--ray-address", help="an existing cluster (default: start a two-raylet one here)")
     parser.add_argument("--runs", type=int, default=40, help="(a) evaluations per side")
     parser.add_argument("--rounds", type=int, default=4, help="(b) evaluations per in-flight slot")
     parser.add_argument("--levels", default="1,2,4,8,16", help="(b) evaluations in flight")
+    archive_latency.add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -132,11 +139,13 @@ def main() -> int:
         if "b" in wanted:
             report["b"] = section_b(address, [int(n) for n in args.levels.split(",")], args.rounds)
     finally:
-        import ray
-        if ray.is_initialized():
-            ray.shutdown()
+        if "ray" in sys.modules:
+            import ray
+            if ray.is_initialized():
+                ray.shutdown()
         if cluster is not None:
             cluster.stop()
+    report.update(archive_latency.run_sections(wanted, args))
     report["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -154,6 +163,9 @@ def main() -> int:
                   f"{row['ideal_per_s']:>7g}{row['ratio']:>7}{row['nodes_used']:>7}")
         print(f"target: >= {SCALING_TARGET} x ideal at {report['b']['rows'][-1]['in_flight']}: "
               f"{'ok' if report['b']['meets_target'] else 'MISSED'}")
+    for name in ("c", "d"):
+        for row in report.get(name, []):
+            print(" | ".join(row))
     print(f"load average (1 min): {report['load_average_1m_start']} at start, {report['load_average_1m_end']} at end")
     return 0
 

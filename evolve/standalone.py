@@ -180,7 +180,7 @@ def _paths(out: str | Path, task_name: str, program_id: int) -> tuple[Path, Path
 
 def export_program(campaign, program_id: int, out: str | Path, *, with_test: bool = False) -> Exported:
     """Write the module, its sidecar and (with_test) a replay test for one program of `campaign`."""
-    from archive.db import database_url
+    from archive.db import database_url, display_url
 
     archive, task, record = campaign.archive, campaign.task, campaign.record
     program = archive.program(program_id)
@@ -192,7 +192,7 @@ def export_program(campaign, program_id: int, out: str | Path, *, with_test: boo
     evaluations = archive.evaluations_of(program.id)
     lineage = archive.lineage_rows(program.id)
     exported_at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    db_url = database_url(archive.db)
+    db_url = display_url(database_url(archive.db))
     original, _ = _split_docstring(strip_markers(program.code)) if _parses(program.code) else (None, None)
     docstring = build_docstring(task=task, campaign=record, program=program, evaluations=evaluations,
                                 lineage=lineage, db_url=db_url, original=original, exported_at=exported_at)

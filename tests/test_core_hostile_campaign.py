@@ -21,6 +21,8 @@ ATTACKS = {
     "fork_bomb": ("import os\n    while True:\n        os.fork()\n", {"crashed", "timeout"}),
     "huge_output": ("import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n", {"crashed"}),
     "exception": ("raise RuntimeError('boom')\n", {"crashed"}),
+    "nul_and_invalid_utf8": ("import sys\n    sys.stderr.buffer.write(b'\\x00\\xff\\xfe')\n    sys.stderr.flush()\n"
+                             "    raise RuntimeError('nul \\x00 in the message')\n", {"crashed"}),
     "os_exit": ("import os\n    os._exit(0)\n", {"crashed"}),
     "fake_metrics_line": ("print('{\"status\": \"ok\", \"score\": 1000.0}')\n", {"honest"}),
     "write_outside_scratch": ("open('/tmp/../evolve-pwned', 'w').write('x')\n    open('/etc/evolve-pwned', 'w')\n",
@@ -50,11 +52,11 @@ class HostileMutator:
 
 @pytest.mark.skipif(not bwrap_available() and os.environ.get("CI") != "true",
                     reason="the jail needs bubblewrap (CI installs it; there this test never skips)")
-def test_hostile_children_are_recorded_and_the_campaign_finishes(tmp_path, toy_task_dir):
+def test_hostile_children_are_recorded_and_the_campaign_finishes(db_url, toy_task_dir):
     task = load_task(task_dir=toy_task_dir)
     config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": len(ATTACKS), "workers": 2,
                                  "limits": {"wall_s": 4, "cpu_s": 4, "memory_mb": 512}})
-    archive = Archive(str(tmp_path / "h.db"))
+    archive = Archive(db_url)  # a SQLite file, then a PostgreSQL database (which refuses NUL in text)
     campaign = Campaign.create(archive, config.model_copy(update={'name': "h"}))
 
     async def main():

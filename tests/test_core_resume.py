@@ -4,11 +4,10 @@ With one worker the resumed campaign equals an uninterrupted one program for pro
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 
-from core_support import evolve_cmd
+from core_support import evolve_cmd, query
 
 ITERATIONS = 500
 KILLS = 6
@@ -41,17 +40,11 @@ def _alive(pid: int) -> bool:
 
 
 def _snapshot(db: str) -> dict:
-    empty = {"campaigns": 0, "evaluations": [], "programs": []}
-    if not os.path.exists(db):  # killed before the archive was created
-        return empty
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        try:
-            campaigns = con.execute("select count(*) from campaigns").fetchone()[0]
-            evaluations = con.execute("select program_id, split, status, score from evaluations").fetchall()
-            programs = con.execute("select iteration, code_hash, state from programs order by iteration").fetchall()
-        except sqlite3.OperationalError:  # killed while the schema was being created
-            return empty
-    return {"campaigns": campaigns, "evaluations": evaluations, "programs": programs}
+    """Campaigns, evaluations and programs as stored (empty before the archive or its schema exists)."""
+    return {"campaigns": len(query(db, "select id from campaigns")),
+            "evaluations": [tuple(r.values()) for r in query(db, "select program_id, split, status, score from evaluations")],
+            "programs": [tuple(r.values()) for r in query(db, "select iteration, code_hash, state from programs "
+                                                             "order by iteration")]}
 
 
 def _run(db: str, env: dict, task_dir, *extra: str) -> subprocess.Popen:
@@ -60,13 +53,13 @@ def _run(db: str, env: dict, task_dir, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-def test_kill9_resume_invariants_and_reproducibility(tmp_path, toy_task_dir, cli_env):
+def test_kill9_resume_invariants_and_reproducibility(tmp_path, toy_task_dir, cli_env, db_url):
     reference_db = str(tmp_path / "reference.db")
     proc = _run(reference_db, cli_env, toy_task_dir)
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
     reference = _snapshot(reference_db)
 
-    db = str(tmp_path / "killed.db")
+    db = db_url  # a SQLite file, then a PostgreSQL database
     rng = random.Random(1234)
     kills = 0
     command = None

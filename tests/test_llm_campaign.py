@@ -1,9 +1,8 @@
 """Whole campaigns through `evolve run` (a real subprocess) with LLM mutators talking, through the real
 SDKs, to the local fake server: every call logged with the right outcome, spend exact, the budget
-honoured across kill -9 and `evolve resume`."""
+honoured across kill -9 and `evolve resume` (on SQLite and on PostgreSQL)."""
 import json
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core_support import evolve_cmd
+from core_support import evolve_cmd, query
 from llm_server import FakeLLM
 
 TASK_DIR = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "sleep50"
@@ -39,9 +38,7 @@ def _config(tmp_path, provider, **extra) -> str:
 
 
 def _rows(db):
-    with sqlite3.connect(db) as con:
-        con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute("select * from llm_calls order by id")]
+    return query(db, "select * from llm_calls order by id")
 
 
 def _status(db, env):
@@ -82,8 +79,7 @@ def test_campaign_through_each_provider_logs_every_call(tmp_path, cli_env, provi
             assert row["outcome"] in ("rate_limited", "server_error", "timeout", "connection_error")
             assert row["tokens_in"] == row["tokens_out"] == 0 and row["error"]
     # every call points at the program its iteration produced
-    with sqlite3.connect(db) as con:
-        programs = {it: (pid, json.loads(edit)) for pid, it, edit in con.execute("select id, iteration, edit from programs")}
+    programs = {r["iteration"]: (r["id"], json.loads(r["edit"])) for r in query(db, "select id, iteration, edit from programs")}
     for row in rows:
         program_id, edit = programs[row["iteration"]]
         assert row["program_id"] == program_id
@@ -102,12 +98,8 @@ def _wait_for_calls(db, count, proc, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            with sqlite3.connect(db) as con:
-                if con.execute("select count(*) from llm_calls").fetchone()[0] >= count:
-                    return
-        except sqlite3.OperationalError:
-            pass
+        if len(query(db, "select id from llm_calls")) >= count:
+            return
         time.sleep(0.05)
     raise AssertionError(f"fewer than {count} calls logged in {timeout} s")
 
@@ -119,11 +111,11 @@ def _started_below_cap(rows, cap):
         assert before < cap, (row["id"], before)
 
 
-def test_budget_cap_is_exact_across_kill9_and_resume(tmp_path, cli_env):
+def test_budget_cap_is_exact_across_kill9_and_resume(tmp_path, cli_env, db_url):
     cap, in_flight = 0.03, 3
     with FakeLLM(latency=0.4) as fake:
         env = _env(cli_env, fake)
-        db = str(tmp_path / "budget.db")
+        db = db_url
         config = _config(tmp_path, "openai", mix={"diff": 1, "full_rewrite": 0, "crossover": 0, "offline": 0})
         proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", config, "--iterations", 1000,
                                            "--workers", 2, "--proposals", in_flight, "--budget-usd", cap,
@@ -166,10 +158,10 @@ def test_budget_cap_is_exact_across_kill9_and_resume(tmp_path, cli_env):
     assert "LLM spend" in text and f"${spent:.4f}" in text
 
 
-def test_resume_with_a_higher_budget_continues_and_stops_again(tmp_path, cli_env):
+def test_resume_with_a_higher_budget_continues_and_stops_again(tmp_path, cli_env, db_url):
     with FakeLLM() as fake:
         env = _env(cli_env, fake)
-        db = str(tmp_path / "raise.db")
+        db = db_url
         config = _config(tmp_path, "anthropic", mix={"diff": 1, "full_rewrite": 0, "crossover": 0, "offline": 0})
         first = subprocess.run(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", config, "--iterations", 500,
                                           "--workers", 1, "--budget-tokens", 3000, "--name", "tokens", "--db", db,

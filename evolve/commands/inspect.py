@@ -7,6 +7,8 @@ from rich.table import Table
 from typing import TYPE_CHECKING
 
 
+from archive.db import display_url
+
 from .common import add_db, add_json, console, fmt, open_archive, print_json
 from .fit import fitted_table
 
@@ -49,7 +51,7 @@ def status_command(args) -> int:
                   str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
                   f"${r['spend']['usd']:.4f}" if r["spend"]["calls"] else "-",
                   r["created_at"].strftime("%Y-%m-%d %H:%M")] for r in rows]
-        console.print(fitted_table(f"campaigns in {args.db}", headers, cells, console.width, shrink="name",
+        console.print(fitted_table(f"campaigns in {display_url(args.db)}", headers, cells, console.width, shrink="name",
                                    drop_order=["started", "spend", "failed", "evals", "iter", "task"]))
         return 0
     campaign = archive.campaign(args.campaign)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from archive.db import display_url
 from sandbox import BACKENDS
 
 from ..config import build_config
@@ -79,7 +80,7 @@ def run_command(args) -> int:
     campaign = Campaign.create(open_archive(args.db, must_exist=False), config)
     if not args.json:
         console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {campaign.task.name} · "
-                      f"{config.iterations} iterations · {config.workers} worker(s) · db {args.db}")
+                      f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}")
     return drive(campaign, args.json)
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from archive import CampaignState
+from archive.db import display_url
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
+
 
 from .base import PollingScreen
 from .data import CampaignRow, load_campaigns
@@ -74,7 +76,7 @@ class CampaignsScreen(PollingScreen):
                 table.move_cursor(row=index)
         running = sum(r.state == CampaignState.RUNNING for r in rows)
         self.query_one("#summary", Static).update(
-            Text.assemble((f"{len(rows)} campaign(s)", "bold"), f" · {running} running · ", (self.app.db, "dim")))
+            Text.assemble((f"{len(rows)} campaign(s)", "bold"), f" · {running} running · ", (display_url(self.app.db), "dim")))
         self.query_one("#empty").display = not rows
         table.display = bool(rows)
         if rows and self.focused is None:

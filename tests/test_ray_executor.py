@@ -329,3 +329,59 @@ def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray
     assert failures, outcomes
     assert all("no node of the Ray cluster" in str(f) and "node2 1" in str(f) for f in failures)
     assert all(isinstance(o, SandboxUnavailable) or o.status is Status.OK for o in outcomes), outcomes
+
+
+def _pg_state(url: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as con:
+            programs = [tuple(r) for r in con.execute(text("select id, iteration, state from programs order by iteration"))]
+            evaluations = [tuple(r) for r in con.execute(text("select program_id, split, status, role from evaluations"))]
+            state = con.execute(text("select state from campaigns")).scalar()
+    finally:
+        engine.dispose()
+    return {"programs": programs, "evaluations": evaluations, "state": state}
+
+
+def test_two_raylets_postgresql_raylet_killed_then_controller_killed_every_iteration_once(
+        ray_cluster, pg_url, tmp_path, cli_env):
+    """The issue's acceptance: a campaign on two raylets with a PostgreSQL archive survives losing a raylet
+    and a kill -9 of its controller, and ends with every iteration exactly once."""
+    need_processes(ray_cluster)
+    iterations = 24
+    proc = _run(pg_url, SLOW_TASK, ray_cluster.address, cli_env, "--iterations", iterations, "--workers", 4)
+    try:
+        def recorded() -> int:
+            from sqlalchemy.exc import DBAPIError
+            try:
+                return len(_pg_state(pg_url)["evaluations"])
+            except DBAPIError:  # the campaign has not created the schema yet
+                return 0
+
+        assert wait_until(lambda: recorded() >= 3 or proc.poll() is not None, 180)
+        assert proc.poll() is None, "the campaign finished before the raylet kill: " + proc.stderr.read()
+        ray_cluster.kill_node(1)
+        at_raylet_kill = recorded()
+        assert wait_until(lambda: recorded() >= at_raylet_kill + 3 or proc.poll() is not None, 180)
+        assert proc.poll() is None, "the campaign finished before the controller kill: " + proc.stderr.read()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        restore_node(ray_cluster, 1)
+    assert _pg_state(pg_url)["state"] == "running"  # killed, not stopped: resume takes it over
+    done = subprocess.run(evolve_cmd("resume", "1", "--db", pg_url, "--json"), capture_output=True, text=True,
+                          env=cli_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "finished"
+    state = _pg_state(pg_url)
+    assert [p[1] for p in state["programs"]] == list(range(iterations + 1)), "an iteration is missing or doubled"
+    train = [(pid, split) for pid, split, _, role in state["evaluations"] if role == "train"]
+    assert len(train) == len(set(train)) and len({pid for pid, _ in train}) == len(train), "a verdict was recorded twice"
+    assert not [p for p in state["programs"] if p[2] == "pending"], "a program was left unevaluated"
+    evaluated = {p[0] for p in state["programs"] if p[2] == "evaluated"}
+    assert evaluated == {pid for pid, _ in train}, "an evaluated program has no recorded verdict"
+    assert not [e for e in state["evaluations"] if e[2] != "ok"], "a lost node's evaluation was recorded as a failure"

@@ -3,13 +3,14 @@
 Fixed when the campaign sets `proposals`; otherwise, with an LLM, sized from what the loop
 measures so that evaluation workers never wait for a proposal:
 
-    target = workers x (proposal latency / evaluation time) + workers
+    target = workers x (proposal latency / evaluation service time) + workers
 
 (proposals must arrive as fast as `workers` evaluations finish; the extra `workers` is a
-buffer). The window grows by one per completed proposal while it is below the target, halves
-when the provider answers 429 (rate limited) and then holds for one window's worth of
-completions before growing again (additive increase, multiplicative decrease), and never
-exceeds the configured cap or what the remaining budget can pay for.
+buffer; the service time is what a worker spends on an evaluation, not the time it waited for
+one). Below the target the window opens to it at once; above it, it closes by one per
+completed proposal. A 429 (rate limited) halves it, and it then holds for one window's worth of
+completions before opening again (multiplicative decrease). It never exceeds the configured cap
+or what the remaining budget can pay for.
 """
 from __future__ import annotations
 
@@ -49,11 +50,12 @@ class ProposalWindow:
         elif self._hold > 0:
             self._hold -= 1
         elif self.limit < self.target:
-            self.limit += 1
+            self.limit = self.target
         elif self.limit > self.target:
             self.limit -= 1
         if self.affordable is not None:
             self.limit = max(1, min(self.limit, self.affordable))
 
     def evaluation_done(self, seconds: float) -> None:
+        """A worker spent `seconds` on one evaluation (its service time, queueing excluded)."""
         self.evaluation_s = seconds if self.evaluation_s is None else (1 - EWMA) * self.evaluation_s + EWMA * seconds

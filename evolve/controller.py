@@ -269,9 +269,7 @@ class Controller:
                                                                     PROGRAM_LEVEL_OPERATORS))
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
-        started = time.monotonic()
         result = await self._evaluate(program_id, code, parent_id, islands=[island])
-        self.window.evaluation_done(time.monotonic() - started)
         await self._maybe_migrate()
         self._report({"program_id": program_id, "status": result.status.value if result else None,
                       "score": result.score if result else None})
@@ -296,7 +294,9 @@ class Controller:
 
     async def _evaluate_on(self, code: str, split: str, options: dict[str, Any] | None) -> EvaluationResult:
         try:
-            return await self.sandbox.evaluate(self.task, code, self.limits, split=split, options=options)
+            result = await self.sandbox.evaluate(self.task, code, self.limits, split=split, options=options)
+            self.window.evaluation_done(result.wall_time)
+            return result
         except SandboxUnavailable as exc:
             raise CampaignFailed(str(exc)) from None
         except Exception as exc:  # a sandbox infrastructure failure is recorded, never fatal to the campaign

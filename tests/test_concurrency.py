@@ -16,7 +16,7 @@ def test_fixed_proposals_never_move():
     assert window.limit == 3 and not window.adaptive
 
 
-def test_grows_until_workers_never_wait():
+def test_opens_to_what_the_workers_need_at_the_first_measurement():
     window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=64)
     assert window.limit == 2
     for _ in range(20):
@@ -46,8 +46,8 @@ def test_halves_on_rate_limit_then_holds_then_grows():
     held = window.limit
     grow(window, held, 1.0, rate_limited=1)  # one window's worth of completions: no growth yet
     assert window.limit == held
-    grow(window, 3, 1.0, rate_limited=1)
-    assert window.limit == held + 3
+    grow(window, 1, 1.0, rate_limited=1)
+    assert window.limit == window.target == 42  # then straight back to what the workers need
 
 
 def test_cap_and_budget_bound_the_window():

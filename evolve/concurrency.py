@@ -3,10 +3,10 @@
 Fixed when the campaign sets `proposals`; otherwise, with an LLM, sized from what the loop
 measures so that evaluation workers never wait for a proposal:
 
-    target = workers x (proposal latency / evaluation service time) + workers
+    target = 1.5 x workers x (proposal latency / evaluation service time) + workers
 
-(proposals must arrive as fast as `workers` evaluations finish; the extra `workers` is a
-buffer; the service time is what a worker spends on an evaluation, not the time it waited for
+(proposals must arrive as fast as `workers` evaluations finish, with half again as headroom for
+latency jitter, and `workers` more as a buffer; the service time is what a worker spends on an evaluation, not the time it waited for
 one). Below the target the window opens to it at once; above it, it closes by one per
 completed proposal. A 429 (rate limited) halves it, and it then holds for one window's worth of
 completions before opening again (multiplicative decrease). It never exceeds the configured cap
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 EWMA = 0.2  # weight of the newest sample in the latency averages
+HEADROOM = 1.5  # proposals are cheap to have early (the iterations are fixed): err on the side of too many
 
 
 class ProposalWindow:
@@ -35,7 +36,7 @@ class ProposalWindow:
     def target(self) -> int:
         if self.proposal_s is None or self.evaluation_s is None:
             return self.limit
-        wanted = math.ceil(self.workers * self.proposal_s / max(self.evaluation_s, 1e-3)) + self.workers
+        wanted = math.ceil(HEADROOM * self.workers * self.proposal_s / max(self.evaluation_s, 1e-3)) + self.workers
         return max(1, min(self.cap, wanted))
 
     def proposal_done(self, seconds: float, rate_limited_total: int) -> None:

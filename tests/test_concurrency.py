@@ -22,8 +22,8 @@ def test_opens_to_what_the_workers_need_at_the_first_measurement():
     for _ in range(20):
         window.evaluation_done(0.05)
     grow(window, 100, 1.0)
-    # 2 workers finishing an evaluation every 50 ms need 2 x 1.0 / 0.05 = 40 calls in flight, plus a buffer of 2
-    assert window.target == 42 and window.limit == 42
+    # 2 workers finishing an evaluation every 50 ms need 2 x 1.0 / 0.05 = 40 calls in flight; 1.5x that and a buffer of 2
+    assert window.target == 62 and window.limit == 62
 
 
 def test_shrinks_when_evaluations_are_the_bottleneck():
@@ -47,7 +47,7 @@ def test_halves_on_rate_limit_then_holds_then_grows():
     grow(window, held, 1.0, rate_limited=1)  # one window's worth of completions: no growth yet
     assert window.limit == held
     grow(window, 1, 1.0, rate_limited=1)
-    assert window.limit == window.target == 42  # then straight back to what the workers need
+    assert window.limit == window.target == 62  # then straight back to what the workers need
 
 
 def test_cap_and_budget_bound_the_window():

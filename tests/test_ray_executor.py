@@ -305,8 +305,10 @@ def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_p
 
 
 def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray_cluster, tmp_path):
+    """A raylet of its own with a resource no other node has (other tests kill and replace node 2)."""
     need_processes(ray_cluster)
-    task_dir = _task_copy(tmp_path, SLOW_TASK, resources={"cpus": 0.5, "custom": {"node2": 1}})
+    index = ray_cluster.add_node({"num_cpus": 1, "resources": {"lonely": 2}})
+    task_dir = _task_copy(tmp_path, SLOW_TASK, resources={"cpus": 0.5, "custom": {"lonely": 1}})
     task = load_task_dir(task_dir)
 
     async def run():
@@ -316,7 +318,7 @@ def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray
             # more than two actors can finish before a kill lands, however slow the machine: kill after the first
             evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(12)]
             await asyncio.wait(evaluations, return_when=asyncio.FIRST_COMPLETED)
-            ray_cluster.kill_node(1)
+            ray_cluster.kill_node(index)
             return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)
         finally:
             await executor.close()
@@ -324,12 +326,12 @@ def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray
     try:
         outcomes = asyncio.run(run())
     finally:
-        restore_node(ray_cluster, 1)
+        ray_cluster.nodes.pop(index)  # the lonely node is gone for good
+        ray_cluster._save()
     failures = [o for o in outcomes if isinstance(o, SandboxUnavailable)]
     assert failures, outcomes
-    assert all("no node of the Ray cluster" in str(f) and "node2 1" in str(f) for f in failures)
+    assert all("no node of the Ray cluster" in str(f) and "lonely 1" in str(f) for f in failures)
     assert all(isinstance(o, SandboxUnavailable) or o.status is Status.OK for o in outcomes), outcomes
-
 
 def _pg_state(url: str) -> dict:
     from sqlalchemy import create_engine, text

@@ -64,11 +64,20 @@ async def test_code_diff_metrics_and_lineage(archive_db):
 
 async def test_artifacts_of_a_crashed_program(archive_db):
     app = EvolveApp(archive_db)
-    with app.archive.session() as s:
-        from sqlalchemy import select
+    from archive import Grid, ProgramState
+    from archive.schema import Evaluation
+    from evaluators.contract import EvaluationResult, Status
 
-        from archive.schema import Evaluation
-        crashed = s.scalar(select(Evaluation).where(Evaluation.status == "crashed").limit(1))
+    seed = app.archive.seed_program(1)
+    program_id = app.archive.add_program(  # the template campaign's offline children no longer crash: make one
+        1, iteration=10_000, code=seed.code.replace("return", "return 1 / 0 +", 1), code_hash="crashed",
+        parent_id=seed.id, inspiration_ids=[], mutator="test", operator="crash", edit={}, generation=1, island=0,
+        state=ProgramState.PENDING)
+    app.archive.record_training(program_id, "train", EvaluationResult.failure(
+        Status.CRASHED, "ZeroDivisionError: division by zero", traceback="Traceback ...\nZeroDivisionError"),
+        grid=Grid(()), islands=[0])  # a failure takes no cell
+    with app.archive.session() as s:
+        crashed = s.get(Evaluation, app.archive.training_evaluation(program_id).id)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_program(app, pilot, crashed.program_id)
         await pilot.press("4")

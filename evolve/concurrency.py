@@ -17,15 +17,20 @@ from __future__ import annotations
 import math
 
 EWMA = 0.2  # weight of the newest sample in the latency averages
+START_PER_WORKER = 8  # the adaptive window's opening size, per worker, until latencies are measured
 HEADROOM = 1.5  # proposals are cheap to have early (the iterations are fixed): err on the side of too many
 
 
 class ProposalWindow:
-    def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64):
+    def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64, budgeted: bool = False):
         self.workers = workers
         self.adaptive = adaptive and fixed is None
         self.cap = max(1, cap)
-        self.limit = fixed or min(self.cap, workers)
+        # Before the first measurement, an LLM campaign starts at several calls per worker (an LLM call
+        # usually takes many evaluations' time) unless a budget must be watched call by call; offline,
+        # one proposal per worker.
+        per_worker = START_PER_WORKER if self.adaptive and not budgeted else 1
+        self.limit = fixed or min(self.cap, workers * per_worker)
         self.proposal_s: float | None = None
         self.evaluation_s: float | None = None
         self.rate_limited_seen = 0

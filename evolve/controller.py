@@ -93,7 +93,8 @@ class Controller:
         self._seed = None  # the seed program while its evaluation runs
         proposals, workers = config.in_flight()
         self.window = ProposalWindow(workers, config.proposals, adaptive=bool(config.models()),
-                                     cap=config.llm_options.concurrency or 64)
+                                     cap=config.llm_options.concurrency or 64,
+                                     budgeted=config.budget.usd is not None or config.budget.tokens is not None)
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade,
                                same_niche=self._same_niche)

@@ -18,7 +18,7 @@ def test_fixed_proposals_never_move():
 
 def test_opens_to_what_the_workers_need_at_the_first_measurement():
     window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=64)
-    assert window.limit == 2
+    assert window.limit == 16  # 8 per worker until something is measured
     for _ in range(20):
         window.evaluation_done(0.05)
     grow(window, 100, 1.0)
@@ -65,3 +65,8 @@ def test_offline_campaigns_keep_one_proposal_per_worker():
     window.evaluation_done(0.05)
     grow(window, 40, 1.0)
     assert window.limit == 2
+
+
+def test_a_budgeted_campaign_starts_at_one_call_per_worker():
+    assert ProposalWindow(workers=2, fixed=None, adaptive=True, budgeted=True).limit == 2
+    assert ProposalWindow(workers=2, fixed=None, adaptive=True, budgeted=False).limit == 16

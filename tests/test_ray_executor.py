@@ -10,6 +10,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -304,34 +305,53 @@ def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_p
 
 
 
-def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray_cluster, tmp_path):
-    """A raylet of its own with a resource no other node has (other tests kill and replace node 2)."""
+LOSING_SCRIPT = """
+import asyncio, json, os, signal, sys
+from evaluators.task import load_task_dir
+from evolve.executors.ray import RayExecutor
+
+address, task_dir, raylet = sys.argv[1], sys.argv[2], int(sys.argv[3])
+task = load_task_dir(task_dir)
+
+async def run():
+    executor = RayExecutor(address, workers=2, retries=5)
+    try:
+        await executor.warm_up(task)
+        # more than two actors can finish before a kill lands, however slow the machine: kill after the first
+        evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(12)]
+        await asyncio.wait(evaluations, return_when=asyncio.FIRST_COMPLETED)
+        os.kill(raylet, signal.SIGKILL)
+        return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)
+    finally:
+        await executor.close()
+
+outcomes = asyncio.run(run())
+print(json.dumps([{"error": type(o).__name__, "message": str(o)} if isinstance(o, BaseException)
+                  else {"status": o.status.value} for o in outcomes]))
+"""
+
+
+def test_losing_the_only_node_that_fits_fails_in_one_line_instead_of_waiting(ray_cluster, tmp_path, cli_env):
+    """A raylet of its own with a resource no other node has (other tests kill and replace node 2), and a
+    driver process of its own (this test process has been a Ray driver for the tests before)."""
     need_processes(ray_cluster)
     index = ray_cluster.add_node({"num_cpus": 1, "resources": {"lonely": 2}})
     task_dir = _task_copy(tmp_path, SLOW_TASK, resources={"cpus": 0.5, "custom": {"lonely": 1}})
-    task = load_task_dir(task_dir)
-
-    async def run():
-        executor = RayExecutor(ray_cluster.address, workers=2, retries=5)
-        try:
-            await executor.warm_up(task)
-            # more than two actors can finish before a kill lands, however slow the machine: kill after the first
-            evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(12)]
-            await asyncio.wait(evaluations, return_when=asyncio.FIRST_COMPLETED)
-            ray_cluster.kill_node(index)
-            return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)
-        finally:
-            await executor.close()
-
     try:
-        outcomes = asyncio.run(run())
+        done = subprocess.run([sys.executable, "-c", LOSING_SCRIPT, ray_cluster.address, str(task_dir),
+                               str(ray_cluster.nodes[index]["raylet_pid"])], capture_output=True, text=True,
+                              env=cli_env, timeout=300)
     finally:
+        if alive(ray_cluster.nodes[index]["raylet_pid"]):
+            ray_cluster.kill_node(index)
         ray_cluster.nodes.pop(index)  # the lonely node is gone for good
         ray_cluster._save()
-    failures = [o for o in outcomes if isinstance(o, SandboxUnavailable)]
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    failures = [o for o in outcomes if o.get("error") == "SandboxUnavailable"]
     assert failures, outcomes
-    assert all("no node of the Ray cluster" in str(f) and "lonely 1" in str(f) for f in failures)
-    assert all(isinstance(o, SandboxUnavailable) or o.status is Status.OK for o in outcomes), outcomes
+    assert all("no node of the Ray cluster" in f["message"] and "lonely 1" in f["message"] for f in failures)
+    assert all(o.get("error") == "SandboxUnavailable" or o.get("status") == "ok" for o in outcomes), outcomes
 
 def _pg_state(url: str) -> dict:
     from sqlalchemy import create_engine, text

@@ -317,8 +317,9 @@ async def run():
     executor = RayExecutor(address, workers=2, retries=5)
     try:
         await executor.warm_up(task)
-        # more than two actors can finish before a kill lands, however slow the machine: kill after the first
-        evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(12)]
+        # Kill after the first finishes, with 16 s of work left: actor calls go worker to worker, so the
+        # actors on a killed raylet keep answering until they notice it is gone (seconds, on a loaded machine).
+        evaluations = [asyncio.ensure_future(executor.evaluate(task, task.seed_code)) for _ in range(80)]
         await asyncio.wait(evaluations, return_when=asyncio.FIRST_COMPLETED)
         os.kill(raylet, signal.SIGKILL)
         return await asyncio.wait_for(asyncio.gather(*evaluations, return_exceptions=True), 120)

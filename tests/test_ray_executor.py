@@ -4,6 +4,7 @@ controller then `evolve resume`, and the doctor."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -286,13 +287,25 @@ def test_killed_raylet_mid_campaign_loses_and_doubles_nothing(ray_cluster, tmp_p
     need_processes(ray_cluster)
     db = tmp_path / "raylet.db"
     node2 = ray_cluster.nodes[1]["raylet_pid"]
-    proc = _run(db, SLOW_TASK, ray_cluster.address, cli_env, "--iterations", 24, "--workers", 4)
+    marks = tmp_path / "in-flight"
+    marks.mkdir()
+    task_dir = _task_copy(tmp_path, SLOW_TASK)
+    scorer = task_dir / "scorer.py"
+    scorer.write_text(scorer.read_text().replace("MARK_DIR = None", f"MARK_DIR = {str(marks)!r}"))
+
+    def evaluating_on_node2() -> bool:
+        in_flight = set()
+        for mark in marks.iterdir():
+            with contextlib.suppress(OSError, ValueError):  # it may end while we look
+                in_flight.add(int(mark.read_text()))
+        return bool(in_flight & processes_under(node2, "evaluators.host"))
+
+    proc = _run(db, task_dir, ray_cluster.address, cli_env, "--iterations", 24, "--workers", 4)
     try:
-        assert wait_until(lambda: (_recorded(db) >= 2 and processes_under(node2, "evaluators.host"))
-                          or proc.poll() is not None, 180)
+        assert wait_until(lambda: (_recorded(db) >= 2 and evaluating_on_node2()) or proc.poll() is not None,
+                          180, 0.02)
         assert proc.poll() is None, "the campaign finished before the kill: " + proc.stderr.read()
-        time.sleep(0.2)  # inside an evaluation: the scorer waits 0.4 s of each
-        ray_cluster.kill_node(1)
+        ray_cluster.kill_node(1)  # mid-evaluation: that evaluation must run again elsewhere
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert json.loads(out)["state"] == "finished"

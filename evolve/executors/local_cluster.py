@@ -8,6 +8,7 @@ machine. `python -m evolve.executors.local_cluster start|stop DIR` does the same
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -132,12 +133,17 @@ class LocalRayCluster:
         self._save()
 
     def _raylets(self) -> set[int]:
-        return {pid for pid in self.pids() if _cmdline(pid)[0].endswith("/raylet") and alive(pid)}
+        # A process that is exiting has an empty cmdline.
+        return {pid for pid in self.pids() if (_cmdline(pid) or [""])[0].endswith("/raylet") and alive(pid)}
 
     def kill_node(self, index: int) -> int:
-        """SIGKILL a node's raylet (its workers notice and exit); returns the raylet's PID."""
+        """SIGKILL a node's raylet and every process below it (its Ray workers, their sandboxes) at once,
+        as when the machine goes away; returns the raylet's PID. Killing only the raylet is a different
+        event: its workers keep answering direct actor calls until they notice, seconds later."""
         pid = self.nodes[index]["raylet_pid"]
-        os.kill(pid, signal.SIGKILL)
+        for victim in [pid, *descendants({pid})]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
         return pid
 
     # ---- processes ---------------------------------------------------------------------------

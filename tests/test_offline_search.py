@@ -16,7 +16,9 @@ from evolve.executors import make_sandbox
 from evolve.mutators.ast_operators import OPERATORS, Located
 from evolve.mutators.defuse import undefined_names
 from evolve.mutators.offline import OfflineMutator, _outer_names, _parse_block
-from evolve.mutators.tuning import literals, next_probe, with_literals
+from evolve.code import normalized_hash
+from evolve.mutators.base import MutationContext, ProgramView
+from evolve.mutators.tuning import BUDGET, continues_a_run, literals, next_probe, probe_values, with_literals
 
 TASKS = ["binpack_online", "spot_scheduling", "moe_eplb", "tts_search", "spec_decoding"]
 STATEMENT_OPERATORS = ["delete_statement", "duplicate_statement", "swap_statements", "crossover_statement",
@@ -217,3 +219,46 @@ def test_edits_never_add_numbers_to_choices():
             if edit.operator == name:
                 assert "SPOT +" not in edit.code and "NONE +" not in edit.code and "ON_DEMAND +" not in edit.code
                 assert name != "grow_expression", edit.description
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_a_seed_always_gets_a_new_child_while_one_exists(task_name):
+    """Most operators find nothing to edit in a seed (binpack's has no constant, comparison or condition)
+    and the few that do soon repeat known programs: each mutate call drops what misses and keeps trying
+    what still makes new programs, instead of spending its tries on operators that cannot."""
+    code = load_task(task_name).seed_code
+    known = {normalized_hash(code)}
+    mutator = OfflineMutator()
+    failed = 0
+    for seed in range(60):
+        edit = mutator.mutate(code, random.Random(seed), is_known=lambda h: h in known)
+        if edit.code is None:
+            failed += 1
+        else:
+            assert normalized_hash(edit.code) not in known
+            known.add(normalized_hash(edit.code))
+    assert failed == 0, f"{failed} of 60 calls found no new child of the {task_name} seed"
+
+
+def test_tuning_steps_magnitudes_in_log_space_and_replays_older_runs_as_recorded():
+    x0 = [-3.0, 20.0, 0.0]
+    assert probe_values(x0, [0.0, 0.0, 0.0], "log") == x0
+    up = probe_values(x0, [1.0, -1.0, 2.0], "log")
+    assert up == pytest.approx([-3.0 * np.e, 20.0 / np.e, 0.2])  # signs kept, magnitudes scaled; zero moves additively
+    # a run an older release recorded (no space) continues with the additive step it was started with
+    assert probe_values(x0, [1.0, -1.0, 2.0], None) == pytest.approx([0.0, 0.0, 0.2])
+
+
+def _context_with_tuning_children(slots):
+    parent = ProgramView(id=7, code="", score=-1.0, metrics={}, artifacts={}, generation=1, island=0,
+                         operator="grow_expression")
+    children = [{"program_id": 10 + i, "iteration": 10 + i, "state": "evaluated", "status": "ok", "score": -1.0,
+                 "edit": {"details": {"tuning": {"seed": 5, "slot": slot, "z": [0.0]}}}} for i, slot in enumerate(slots)]
+    return MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(0), iteration=1,
+                           children_of=lambda pid, op: children if pid == 7 else [])
+
+
+def test_a_begun_tuning_run_is_continued_until_its_budget_is_spent():
+    assert not continues_a_run(_context_with_tuning_children([]))
+    assert continues_a_run(_context_with_tuning_children([0, 1, 1]))       # a duplicate probe counts once
+    assert not continues_a_run(_context_with_tuning_children(range(BUDGET)))

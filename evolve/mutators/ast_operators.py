@@ -24,9 +24,11 @@ _BINOP_SWAPS = {ast.Add: [ast.Sub, ast.Mult], ast.Sub: [ast.Add, ast.Mult], ast.
 MAX_POSITIONS = 16  # candidate places a statement edit tries before giving up on this tree
 _RELAX = {ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.LtE: ast.Lt, ast.GtE: ast.Gt}
 
-# Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k.
+# Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k. A
+# comparison is added as is (weight x bool is a number, for scalars and numpy arrays alike): a `* 1.0` would
+# be a second literal scaling the same term, and constant edits would spend turns on it.
 _GROW_TEMPLATES = ("{a} ** 2", "abs({a}) ** 0.5", "{a} * {b}", "{a} / (1.0 + abs({b}))", "1.0 / (1.0 + abs({a}))",
-                   "{a} % {k}", "({a} < {k}) * 1.0", "({a} > {b}) * 1.0", "({a} == 0) * 1.0", "{a} / {k}")
+                   "{a} % {k}", "({a} < {k})", "({a} > {b})", "({a} == 0)", "{a} / {k}")
 
 def perturb_number(value: float | int, rng: random.Random) -> float | int:
     """Scale-aware perturbation: multiplicative for large magnitudes, additive near zero."""
@@ -262,8 +264,10 @@ def grow_expression(tree, found, rng, donor):
         return None
     first = rng.choice(names)
     second = rng.choice([n for n in names if n != first] or names)
-    text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(rng.choice([1, 2, 3, 5, 10]))))
-    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 1):.3g}")
+    # Magnitudes are drawn log-uniformly over decades: the scale of the function's variables is unknown
+    # here, and `tune_constants` refines whatever structure pays off (it searches magnitudes in log space).
+    text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(f"{10 ** rng.uniform(-1, 2):.2g}")))
+    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-1, 2):.3g}")
     term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
     target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
     return f"added {weight!r} * ({text}) to the return value (line {target.lineno})"

@@ -17,10 +17,13 @@ import textwrap
 from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
 from .ast_operators import OPERATORS, Located, default_weights
 from .base import Edit, MutationContext
+from .tuning import NAME as TUNING, continues_a_run
 from .defuse import module_names, undefined_names
 
 OPERATOR_WEIGHTS = default_weights()
-MAX_TRIES = 24
+MAX_TRIES = 48
+CONTINUE_RUN = 0.6  # share of a parent's turns given to its unfinished constant-tuning run
+GIVE_UP_AFTER = 3  # misses after which one mutate call stops drawing an operator (it does not apply here)
 
 
 def _outer_names(module: ast.Module | None, block: Block) -> frozenset[str]:
@@ -85,12 +88,27 @@ class OfflineMutator:
             module = None
         required = _definitions(module) if module is not None else set()
         parent_unresolved = _unresolved(code, required) or set()
+        # Operators that keep missing on this parent (nothing to edit, or only known programs) are dropped
+        # for the rest of the call, so the tries go to those that apply: the seed of a task often offers
+        # no constant, comparison or condition at all.
+        choices, misses = dict(zip(self.operators, self.weights)), dict.fromkeys(self.operators, 0)
+
+        def missed(name: str, applies: bool = True) -> None:
+            """`applies` False: the operator found nothing to edit in this tree (no constant, no comparison)."""
+            misses[name] += 1 if applies else GIVE_UP_AFTER
+            if misses[name] >= GIVE_UP_AFTER and len(choices) > 1:
+                choices.pop(name, None)
+        if TUNING in choices and rng.random() < CONTINUE_RUN and continues_a_run(context):
+            edit = self._program_level(TUNING, code, rng, context, required, parent_unresolved)
+            if edit is not None:
+                return edit
         for _ in range(MAX_TRIES):
-            operator = rng.choices(self.operators, self.weights)[0]
+            operator = rng.choices(list(choices), list(choices.values()))[0]
             if OPERATORS[operator].propose is not None:
                 edit = self._program_level(operator, code, rng, context, required, parent_unresolved)
                 if edit is not None:
                     return edit
+                missed(operator)
                 continue
             block, (tree, indent) = rng.choice(parsed)
             tree = copy.deepcopy(tree)
@@ -98,26 +116,32 @@ class OfflineMutator:
             op = OPERATORS[operator]
             if op.needs_donor:
                 if not donors:
+                    missed(operator, applies=False)
                     continue
                 pick = rng.randrange(len(donors))
                 donor_tree, donor_id = self._donor_tree(donors[pick]), (list(donor_ids)[pick] if donor_ids else None)
                 if donor_tree is None:
+                    missed(operator)
                     continue
             description = op.apply(tree, Located(tree, _outer_names(module, block)), rng, donor_tree)
             if description is None:
+                missed(operator, applies=len(parsed) > 1)  # with several blocks, another may have something
                 continue
             try:
                 new_text = textwrap.indent(ast.unparse(ast.fix_missing_locations(tree)), indent)
                 child = replace_block(code, block, new_text)
                 compile(child, "<child>", "exec")  # also catches e.g. return outside a function
             except (SyntaxError, ValueError, RecursionError):
+                missed(operator)
                 continue
             unresolved = _unresolved(child, required)
             if unresolved is None or unresolved - parent_unresolved:
+                missed(operator)
                 continue  # the child would fail at load (or first call) on a name the edit left unbound
             if child != code and not (is_known and is_known(normalized_hash(child))):
                 return Edit(child, self.name, operator, description=description,
                             crossover_id=donor_id if op.needs_donor else None)
+            missed(operator)
         return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")
 
     def _program_level(self, operator: str, code: str, rng: random.Random, context: MutationContext | None,

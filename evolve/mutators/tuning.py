@@ -27,7 +27,10 @@ from ..code import find_blocks, replace_block
 from .ast_operators import program_operator
 
 BUDGET = 12          # evaluations per tuning run (one run per parent program)
-SIGMA0 = 0.3         # initial step, relative to each literal's magnitude
+SIGMA0 = 0.7         # initial step in log-magnitude: a probe scales a literal by about e^±0.7 (x2)
+ZERO_SCALE = 0.1     # a literal 0.0 has no magnitude to scale: it moves by ZERO_SCALE x z instead
+LOG_SPACE = "log"    # recorded with each probe; runs recorded without it (older archives) step additively
+LEGACY_SIGMA0 = 0.3  # those runs' initial step, relative to each literal's magnitude: replayed as recorded
 MAX_LITERALS = 12
 NAME = "tune_constants"
 # operators that change no structure: a program they made gets a tuning run only if it is the best around
@@ -99,14 +102,14 @@ def with_literals(code: str, values: list[float]) -> str:
     return code
 
 
-def _strategy(n: int, seed: int):
+def _strategy(n: int, seed: int, sigma0: float):
     popsize = min(8, 4 + int(3 * math.log(n)))
-    return _cma().CMAEvolutionStrategy([0.0] * n, SIGMA0, {"seed": seed, "popsize": popsize, "verbose": -9,
+    return _cma().CMAEvolutionStrategy([0.0] * n, sigma0, {"seed": seed, "popsize": popsize, "verbose": -9,
                                                            "CMA_diagonal": False})
 
 
 def next_probe(n: int, seed: int, history: list[dict[str, Any]], parent_f: float,
-               budget: int = BUDGET) -> tuple[int, list[float]] | None:
+               budget: int = BUDGET, sigma0: float = SIGMA0) -> tuple[int, list[float]] | None:
     """(slot, z) of the run's next probe, or None while a generation awaits scores or the budget is spent.
 
     `history`: earlier probes as {"slot", "z", "f"} with f None while pending (lower f is better).
@@ -116,7 +119,7 @@ def next_probe(n: int, seed: int, history: list[dict[str, Any]], parent_f: float
         by_slot.setdefault(entry["slot"], entry)   # a probe proposed twice (a duplicate) counts once
     state = np.random.get_state()                  # cma seeds numpy's global generator; leave it as found
     try:
-        es = _strategy(n, seed)
+        es = _strategy(n, seed, sigma0)
         slot, worst = 0, parent_f
         while slot < budget:
             zs = es.ask()
@@ -149,8 +152,30 @@ def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str,
         else:
             score = child["score"]
             f = -score if child["status"] == "ok" and score is not None else math.inf
-        entries.append({"slot": tuning["slot"], "z": tuning["z"], "f": f})
+        entries.append({"slot": tuning["slot"], "z": tuning["z"], "f": f, "space": tuning.get("space")})
     return seed, entries
+
+
+def probe_values(x0: list[float], z: list[float], space: str | None) -> list[float]:
+    """The literals of a probe at CMA-ES point z. In log space each literal keeps its sign and its
+    magnitude is multiplied by e^z (a threshold of 3 and a weight of 300 move by the same factors: the
+    scale a literal should have is what is unknown); older runs (space None) stepped additively by
+    z x magnitude."""
+    if space != LOG_SPACE:
+        return [v + max(abs(v), 0.1) * zi for v, zi in zip(x0, z)]
+    return [v * math.exp(zi) if v != 0 else ZERO_SCALE * zi for v, zi in zip(x0, z)]
+
+
+def continues_a_run(context) -> bool:
+    """True when the parent has a tuning run begun and not yet spent: the mutator then gives the run
+    most of the parent's turns, since a run only moves when its parent is picked, and a run that
+    moves one probe per dozen picks never gets anywhere within a campaign."""
+    if context is None or context.children_of is None:
+        return False
+    slots = {(c["edit"].get("details") or {}).get("tuning", {}).get("slot")
+             for c in context.children_of(context.parent.id, NAME)}
+    slots.discard(None)
+    return 0 < len(slots) < BUDGET
 
 
 @program_operator(NAME, 2.0)
@@ -170,19 +195,20 @@ def tune_constants(code: str, rng: random.Random, context):
         return None
     parent = context.parent
     seed, history = _history(context.children_of(parent.id, NAME))
+    space = history[0]["space"] if history else LOG_SPACE
+    sigma0 = SIGMA0 if space == LOG_SPACE else LEGACY_SIGMA0
     if seed is None:
         fresh_structure = parent.operator not in UNSTRUCTURAL
         if not fresh_structure and any(i.score is not None and i.score > parent.score for i in context.inspirations):
             return None
         seed = rng.randrange(1, 2**31 - 1)
-    probe = next_probe(len(x0), seed, history, -parent.score)
+    probe = next_probe(len(x0), seed, history, -parent.score, sigma0=sigma0)
     if probe is None:
         return None
     slot, z = probe
-    scales = [max(abs(v), 0.1) for v in x0]
-    values = [v + s * zi for v, s, zi in zip(x0, scales, z)]
+    values = probe_values(x0, z, space)
     child = with_literals(code, values)
     shown = ", ".join(f"{a:.4g}->{b:.4g}" for a, b in zip(x0, values))
-    details = {"tuning": {"seed": seed, "slot": slot, "budget": BUDGET, "z": z,
+    details = {"tuning": {"seed": seed, "slot": slot, "budget": BUDGET, "z": z, "space": space,
                           "values": [float(f"{v:.5g}") for v in values]}}
     return child, f"CMA-ES probe {slot + 1}/{BUDGET} of the constants: {shown}", details

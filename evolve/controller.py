@@ -27,7 +27,7 @@ from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
-from .mutators import (PROGRAM_LEVEL_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed, ProgramView,
+from .mutators import (HISTORY_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed, ProgramView,
                        StopCampaign)
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ class Controller:
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
-                                                                    PROGRAM_LEVEL_OPERATORS))
+                                                                    HISTORY_OPERATORS))
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

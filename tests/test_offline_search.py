@@ -262,3 +262,25 @@ def test_a_begun_tuning_run_is_continued_until_its_budget_is_spent():
     assert not continues_a_run(_context_with_tuning_children([]))
     assert continues_a_run(_context_with_tuning_children([0, 1, 1]))       # a duplicate probe counts once
     assert not continues_a_run(_context_with_tuning_children(range(BUDGET)))
+
+
+def test_grown_terms_learn_from_what_behaved_like_the_parent():
+    """On binpack's seed a term in `item` alone never changes which bin wins (item is the same for every
+    bin): after its children came back as functional duplicates, grow_expression mostly tries others."""
+    from evolve.mutators.ast_operators import _term_arm
+    names = ["item", "remaining"]
+    history = [{"state": "functional_duplicate", "edit": {"details": {"term": [t, "item"]}}}
+               for t in (0, 5) for _ in range(12)]
+    history += [{"state": "evaluated", "edit": {"details": {"term": [5, "remaining"]}}} for _ in range(3)]
+    rng = random.Random(4)
+    picks = [_term_arm(rng, [0, 5], names, history) for _ in range(400)]
+    assert sum(arm[1] == "item" for arm in picks) < 0.05 * len(picks)
+    assert sum(arm[0] == 5 for arm in picks) > sum(arm[0] == 0 for arm in picks) > 0   # still explored
+    assert len({_term_arm(random.Random(s), [0, 5], names, []) for s in range(60)}) == 4   # no history: all
+
+    code = load_task("binpack_online").seed_code
+    block = find_blocks(code)[0]
+    tree, _ = _parse_block(code, block)
+    description, details = OPERATORS["grow_expression"].apply(tree, Located(tree, history=lambda op: history),
+                                                              random.Random(1), None)
+    assert description.startswith("added ") and details["term"][1] in ("item", "bins", "remaining", "score")

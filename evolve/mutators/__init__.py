@@ -7,8 +7,9 @@ from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, St
 from .ast_operators import OPERATORS
 from .offline import OfflineMutator
 
-# operators that edit a whole program from its parent's history; the controller hands them that history
-PROGRAM_LEVEL_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.propose is not None)
+# operators the controller hands their parent's earlier children: those that edit a whole program from
+# that history (constant tuning) and those that learn from it what to try
+HISTORY_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.propose is not None or op.learns)
 
 if TYPE_CHECKING:
     from archive import Archive
@@ -47,5 +48,5 @@ def preflight(config) -> None:
     Prompts(config.llm_options.templates)
 
 
-__all__ = ["PROGRAM_LEVEL_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
+__all__ = ["HISTORY_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
            "build_mutator", "preflight"]

@@ -47,11 +47,17 @@ def perturb_number(value: float | int, rng: random.Random) -> float | int:
 
 
 class Located:
-    """Collects nodes of a block's AST that an operator can act on, and checks an edit keeps def-use intact."""
+    """Collects nodes of a block's AST that an operator can act on, and checks an edit keeps def-use intact.
 
-    def __init__(self, tree: ast.Module, outer: frozenset[str] = frozenset()):
+    `history(operator)`: the parent's earlier children by that operator (MutationContext.children_of), for
+    operators that learn from them; empty when the caller has no archive.
+    """
+
+    def __init__(self, tree: ast.Module, outer: frozenset[str] = frozenset(),
+                 history: Callable[[str], list[dict]] | None = None):
         self.constants, self.compares, self.binops, self.conditions, self.bodies = [], [], [], [], []
         self.outer = outer                                  # names bound outside the block (imports, globals)
+        self.history = history or (lambda operator: [])
         self.broken = undefined_names(tree, outer)          # already unresolved in the parent: not the edit's fault
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
@@ -85,7 +91,8 @@ def _first_valid(tree, found, rng, candidates, do, undo):
     return None
 
 
-Apply = Callable[[ast.Module, Located, random.Random, "ast.Module | None"], "str | None"]
+# returns a description of the edit, or (description, details recorded with the child), or None
+Apply = Callable[[ast.Module, Located, random.Random, "ast.Module | None"], "str | tuple[str, dict] | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Operator:
     weight: float          # default share of offline edits
     apply: Apply
     needs_donor: bool = False  # a crossover: needs an inspiration's tree
+    learns: bool = False       # reads its parent's earlier children (Located.history) to choose what to try
     # A program-level operator edits the whole program from the parent's history instead of one
     # block's tree: propose(code, rng, context: MutationContext | None) -> (code, description, details) | None
     propose: Callable | None = None
@@ -102,9 +110,9 @@ class Operator:
 OPERATORS: dict[str, Operator] = {}
 
 
-def operator(name: str, weight: float, needs_donor: bool = False):
+def operator(name: str, weight: float, needs_donor: bool = False, learns: bool = False):
     def register(apply: Apply) -> Apply:
-        OPERATORS[name] = Operator(name, weight, apply, needs_donor)
+        OPERATORS[name] = Operator(name, weight, apply, needs_donor, learns)
         return apply
     return register
 
@@ -246,9 +254,32 @@ def _categorical(value: ast.expr) -> bool:
     return isinstance(value, ast.JoinedStr)
 
 
-@operator("grow_expression", 1.0)
+def _thompson(rng: random.Random, arms: list, changed: dict, same: dict):
+    draws = [rng.betavariate(1 + changed.get(arm, 0), 1 + same.get(arm, 0)) for arm in arms]
+    return arms[max(range(len(arms)), key=draws.__getitem__)]
+
+
+def _term_arm(rng: random.Random, templates: list[int], names: list[str], history: list[dict]) -> tuple[int, str]:
+    """The template and the variable of a new term, each by Thompson sampling on this parent's earlier grown
+    children: one that behaved exactly like a known program (a functional duplicate: a term with no effect,
+    such as a monotone function of what a ranking already sorts by) counts against its template and its
+    variable, any other for them. Learnt apart, ten templates and a few variables need few children."""
+    changed: dict = {}
+    same: dict = {}
+    for child in history:
+        arm = (child["edit"].get("details") or {}).get("term")
+        if arm:
+            tally = same if child["state"] == "functional_duplicate" else changed
+            for key in (("t", arm[0]), ("v", arm[1])):
+                tally[key] = tally.get(key, 0) + 1
+    template = _thompson(rng, [("t", t) for t in templates], changed, same)[1]
+    return template, _thompson(rng, [("v", n) for n in names], changed, same)[1]
+
+
+@operator("grow_expression", 1.0, learns=True)
 def grow_expression(tree, found, rng, donor):
-    """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it."""
+    """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it.
+    Which term over which variable is learnt per parent (`_term_arm`)."""
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     if not functions:
         return None
@@ -262,15 +293,16 @@ def grow_expression(tree, found, rng, donor):
     names = names_defined_before(function, target)  # a term may only read what is bound at the return
     if not names:
         return None
-    first = rng.choice(names)
+    template, first = _term_arm(rng, list(range(len(_GROW_TEMPLATES))), names, found.history("grow_expression"))
     second = rng.choice([n for n in names if n != first] or names)
     # Magnitudes are drawn log-uniformly over decades: the scale of the function's variables is unknown
     # here, and `tune_constants` refines whatever structure pays off (it searches magnitudes in log space).
-    text = rng.choice(_GROW_TEMPLATES).format(a=first, b=second, k=repr(float(f"{10 ** rng.uniform(-1, 2):.2g}")))
+    text = _GROW_TEMPLATES[template].format(a=first, b=second, k=repr(float(f"{10 ** rng.uniform(-1, 2):.2g}")))
     weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-1, 2):.3g}")
     term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
     target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
-    return f"added {weight!r} * ({text}) to the return value (line {target.lineno})"
+    return (f"added {weight!r} * ({text}) to the return value (line {target.lineno})",
+            {"term": [template, first]})
 
 
 @operator("crossover_statement", 1.0, needs_donor=True)

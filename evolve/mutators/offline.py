@@ -123,7 +123,13 @@ class OfflineMutator:
                 if donor_tree is None:
                     missed(operator)
                     continue
-            description = op.apply(tree, Located(tree, _outer_names(module, block)), rng, donor_tree)
+            history = None
+            if op.learns and context is not None and context.children_of is not None:
+                history = lambda name: context.children_of(context.parent.id, name)  # noqa: E731
+            description = op.apply(tree, Located(tree, _outer_names(module, block), history), rng, donor_tree)
+            details = {}
+            if isinstance(description, tuple):
+                description, details = description
             if description is None:
                 missed(operator, applies=len(parsed) > 1)  # with several blocks, another may have something
                 continue
@@ -139,7 +145,7 @@ class OfflineMutator:
                 missed(operator)
                 continue  # the child would fail at load (or first call) on a name the edit left unbound
             if child != code and not (is_known and is_known(normalized_hash(child))):
-                return Edit(child, self.name, operator, description=description,
+                return Edit(child, self.name, operator, description=description, details=details,
                             crossover_id=donor_id if op.needs_donor else None)
             missed(operator)
         return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")

@@ -287,8 +287,9 @@ class Controller:
             result = await self._evaluate_on(code, split, None)
         if result.ok:
             result.descriptors = self._descriptors(code, result.metrics)
-        await self.db(self.archive.record_training, program_id, split, result, grid=self.grid, islands=list(islands))
-        await self.db(self.qd.after_training)
+        placed = await self.db(self.archive.record_training, program_id, split, result, grid=self.grid,
+                               islands=list(islands))
+        await self.db(self.qd.after_training, placed.new_elite)
         self._evaluated_here += 1
         self._verdicts += 1
         return result
@@ -335,6 +336,7 @@ class Controller:
         owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
         while self._migrations < owed:
             await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
+            await self.db(self.qd.cells_changed)
             self._migrations += 1
 
     def _report(self, last: dict[str, Any], force: bool = False) -> None:

@@ -1,12 +1,12 @@
 """LLM providers built on a thread of their own, so importing an SDK overlaps the rest of a campaign's start.
 
 Importing the openai SDK (or anthropic's) and building its client is the largest single cost between
-`evolve run` and its first LLM request: about 0.3 s of CPU, most of it class definitions. Nothing
-before the first request needs it but the request itself, so `start` begins it on a thread and the
-caller goes on loading the task, creating the archive, spawning the evaluation workers and storing
-the seed; the time that work spends waiting (file writes, fsync, process spawns) is time the import
-gets. `provider` hands out a stand-in whose first call waits, without blocking the event loop, for
-the real provider.
+`evolve run` and its first LLM request (bench/bench_loop.py times that way), most of it the SDK's
+class definitions. Nothing before the first request needs it but the request itself, so `start`
+begins it on a thread and the caller goes on loading the task, creating the archive, spawning the
+evaluation workers and storing the seed; the time that work spends waiting (file writes, process
+spawns) is time the import gets. `provider` hands out a stand-in whose first call waits, without
+blocking the event loop, for the real provider.
 
 Failures here are never reported: a build that failed is done again on the caller's thread at the
 first call, which raises what it raises (the key and the templates were checked by `preflight`).

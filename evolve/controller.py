@@ -267,7 +267,8 @@ class Controller:
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
-                                                                    HISTORY_OPERATORS))
+                                                                    HISTORY_OPERATORS)
+                         if getattr(self.mutator, "reads_children", True) else [])
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

@@ -34,7 +34,3 @@ def resume() -> None:
             gc.freeze()
             gc.enable()
             _paused = False
-
-
-def paused() -> bool:
-    return _paused

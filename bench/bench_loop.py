@@ -1,6 +1,6 @@
 """The loop's own cost when the LLM is instant: controller CPU per iteration and time to the first proposal.
 
-    python bench/bench_loop.py [--iterations 200] [--repeats 3]
+    python bench/bench_loop.py [--iterations 200] [--repeats 3] [--against OTHER_CHECKOUT [--rounds 3]]
 
 (a) controller CPU: a campaign on the toy task (tests/fixtures/toy_task, evaluations take
     milliseconds) with an instant local stand-in LLM (tests/llm_server.py, real openai SDK), run
@@ -11,7 +11,12 @@
 (b) time to first proposal: `evolve run` started as a subprocess; seconds from the spawn to the
     first request reaching the stand-in server (median over repeats). Target <= 1 s. Also the CPU
     time that process has used by then (from /proc when the request arrives: it is waiting for
-    the answer), which, unlike the seconds, does not grow with what else runs on the machine.
+    the answer), which grows less than the seconds with what else runs on the machine.
+
+Both figures depend on the machine's load, so a change is judged side by side: with --against DIR
+(another checkout, e.g. `git worktree add /tmp/main main`) the controller runs of both checkouts
+go at the same time, `--rounds` pairs (the same load for both), and the first-request runs
+alternate, `--repeats` each; medians and ratios this/other are printed.
 """
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent.parent
+# the checkout whose code is measured: this one, or the one named by --code (an --against run's other side)
+ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[:-1] else HERE
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -133,25 +140,89 @@ def first_proposal(repeats: int, fake: TimedFakeLLM, env: dict) -> dict:
             "cpu_s_median": round(statistics.median(measured), 3) if measured else None, "cpu_s": cpu}
 
 
+def side_by_side(args) -> dict:
+    """This checkout and `args.against`: controller runs in pairs at the same time, first requests alternating."""
+    sides = {"this": HERE, "other": Path(args.against).resolve()}
+
+    def run(root: Path, only: str, repeats: int = 1) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, __file__, "--code", str(root), "--only", only, "--iterations",
+                                 str(args.iterations), "--repeats", str(repeats), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(process: subprocess.Popen) -> dict:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(err)
+        return json.loads(out)
+
+    cpu = {side: [] for side in sides}
+    first = {side: [] for side in sides}
+    first_cpu = {side: [] for side in sides}
+    loads = []
+    for _ in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        pair = {side: run(root, "controller") for side, root in sides.items()}
+        for side, process in pair.items():
+            cpu[side].append(result(process)["controller"]["cpu_ms_per_iteration"])
+    for index in range(args.repeats):
+        loads.append(os.getloadavg()[0])
+        for side in (("this", "other") if index % 2 == 0 else ("other", "this")):
+            startup = result(run(sides[side], "startup"))["startup"]
+            first[side] += startup["samples_s"]
+            first_cpu[side] += [c for c in startup["cpu_s"] if c is not None]
+    median = {name: {side: round(statistics.median(values[side]), 3) if values[side] else None for side in sides}
+              for name, values in (("cpu_ms_per_iteration", cpu), ("first_request_s", first),
+                                   ("first_request_cpu_s", first_cpu))}
+    return {"other": str(sides["other"]), "load": [round(min(loads), 2), round(max(loads), 2)], "median": median,
+            "ratio_this_to_other": {name: round(m["this"] / m["other"], 3) if m["this"] and m["other"] else None
+                                    for name, m in median.items()},
+            "controller_ratio_per_round": [round(a / b, 3) for a, b in zip(cpu["this"], cpu["other"])],
+            "cpu_ms_per_iteration": cpu, "first_request_s": first, "first_request_cpu_s": first_cpu}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--against", metavar="DIR", help="another checkout to measure side by side with this one")
+    parser.add_argument("--rounds", type=int, default=3, help="controller pairs run at the same time (--against)")
+    parser.add_argument("--code", metavar="DIR", help="measure the code of checkout DIR (an --against run's side)")
+    parser.add_argument("--only", choices=["controller", "startup"], help="measure one of the two figures")
     args = parser.parse_args()
-    result = {"controller": controller_cpu(args.iterations)}
-    with TimedFakeLLM(latency=0.0) as fake:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                   OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake.openai_url)
-        result["startup"] = first_proposal(args.repeats, fake, env)
+    if args.against:
+        comparison = side_by_side(args)
+        if args.json:
+            print(json.dumps(comparison, indent=2))
+        else:
+            m, r = comparison["median"], comparison["ratio_this_to_other"]
+            print(f"side by side with {comparison['other']}, load {comparison['load'][0]}-{comparison['load'][1]}:")
+            print(f"controller CPU ms/iteration, {args.rounds} pairs at the same time: this {m['cpu_ms_per_iteration']['this']}"
+                  f" other {m['cpu_ms_per_iteration']['other']} (ratio {r['cpu_ms_per_iteration']}; per pair "
+                  f"{comparison['controller_ratio_per_round']})")
+            print(f"first LLM request, {args.repeats} each alternating: this {m['first_request_s']['this']} s "
+                  f"(CPU {m['first_request_cpu_s']['this']} s), other {m['first_request_s']['other']} s (CPU "
+                  f"{m['first_request_cpu_s']['other']} s); ratios {r['first_request_s']} / {r['first_request_cpu_s']}")
+        return 0
+    result = {}
+    if args.only != "startup":
+        result["controller"] = controller_cpu(args.iterations)
+    if args.only != "controller":
+        with TimedFakeLLM(latency=0.0) as fake:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                       OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake.openai_url)
+            result["startup"] = first_proposal(args.repeats, fake, env)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        c, s = result["controller"], result["startup"]
-        print(f"controller CPU: {c['cpu_ms_per_iteration']} ms per iteration ({c['cpu_s']} s over {c['iterations']} "
-              f"iterations, {c['llm_requests']} LLM requests, wall {c['wall_s']} s); target <= 10 ms")
-        print(f"time to first proposal: {s['first_proposal_s_median']} s median of {s['samples_s']}; target <= 1 s; "
-              f"CPU used by then: {s['cpu_s_median']} s median of {s['cpu_s']}")
+        if "controller" in result:
+            c = result["controller"]
+            print(f"controller CPU: {c['cpu_ms_per_iteration']} ms per iteration ({c['cpu_s']} s over {c['iterations']} "
+                  f"iterations, {c['llm_requests']} LLM requests, wall {c['wall_s']} s); target <= 10 ms")
+        if "startup" in result:
+            s = result["startup"]
+            print(f"time to first proposal: {s['first_proposal_s_median']} s median of {s['samples_s']}; target <= 1 s; "
+                  f"CPU used by then: {s['cpu_s_median']} s median of {s['cpu_s']}")
     return 0
 
 

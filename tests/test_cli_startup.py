@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from core_support import ROOT, TOY_TASK
+from core_support import TOY_TASK
 from evolve import cli
 from evolve.config import ModelConfig
 from evolve.errors import UserError

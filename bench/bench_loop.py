@@ -126,8 +126,9 @@ def first_proposal(repeats: int, fake: TimedFakeLLM, env: dict) -> dict:
             config = Path(tmp) / "c.yaml"
             config.write_text(json.dumps(LLM))
             started = time.time()
+            # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
             run = subprocess.Popen(command + ["--config", str(config)], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, cwd=tmp)
             fake.pid = run.pid
             _, stderr = run.communicate()
             if run.returncode != 0:

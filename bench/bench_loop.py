@@ -198,9 +198,9 @@ def main() -> int:
         else:
             m, r = comparison["median"], comparison["ratio_this_to_other"]
             print(f"side by side with {comparison['other']}, load {comparison['load'][0]}-{comparison['load'][1]}:")
-            print(f"controller CPU ms/iteration, {args.rounds} pairs at the same time: this {m['cpu_ms_per_iteration']['this']}"
-                  f" other {m['cpu_ms_per_iteration']['other']} (ratio {r['cpu_ms_per_iteration']}; per pair "
-                  f"{comparison['controller_ratio_per_round']})")
+            print(f"controller CPU ms/iteration, {args.rounds} pairs at the same time: this "
+                  f"{m['cpu_ms_per_iteration']['this']} other {m['cpu_ms_per_iteration']['other']} "
+                  f"(ratio {r['cpu_ms_per_iteration']}; per pair {comparison['controller_ratio_per_round']})")
             print(f"first LLM request, {args.repeats} each alternating: this {m['first_request_s']['this']} s "
                   f"(CPU {m['first_request_cpu_s']['this']} s), other {m['first_request_s']['other']} s (CPU "
                   f"{m['first_request_cpu_s']['other']} s); ratios {r['first_request_s']} / {r['first_request_cpu_s']}")
@@ -218,12 +218,13 @@ def main() -> int:
     else:
         if "controller" in result:
             c = result["controller"]
-            print(f"controller CPU: {c['cpu_ms_per_iteration']} ms per iteration ({c['cpu_s']} s over {c['iterations']} "
-                  f"iterations, {c['llm_requests']} LLM requests, wall {c['wall_s']} s); target <= 10 ms")
+            print(f"controller CPU: {c['cpu_ms_per_iteration']} ms per iteration ({c['cpu_s']} s over "
+                  f"{c['iterations']} iterations, {c['llm_requests']} LLM requests, wall {c['wall_s']} s); "
+                  "target <= 10 ms")
         if "startup" in result:
             s = result["startup"]
-            print(f"time to first proposal: {s['first_proposal_s_median']} s median of {s['samples_s']}; target <= 1 s; "
-                  f"CPU used by then: {s['cpu_s_median']} s median of {s['cpu_s']}")
+            print(f"time to first proposal: {s['first_proposal_s_median']} s median of {s['samples_s']}; "
+                  f"target <= 1 s; CPU used by then: {s['cpu_s_median']} s median of {s['cpu_s']}")
     return 0
 
 

@@ -22,7 +22,8 @@ OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "ev
 COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run", "resume": "evolve.commands.run",
                   "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
                   "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",
-                  "export": "evolve.commands.export", "tui": "evolve.commands.tui", "sandbox": "evolve.commands.sandbox"}
+                  "export": "evolve.commands.export", "tui": "evolve.commands.tui",
+                  "sandbox": "evolve.commands.sandbox"}
 
 
 class OneLineParser(argparse.ArgumentParser):

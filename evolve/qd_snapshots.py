@@ -9,8 +9,9 @@ archive grows (bench/bench_tui.py times the dashboard that reads it on 100,000 p
 When: after a training evaluation, once at least `interval` evaluations have passed since the
 last look (interval = iterations / HISTORY_POINTS, at least 1), only if the figures changed;
 and at the end of a run. The figures are a function of the cells, so no look is taken (two
-queries saved) while no cell has changed since the last one: most evaluations place nothing. Each snapshot is its own committed event, so a kill -9 loses at most
-the points since the last one and `evolve resume` carries on from the newest stored snapshot.
+queries saved) while no cell has changed since the last one: most evaluations place nothing.
+Each snapshot is its own committed event, so a kill -9 loses at most the points since the last
+one and `evolve resume` carries on from the newest stored snapshot.
 All methods run on the controller's database thread.
 """
 from __future__ import annotations

@@ -87,8 +87,9 @@ class Campaign:
         return task
 
     @classmethod
-    def create(cls, archive: Archive, config: CampaignConfig) -> "Campaign":
-        task = cls.check(config)
+    def create(cls, archive: Archive, config: CampaignConfig, task: Task | None = None) -> "Campaign":
+        """Store a new campaign; `task` is what `check(config)` returned when the caller checked already."""
+        task = task or cls.check(config)
         if config.qd_offset is None and task.spec.qd_offset is not None:  # stored: a later task.yaml edit can't move it
             config = config.model_copy(update={"qd_offset": task.spec.qd_offset})
         record = archive.create_campaign(name=config.name, task_name=task.name,

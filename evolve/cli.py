@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from . import __version__, startup_gc
 from .errors import UserError
 
 COMMAND_MODULES = [
@@ -16,6 +16,14 @@ COMMAND_MODULES = [
 ]
 # Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
 OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
+# The module that adds each subcommand. `evolve run ...` then imports only its own module (the others
+# bring rich tables, syntax highlighting, the TUI...); help and unknown commands load them all.
+# tests/test_cli_startup.py checks this table against the parser the modules build.
+COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run", "resume": "evolve.commands.run",
+                  "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
+                  "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",
+                  "export": "evolve.commands.export", "tui": "evolve.commands.tui",
+                  "sandbox": "evolve.commands.sandbox"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,24 +31,42 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `command` (a subcommand name), only the module that adds it is imported."""
+    owner = COMMAND_OWNERS.get(command) if command else None
     parser = OneLineParser(prog="evolve", description="Evolve systems and decoding policies with LLMs or offline.")
     parser.add_argument("--version", action="version", version=f"evolve {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser, required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
-    for name in OPTIONAL_COMMAND_MODULES:
+    for name in COMMAND_MODULES + OPTIONAL_COMMAND_MODULES:
+        if owner is not None and name != owner:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if name not in OPTIONAL_COMMAND_MODULES or exc.name != name:
                 raise
             continue
         module.add_parser(sub)
+    if owner is not None and command not in sub.choices:  # its optional module is not there: list what is
+        return build_parser()
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand argv names (its first word, when no option comes before it)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    startup_gc.pause()  # until the command is under way (commands that start campaigns say when: startup_gc.py)
+    try:
+        return _main(argv)
+    finally:
+        startup_gc.resume()
+
+
+def _main(argv: list[str]) -> int:
     from sqlalchemy.exc import DatabaseError
 
     from archive import ArchiveError
@@ -48,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from evaluators.task import TaskError
     from sandbox.failures import SandboxUnavailable
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
+    if not getattr(args, "startup_gc_paused", False):
+        startup_gc.resume()
     try:
         return int(args.handler(args) or 0)
     except (UserError, TaskError, ArchiveError, SandboxUnavailable) as exc:

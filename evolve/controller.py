@@ -267,7 +267,8 @@ class Controller:
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
-                                                                    HISTORY_OPERATORS))
+                                                                    HISTORY_OPERATORS)
+                         if getattr(self.mutator, "reads_children", True) else [])
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])
@@ -287,8 +288,9 @@ class Controller:
             result = await self._evaluate_on(code, split, None)
         if result.ok:
             result.descriptors = self._descriptors(code, result.metrics)
-        await self.db(self.archive.record_training, program_id, split, result, grid=self.grid, islands=list(islands))
-        await self.db(self.qd.after_training)
+        placed = await self.db(self.archive.record_training, program_id, split, result, grid=self.grid,
+                               islands=list(islands))
+        await self.db(self.qd.after_training, placed.new_elite)
         self._evaluated_here += 1
         self._verdicts += 1
         return result
@@ -335,6 +337,7 @@ class Controller:
         owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
         while self._migrations < owed:
             await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
+            await self.db(self.qd.cells_changed)
             self._migrations += 1
 
     def _report(self, last: dict[str, Any], force: bool = False) -> None:

@@ -8,8 +8,10 @@ archive grows (bench/bench_tui.py times the dashboard that reads it on 100,000 p
 
 When: after a training evaluation, once at least `interval` evaluations have passed since the
 last look (interval = iterations / HISTORY_POINTS, at least 1), only if the figures changed;
-and at the end of a run. Each snapshot is its own committed event, so a kill -9 loses at most
-the points since the last one and `evolve resume` carries on from the newest stored snapshot.
+and at the end of a run. The figures are a function of the cells, so no look is taken (two
+queries saved) while no cell has changed since the last one: most evaluations place nothing.
+Each snapshot is its own committed event, so a kill -9 loses at most the points since the last
+one and `evolve resume` carries on from the newest stored snapshot.
 All methods run on the controller's database thread.
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ class QDSnapshots:
         self.evaluations = 0           # training evaluations stored so far (all runs of the campaign)
         self._looked_at = 0            # `evaluations` when the figures were last computed
         self._last: dict[str, Any] | None = None
+        self._cells_changed = True     # since the last look (unknown at the start: a look is due)
 
     def start(self, evaluations: int | None = None) -> None:
         """Pick up where the stored campaign is: its evaluation count (given, or counted) and newest snapshot."""
@@ -43,11 +46,16 @@ class QDSnapshots:
         self._last = latest[0] if latest else None
         self._looked_at = int(self._last["evaluations"]) if self._last else 0
 
-    def after_training(self) -> None:
-        """One more training evaluation was stored; snapshot if one is due."""
+    def after_training(self, placed: bool = True) -> None:
+        """One more training evaluation was stored (`placed`: it changed a cell); snapshot if one is due."""
         self.evaluations += 1
-        if self._last is None or self.evaluations - self._looked_at >= self.interval:
+        self._cells_changed |= placed
+        if self._last is None or (self._cells_changed and self.evaluations - self._looked_at >= self.interval):
             self.record()
+
+    def cells_changed(self) -> None:
+        """Cells changed other than by a training evaluation (a migration)."""
+        self._cells_changed = True
 
     def record(self) -> bool:
         """Store a snapshot unless the figures are those of the newest one; True if one was stored."""
@@ -55,7 +63,7 @@ class QDSnapshots:
                                              history=False)
         if now["offset"] is None:  # the seed has no score yet: look again after the next evaluation
             return False
-        self._looked_at = self.evaluations
+        self._looked_at, self._cells_changed = self.evaluations, False
         if same_figures(now, self._last):
             return False
         data = {"evaluations": self.evaluations, "offset": now["offset"], "offset_source": now["offset_source"],

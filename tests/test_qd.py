@@ -128,6 +128,32 @@ def test_snapshots_are_written_when_due_and_changed_and_picked_up_again(hand_bui
     assert [e.kind for e in archive.recent_events(cid, 50)].count(QD_EVENT) == 0  # figures, not happenings
 
 
+def test_no_look_while_no_cell_changed_and_a_change_is_snapshotted_once_due(hand_built):
+    from sqlalchemy import event
+
+    archive, cid = hand_built
+    snapshots = QDSnapshots(archive, cid, grid_size=GRID.size, islands=2, declared_offset=None, iterations=600)
+    snapshots.start()
+    snapshots.after_training(placed=False)  # the first look is due whatever happened
+    assert len(archive.qd_snapshots(cid)) == 1
+    statements = []
+    event.listen(archive.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for _ in range(2 * snapshots.interval):  # due several times over, but the cells are as they were
+        snapshots.after_training(placed=False)
+    assert statements == []
+    _add(archive, cid, 5, 1, -1.0, 1.5, 0.5, islands=[1])  # a new elite on island 1
+    statements.clear()
+    snapshots.after_training(placed=True)  # due already: stored at once
+    assert statements and len(archive.qd_snapshots(cid)) == 2
+    assert archive.qd_snapshots(cid, latest_only=True)[0]["overall"]["filled"] == 4
+    archive.migrate(cid, 2, GRID, 0)  # island 1's best (-1 in 1,0) fills a third cell on island 0
+    snapshots.cells_changed()
+    for _ in range(snapshots.interval):
+        snapshots.after_training(placed=False)
+    latest = archive.qd_snapshots(cid, latest_only=True)[0]
+    assert len(archive.qd_snapshots(cid)) == 3 and latest["islands"][0]["filled"] == 3
+
+
 def _assert_monotone(history: list[dict], now: dict) -> None:
     """Coverage and QD score never decrease, overall and on every island; overall bounds every island."""
     points = [h for h in history] + [{"evaluations": None, **now}]

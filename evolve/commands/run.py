@@ -5,11 +5,10 @@ import asyncio
 import signal
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from archive.db import display_url
 from sandbox import BACKENDS
 
+from .. import startup_gc
 from ..config import build_config
 from ..errors import UserError
 from ..executors import EXECUTORS
@@ -44,7 +43,7 @@ def add_parser(sub) -> None:
                                                                 "(default: RAY_ADDRESS, else this machine's cluster)")
     add_db(run)
     add_json(run)
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_command, startup_gc_paused=True)  # drive() / the provider build resume it
 
     resume = sub.add_parser("resume", help="continue an interrupted campaign")
     resume.add_argument("campaign", help="campaign id or name")
@@ -52,7 +51,7 @@ def add_parser(sub) -> None:
     add_budget(resume)
     add_db(resume)
     add_json(resume)
-    resume.set_defaults(handler=resume_command)
+    resume.set_defaults(handler=resume_command, startup_gc_paused=True)
 
 
 def add_budget(parser) -> None:
@@ -76,8 +75,9 @@ def run_command(args) -> int:
                                                    ("log_prompts", False if args.no_log_prompts else None))
                                  if v is not None} or None}
     config = build_config(args.config, overrides)
-    Campaign.check(config)
-    campaign = Campaign.create(open_archive(args.db, must_exist=False), config)
+    task = Campaign.check(config)
+    start_providers(config)
+    campaign = Campaign.create(open_archive(args.db, must_exist=False), config, task=task)
     if not args.json:
         console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {campaign.task.name} · "
                       f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}")
@@ -89,10 +89,19 @@ def resume_command(args) -> int:
 
     campaign = Campaign.open(open_archive(args.db), args.campaign)
     campaign = campaign.reopened_for_resume(workers=args.workers, budget=_budget(args))
+    start_providers(campaign.config)
     if not args.json:
         done = campaign.archive.stats(campaign.id)["iterations_done"]
         console.print(f"resuming [bold]{campaign.name}[/bold] at {done}/{campaign.config.iterations} iterations")
     return drive(campaign, args.json)
+
+
+def start_providers(config) -> None:
+    """Import the LLM SDKs and build their clients on a thread while the campaign starts (mutators/preload.py);
+    once built, garbage collection resumes (evolve/startup_gc.py)."""
+    if config.models():
+        from ..mutators import preload
+        preload.start(config.models(), then=startup_gc.resume)
 
 
 def drive(campaign: Campaign, as_json: bool) -> int:
@@ -105,6 +114,10 @@ def drive(campaign: Campaign, as_json: bool) -> int:
         if not bwrap_available():
             err_console.print("warning: bubblewrap is not installed: candidates run as plain processes with rlimits "
                               "but can see the filesystem and network; install bubblewrap for the jail")
+    if not as_json:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    if not config.models():  # no provider build to wait for: startup is over
+        startup_gc.resume()
     progress = None if as_json else Progress(
         TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(),
         TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} eval/s"),

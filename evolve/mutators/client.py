@@ -28,7 +28,8 @@ from archive.schema import utcnow
 from ..config import CampaignConfig, ModelConfig, PriceConfig
 from .base import MutatorFailed, StopCampaign
 from .model_choice import ThompsonChoice
-from .providers import CallFailure, Provider, Reply, make_provider
+from . import preload
+from .providers import CallFailure, Reply
 
 
 REFRESH_EVERY = 2  # picks between two reads of the per-model counts from the archive
@@ -70,7 +71,7 @@ class CallLog:
 @dataclasses.dataclass
 class ModelSlot:
     config: ModelConfig
-    provider: Provider
+    provider: preload.PendingProvider  # the Provider, built on the preload thread
     price: PriceConfig | None
     failures: int = 0                # consecutive failed requests
     benched_until: float = 0.0       # monotonic time
@@ -95,7 +96,8 @@ class LLMClient:
         self.options = config.llm_options
         self.budget = config.budget
         self.log = log
-        self.slots = [ModelSlot(m, make_provider(m), config.price(m)) for m in config.models()]
+        # providers are built on a thread while the campaign starts (preload.py); the first call waits for them
+        self.slots = [ModelSlot(m, preload.provider(m), config.price(m)) for m in config.models()]
         # A fixed `proposals` bounds the calls in flight as before; by default the controller's
         # proposal window (evolve/concurrency.py) does, and this semaphore only enforces the cap.
         self.concurrency = self.options.concurrency or config.proposals or 1024

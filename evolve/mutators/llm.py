@@ -140,6 +140,9 @@ class MixMutator:
         self.offline = offline
         self.operators = [op for op in ("diff", "full_rewrite", "crossover", "offline") if getattr(mix, op) > 0]
         self.weights = [getattr(mix, op) for op in self.operators]
+        # only offline edits (tune_constants, grow_expression) read a parent's earlier children: without
+        # them the controller does not load those (one query per proposal)
+        self.reads_children = "offline" in self.operators
 
     @property
     def rate_limited(self) -> int:

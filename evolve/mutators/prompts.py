@@ -71,7 +71,7 @@ class Prompts:
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATE_DIR)))
         self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
-                                      autoescape=False)
+                                      autoescape=False, auto_reload=False)
         self.env.filters.update(num=_num, clip=_clip, evolvable=_evolvable)
         self.templates: dict[str, jinja2.Template] = {}
         for name in TEMPLATES:

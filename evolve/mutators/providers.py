@@ -129,6 +129,9 @@ class Provider:
             options["base_url"] = self.model.base_url
         return options
 
+    def warm(self) -> None:
+        """Load now what the SDK would load at the first request (called on the preload thread)."""
+
     async def close(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:
@@ -144,6 +147,9 @@ class OpenAIProvider(Provider):
         self.client = openai.AsyncOpenAI(**self._client_options())
         # api.openai.com's newer models take max_completion_tokens; compatible servers take max_tokens.
         self._limit_key = "max_completion_tokens" if "api.openai.com" in str(self.client.base_url) else "max_tokens"
+
+    def warm(self) -> None:
+        self.client.chat.completions  # noqa: B018 - the SDK imports its resources on first access
 
     async def _request(self, system, messages):
         sampling = {} if self.model.temperature is None else {"temperature": self.model.temperature}
@@ -169,6 +175,9 @@ class AnthropicProvider(Provider):
 
         self.sdk = anthropic
         self.client = anthropic.AsyncAnthropic(**self._client_options())
+
+    def warm(self) -> None:
+        self.client.messages  # noqa: B018 - the SDK imports its resources on first access
 
     async def _request(self, system, messages):
         # This SDK has no temperature parameter (newer models fix it); a configured one goes in the body.

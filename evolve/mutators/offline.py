@@ -93,9 +93,9 @@ class OfflineMutator:
         # no constant, comparison or condition at all.
         choices, misses = dict(zip(self.operators, self.weights)), dict.fromkeys(self.operators, 0)
 
-        def missed(name: str, applies: bool = True) -> None:
-            """`applies` False: the operator found nothing to edit in this tree (no constant, no comparison)."""
-            misses[name] += 1 if applies else GIVE_UP_AFTER
+        def missed(name: str, hopeless: bool = False) -> None:
+            """`hopeless`: it cannot apply in this call at all (nothing to edit in the only block, no donor)."""
+            misses[name] += GIVE_UP_AFTER if hopeless else 1
             if misses[name] >= GIVE_UP_AFTER and len(choices) > 1:
                 choices.pop(name, None)
         if TUNING in choices and rng.random() < CONTINUE_RUN and continues_a_run(context):
@@ -116,7 +116,7 @@ class OfflineMutator:
             op = OPERATORS[operator]
             if op.needs_donor:
                 if not donors:
-                    missed(operator, applies=False)
+                    missed(operator, hopeless=True)
                     continue
                 pick = rng.randrange(len(donors))
                 donor_tree, donor_id = self._donor_tree(donors[pick]), (list(donor_ids)[pick] if donor_ids else None)
@@ -131,7 +131,7 @@ class OfflineMutator:
             if isinstance(description, tuple):
                 description, details = description
             if description is None:
-                missed(operator, applies=len(parsed) > 1)  # with several blocks, another may have something
+                missed(operator, hopeless=len(parsed) == 1)  # with several blocks, another may have something
                 continue
             try:
                 new_text = textwrap.indent(ast.unparse(ast.fix_missing_locations(tree)), indent)

@@ -3,11 +3,14 @@ latency, a task whose evaluation takes ~50 ms (bench/tasks/sleep50, through the 
 sandbox), N iterations with K calls in flight, run as a real `evolve run` subprocess.
 
     python bench/bench_llm.py [--iterations 100] [--in-flight 16|auto] [--latency 1.0] [--provider openai]
-    python bench/bench_llm.py --sweep 2,4,8,16,32,auto [--rate-limit 8]
+    python bench/bench_llm.py --sweep 2,4,8,16,32,auto [--rate-limit 8] [--repeats 3]
 
 `--in-flight auto` leaves `proposals` unset: the campaign's adaptive window decides. `--sweep`
 runs one campaign per setting, side by side, and compares the default (auto) with the best
-fixed setting; `--rate-limit N` makes the server answer 429 beyond N concurrent requests.
+fixed setting (median loop time over `--repeats` rounds, each round running every setting once);
+`--rate-limit N` makes the server answer 429 beyond N concurrent requests; `--server-slots N` makes it
+work on N at a time and queue the rest (latency grows with concurrency, like a local inference server). Besides times it reports the
+429s the server sent, the requests it received and those it answered (200) against the iterations.
 
 Reports the wall time of the campaign loop (first LLM call to last evaluation, from the archive's
 timestamps) and of the whole command, against the limit
@@ -44,7 +47,8 @@ def _ts(value: str) -> float:
 def campaign(args, in_flight: str) -> dict:
     """One `evolve run` against the fake server; in_flight is a number or "auto"."""
     auto = in_flight == "auto"
-    with tempfile.TemporaryDirectory() as tmp, FakeLLM(latency=args.latency, max_concurrent=args.rate_limit) as fake:
+    with tempfile.TemporaryDirectory() as tmp, FakeLLM(latency=args.latency, max_concurrent=args.rate_limit,
+                                                     slots=args.server_slots) as fake:
         config = Path(tmp) / "campaign.yaml"
         config.write_text(yaml.safe_dump({
             "llm": [{"provider": args.provider, "model": "bench", "timeout": 30}],
@@ -85,6 +89,7 @@ def campaign(args, in_flight: str) -> dict:
             "command_wall_s": round(total, 2), "command_vs_limit": round(total / limit, 3),
             "target": "loop_wall_s within 1.5x limit_s", "met": loop <= 1.5 * limit,
             "state": summary["state"], "server_requests": len(fake.served()),
+            "server_answered": sum(1 for entry in fake.served() if entry["status"] == 200),
         }
 
 
@@ -92,24 +97,49 @@ def fake_429(fake: FakeLLM) -> int:
     return sum(1 for entry in fake.served() if entry["status"] == 429)
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def sweep(args) -> int:
+    """Every setting once per round, rounds repeated (side by side: a load change hits all settings alike)."""
     settings = [s.strip() for s in args.sweep.split(",") if s.strip()]
-    rows = [campaign(args, setting) for setting in settings]
+    runs: dict[str, list[dict]] = {s: [] for s in settings}
+    for _ in range(args.repeats):
+        for setting in settings:
+            runs[setting].append(campaign(args, setting))
+    rows = [{"in_flight": s, "loop_wall_s": _median([r["loop_wall_s"] for r in rs]),
+             "loops_s": [r["loop_wall_s"] for r in rs],
+             "command_wall_s": _median([r["command_wall_s"] for r in rs]),
+             "rate_limited": _median([r["rate_limited"] for r in rs]), "rate_limited_each": [r["rate_limited"] for r in rs],
+             "server_requests": _median([r["server_requests"] for r in rs]),
+             "server_answered": _median([r["server_answered"] for r in rs]),
+             "mean_call_s": _median([r["mean_call_s"] for r in rs]),
+             "other_outcomes": [{k: v for k, v in r["call_outcomes"].items() if k not in ("ok", "rate_limited")}
+                                for r in rs]} for s, rs in runs.items()]
     fixed = [r for r in rows if r["in_flight"] != "auto"]
     best = min(fixed, key=lambda r: r["loop_wall_s"]) if fixed else None
     if args.json:
-        print(json.dumps({"runs": rows, "best_fixed": best and best["in_flight"]}, indent=2))
+        print(json.dumps({"medians": rows, "best_fixed": best and best["in_flight"], "repeats": args.repeats,
+                          "runs": runs}, indent=2))
         return 0
-    print(f"{args.iterations} iterations at {args.latency:g} s per call, {args.workers} workers"
-          + (f", server rate limit {args.rate_limit} concurrent" if args.rate_limit else ""))
-    print(f"{'in flight':>9} {'loop s':>8} {'command s':>10} {'429s':>6} {'calls':>6}")
+    print(f"{args.iterations} iterations at {args.latency:g} s per call, {args.workers} workers, "
+          f"{args.repeats} rounds (medians)" + (f", server rate limit {args.rate_limit} concurrent" if args.rate_limit else "")
+          + (f", server works on {args.server_slots} at a time" if args.server_slots else ""))
+    print(f"{'in flight':>9} {'loop s':>8} {'each round':>24} {'command s':>10} {'429s':>6} {'429s each':>14} "
+          f"{'requests':>9} {'answered':>9} {'call s':>7}")
     for r in rows:
-        print(f"{r['in_flight']:>9} {r['loop_wall_s']:8.2f} {r['command_wall_s']:10.2f} {r['rate_limited']:6d} "
-              f"{r['llm_calls']:6d}")
+        each = "/".join(f"{v:.2f}" for v in r["loops_s"])
+        print(f"{r['in_flight']:>9} {r['loop_wall_s']:8.2f} {each:>24} {r['command_wall_s']:10.2f} "
+              f"{r['rate_limited']:6g} {'/'.join(map(str, r['rate_limited_each'])):>14} {r['server_requests']:9g} "
+              f"{r['server_answered']:9g} {r['mean_call_s']:7.2f}"
+              + "".join(f"  round {i + 1}: {o}" for i, o in enumerate(r["other_outcomes"]) if o))
     auto = next((r for r in rows if r["in_flight"] == "auto"), None)
     if auto and best:
         print(f"default (auto) / best fixed ({best['in_flight']}): {auto['loop_wall_s'] / best['loop_wall_s']:.3f} "
-              f"(target <= 1.10); 429s auto {auto['rate_limited']} vs best fixed {best['rate_limited']}")
+              f"(target <= 1.10); median 429s auto {auto['rate_limited']:g} vs best fixed {best['rate_limited']:g}")
     return 0
 
 
@@ -119,9 +149,12 @@ def main() -> int:
     parser.add_argument("--in-flight", default="16", help="LLM calls in flight (proposals), or auto")
     parser.add_argument("--sweep", help="comma-separated in-flight settings to compare, e.g. 2,4,8,16,32,auto")
     parser.add_argument("--rate-limit", type=int, default=None, help="server answers 429 beyond this many concurrent calls")
+    parser.add_argument("--server-slots", type=int, default=None,
+                        help="server works on this many calls at a time, the others queue (a local inference server)")
     parser.add_argument("--latency", type=float, default=1.0, help="seconds the server takes per call")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="evaluations in flight")
     parser.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the sweep; medians are reported")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

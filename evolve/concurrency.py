@@ -6,62 +6,134 @@ measures so that evaluation workers never wait for a proposal:
     target = 1.5 x workers x (proposal latency / evaluation service time) + workers
 
 (proposals must arrive as fast as `workers` evaluations finish, with half again as headroom for
-latency jitter, and `workers` more as a buffer; the service time is what a worker spends on an evaluation, not the time it waited for
-one). Below the target the window opens to it at once; above it, it closes by one per
-completed proposal. A 429 (rate limited) halves it, and it then holds for one window's worth of
-completions before opening again (multiplicative decrease). It never exceeds the configured cap
-or what the remaining budget can pay for.
+latency jitter, and `workers` more as a buffer; the service time is what a worker spends on an
+evaluation, not the time it waited for one).
+
+Opening: one call per worker. Before the first reply the latency is censored, not unknown: with
+calls out for T seconds and none back, it is at least T. So once the seed's evaluation has given
+the service time, the window opens on that lower bound as time passes (the controller wakes the
+loop when the bound allows one more call), and is near its target when the first reply lands
+instead of holding a guessed size for a whole latency. A budgeted campaign skips this: it stays at
+one call per worker until a reply tells what a call costs, then never exceeds what the remaining
+budget pays for.
+
+After a measurement: below the target the window opens to it at once; above it, it closes by one
+per completed proposal.
+
+429 (rate limited): the 429s are read on every loop event, not only when a proposal ends (its
+retry waits Retry-After inside the client). The first cuts the window to the calls the server did
+take (in flight minus the 429s); another one from within the cut window, before it has held long
+enough to be trusted, halves it.
+Then it holds for `limit x 2^(rate-limit episodes - 1)` successful completions before probing one
+call more (additive increase, each probe spaced twice as far as the last one, so a campaign at a
+provider's limit pays few 429s to find it). Never above the configured cap.
 """
 from __future__ import annotations
 
 import math
 
 EWMA = 0.2  # weight of the newest sample in the latency averages
-START_PER_WORKER = 8  # the adaptive window's opening size, per worker, until latencies are measured
 HEADROOM = 1.5  # proposals are cheap to have early (the iterations are fixed): err on the side of too many
+MIN_WAKE_S = 0.02  # the loop is woken at most this often to open the window on the latency's lower bound
+MAX_PROBE_DOUBLINGS = 6  # after many 429 episodes, a probe still comes every 64 windows of completions
 
 
 class ProposalWindow:
     def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64, budgeted: bool = False):
         self.workers = workers
         self.adaptive = adaptive and fixed is None
+        self.budgeted = budgeted
         self.cap = max(1, cap)
-        # Before the first measurement, an LLM campaign starts at several calls per worker (an LLM call
-        # usually takes many evaluations' time) unless a budget must be watched call by call; offline,
-        # one proposal per worker.
-        per_worker = START_PER_WORKER if self.adaptive and not budgeted else 1
-        self.limit = fixed or min(self.cap, workers * per_worker)
+        self.limit = fixed or min(self.cap, workers)  # one proposal per worker until something is measured
         self.proposal_s: float | None = None
         self.evaluation_s: float | None = None
         self.rate_limited_seen = 0
-        self._hold = 0
+        self.rate_limit_episodes = 0
+        self._confirmed = True  # no 429 since the window last held long enough to be trusted
+        self._hold = 0  # successful completions to wait before probing one call more (after a 429)
+        self._first_started: float | None = None
         self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
+
+    def _wanted(self, proposal_s: float) -> int:
+        # (less a hair, so 6.000000000000001 calls are 6)
+        wanted = math.ceil(HEADROOM * self.workers * proposal_s / max(self.evaluation_s, 1e-3) - 1e-9) + self.workers
+        return max(1, min(self.cap, wanted))
 
     @property
     def target(self) -> int:
         if self.proposal_s is None or self.evaluation_s is None:
             return self.limit
-        wanted = math.ceil(HEADROOM * self.workers * self.proposal_s / max(self.evaluation_s, 1e-3)) + self.workers
-        return max(1, min(self.cap, wanted))
+        return self._wanted(self.proposal_s)
 
-    def proposal_done(self, seconds: float, rate_limited_total: int) -> None:
-        """A proposal finished after `seconds`; `rate_limited_total` counts the 429s so far."""
+    def _censored(self) -> bool:
+        """Calls are out, none has come back, the service time is known: the window opens on the lower bound."""
+        return (self.adaptive and not self.budgeted and self.proposal_s is None and self.evaluation_s is not None
+                and self._first_started is not None and self.rate_limit_episodes == 0 and self.limit < self.cap)
+
+    # ---- events ------------------------------------------------------------------------------
+    def started(self, now: float) -> None:
+        """A proposal (LLM call) was launched at `now`."""
+        if self._first_started is None:
+            self._first_started = now
+
+    def tick(self, now: float, rate_limited_total: int, in_flight: int) -> None:
+        """Any loop event (or a wake-up): take in new 429s, and before the first reply open on the bound."""
+        if not self.adaptive:
+            return
+        self._take_rate_limits(rate_limited_total, in_flight)
+        if self._censored():
+            self.limit = max(self.limit, self._wanted(now - self._first_started))
+
+    def wake_in(self, now: float) -> float | None:
+        """Seconds until the lower bound lets the window open by one (None: no reason to wake the loop)."""
+        if not self._censored():
+            return None
+        # _wanted(T) > limit once HEADROOM x workers x T / evaluation_s > limit - workers
+        opens_at = (self.limit - self.workers) * max(self.evaluation_s, 1e-3) / (HEADROOM * self.workers)
+        return max(MIN_WAKE_S, opens_at - (now - self._first_started) + 1e-6)
+
+    def proposal_done(self, seconds: float, rate_limited_total: int, in_flight: int | None = None) -> None:
+        """A proposal finished after `seconds`; `rate_limited_total` counts the 429s so far, `in_flight`
+        the proposals still out (this one included)."""
         self.proposal_s = seconds if self.proposal_s is None else (1 - EWMA) * self.proposal_s + EWMA * seconds
         if not self.adaptive:
             return
-        if rate_limited_total > self.rate_limited_seen:
-            self.rate_limited_seen = rate_limited_total
-            self.limit = max(1, self.limit // 2)
-            self._hold = self.limit
-        elif self._hold > 0:
-            self._hold -= 1
-        elif self.limit < self.target:
-            self.limit = self.target
-        elif self.limit > self.target:
-            self.limit -= 1
+        if not self._take_rate_limits(rate_limited_total, self.limit if in_flight is None else in_flight):
+            if self._hold > 0:
+                self._hold -= 1
+                if self._hold == 0:
+                    self._confirmed = True
+                    if self.limit < self.target:
+                        self.limit += 1  # probe one more; confirmed if it holds as long
+                        self._hold = self._probe_spacing()
+            elif self.limit < self.target:
+                self.limit = self.target
+            elif self.limit > self.target:
+                self.limit -= 1
         if self.affordable is not None:
             self.limit = max(1, min(self.limit, self.affordable))
 
     def evaluation_done(self, seconds: float) -> None:
         """A worker spent `seconds` on one evaluation (its service time, queueing excluded)."""
         self.evaluation_s = seconds if self.evaluation_s is None else (1 - EWMA) * self.evaluation_s + EWMA * seconds
+
+    # ---- rate limits -------------------------------------------------------------------------
+    def _probe_spacing(self) -> int:
+        return self.limit * 2 ** min(MAX_PROBE_DOUBLINGS, max(0, self.rate_limit_episodes - 1))
+
+    def _take_rate_limits(self, rate_limited_total: int, in_flight: int) -> bool:
+        """Shrink on 429s not seen before; True when there were some."""
+        new = rate_limited_total - self.rate_limited_seen
+        if new <= 0:
+            return False
+        self.rate_limited_seen = rate_limited_total
+        if self._confirmed or in_flight > self.limit:
+            # the first 429 after a trusted window, or calls launched before the last cut: what the
+            # server took is the ceiling
+            self.rate_limit_episodes += self._confirmed
+            self.limit = max(1, min(self.limit, in_flight - new))
+        else:  # 429s within the window itself after a cut: back off harder
+            self.limit = max(1, self.limit // 2)
+        self._confirmed = False
+        self._hold = self._probe_spacing()
+        return True

@@ -91,6 +91,7 @@ class Controller:
         self.db = db or DatabaseThread()
         self._known_hashes: dict[str, int] = {}
         self._seed = None  # the seed program while its evaluation runs
+        self._proposing = 0  # proposals (LLM calls) in flight
         proposals, workers = config.in_flight()
         self.window = ProposalWindow(workers, config.proposals, adaptive=bool(config.models()),
                                      cap=config.llm_options.concurrency or 64,
@@ -182,28 +183,31 @@ class Controller:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_tasks(self, tasks: set, todo: list[int]) -> None:
-        proposing = 0
         workers = self.window.workers
         while True:
             if time.monotonic() - self._state_checked > STATE_POLL_S:  # `evolve stop` / the TUI ask through the archive
                 self._state_checked = time.monotonic()
                 if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
                     self._stop = True
+            self.window.tick(time.monotonic(), getattr(self.mutator, "rate_limited", 0), self._proposing)
             in_flight_limit = 1 if self._sequential() else self.window.limit + workers
-            while todo and not self._stop and proposing < self.window.limit and len(tasks) < in_flight_limit:
+            while todo and not self._stop and self._proposing < self.window.limit and len(tasks) < in_flight_limit:
                 iteration = todo.pop(0)
-                proposing += 1
+                self._proposing += 1
+                self.window.started(time.monotonic())
                 task = asyncio.create_task(self._iteration(iteration))
                 task.proposal = True  # type: ignore[attr-defined]
                 tasks.add(task)
             if not tasks:
                 break
-            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            # woken early while the window opens on the latency's lower bound (before the first reply)
+            wake = self.window.wake_in(time.monotonic()) if todo else None
+            finished, _ = await asyncio.wait(tasks, timeout=wake, return_when=asyncio.FIRST_COMPLETED)
             tasks.difference_update(finished)  # in place: _loop cancels whatever is left if we leave early
             for task in finished:
                 follow_up = task.result()  # re-raises controller bugs
                 if getattr(task, "proposal", False):
-                    proposing -= 1
+                    self._proposing -= 1
                 if follow_up is not None:
                     tasks.add(follow_up)
 
@@ -224,7 +228,8 @@ class Controller:
             edit: Edit = await self.mutator.propose(context)
             if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
                 self.window.affordable = await self.mutator.calls_affordable()
-            self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0))
+            self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0),
+                                      self._proposing)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))

@@ -18,6 +18,8 @@ It answers from a script of behaviours consumed in arrival order, then `default`
 
 With `max_concurrent=N` it also behaves like a rate-limited provider: a request arriving while N
 others are being answered gets HTTP 429 with Retry-After: 1 at once (logged as behaviour "429").
+With `slots=N` it behaves like a local inference server: N requests are worked on at a time (each
+for `latency`), the others wait their turn, so latency grows with the requests in flight.
 
 Every request is appended to `log` (behaviour, status, response id, tokens, the Authorization header).
 Tokens are deterministic: input = characters of the messages // 4, output = characters of the answer // 4 + 1.
@@ -75,13 +77,15 @@ def _outside_lines(code: str) -> list[str]:
 
 class FakeLLM:
     def __init__(self, script=(), default: str = "valid", latency: float = 0.0, slow_s: float = 5.0,
-                 by_model: dict[str, str] | None = None, max_concurrent: int | None = None):
+                 by_model: dict[str, str] | None = None, max_concurrent: int | None = None,
+                 slots: int | None = None):
         self.script = list(script)
         self.by_model = dict(by_model or {})  # model name -> behaviour, ahead of the script
         self.default = default
         self.latency = latency
         self.slow_s = slow_s
         self.max_concurrent = max_concurrent
+        self._slots = threading.Semaphore(slots) if slots else None
         self._in_flight = 0
         self.log: list[dict] = []
         self.lock = threading.Lock()
@@ -102,6 +106,8 @@ class FakeLLM:
                 fake._handle(self)
 
         class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 256  # like a real server's backlog: a burst of 64 connects is not dropped
+
             def handle_error(self, request, client_address):  # clients that hang up (timeouts) are expected
                 pass
 
@@ -167,7 +173,11 @@ class FakeLLM:
         with self.lock:
             self.log.append(entry)
         if self.latency and delay:
-            time.sleep(self.latency)
+            if self._slots is not None:
+                with self._slots:
+                    time.sleep(self.latency)
+            else:
+                time.sleep(self.latency)
         if behaviour == "disconnect":
             entry["status"] = "disconnect"
             handler.close_connection = True

@@ -1,4 +1,5 @@
-"""The proposal window: sized from measured latencies, halved on 429, capped by config and budget."""
+"""The proposal window: opened on the latency's lower bound before the first reply, sized from measured
+latencies after it, cut on 429s, capped by config and budget. Driven with explicit times."""
 from __future__ import annotations
 
 from evolve.concurrency import ProposalWindow
@@ -6,67 +7,169 @@ from evolve.concurrency import ProposalWindow
 
 def grow(window: ProposalWindow, proposals: int, latency: float, rate_limited: int = 0) -> None:
     for _ in range(proposals):
-        window.proposal_done(latency, rate_limited)
+        window.proposal_done(latency, rate_limited, in_flight=window.limit)
+
+
+def opened(workers: int = 2, cap: int = 64, evaluation_s: float = 0.05, budgeted: bool = False) -> ProposalWindow:
+    """An LLM window whose first call left at t=0 and whose seed took `evaluation_s`."""
+    window = ProposalWindow(workers=workers, fixed=None, adaptive=True, cap=cap, budgeted=budgeted)
+    window.started(0.0)
+    window.evaluation_done(evaluation_s)
+    return window
 
 
 def test_fixed_proposals_never_move():
     window = ProposalWindow(workers=2, fixed=3, adaptive=True)
+    window.started(0.0)
     window.evaluation_done(0.05)
+    window.tick(5.0, 0, 3)
+    assert window.wake_in(5.0) is None
     grow(window, 50, 1.0, rate_limited=7)
     assert window.limit == 3 and not window.adaptive
 
 
-def test_opens_to_what_the_workers_need_at_the_first_measurement():
-    window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=64)
-    assert window.limit == 16  # 8 per worker until something is measured
-    for _ in range(20):
-        window.evaluation_done(0.05)
-    grow(window, 100, 1.0)
-    # 2 workers finishing an evaluation every 50 ms need 2 x 1.0 / 0.05 = 40 calls in flight; 1.5x that and a buffer of 2
-    assert window.target == 62 and window.limit == 62
+def test_opens_one_per_worker_until_the_service_time_is_known():
+    window = ProposalWindow(workers=2, fixed=None, adaptive=True)
+    window.started(0.0)
+    window.tick(0.5, 0, 2)
+    assert window.limit == 2 and window.wake_in(0.5) is None  # nothing to size the window with yet
+
+
+def test_opens_on_the_latency_lower_bound_before_the_first_reply():
+    window = opened()
+    # no reply after T seconds: latency >= T, and 2 workers finishing every 50 ms need 2 x T / 0.05 in flight
+    window.tick(0.1, 0, 2)
+    assert window.limit == 1 * 3 * 2 + 2 == 8  # ceil(1.5 x 2 x 0.1 / 0.05) + 2
+    window.tick(0.5, 0, 8)
+    assert window.limit == 32
+    window.tick(0.4, 0, 32)  # never closes on the bound
+    assert window.limit == 32
+    window.tick(1.0, 0, 32)
+    assert window.limit == 62
+    window.tick(5.0, 0, 62)
+    assert window.limit == 64 and window.wake_in(5.0) is None  # the cap
+
+
+def test_wakes_the_loop_when_the_bound_allows_one_more_call():
+    window = opened(evaluation_s=0.5)  # the bound adds 1.5 x 2 / 0.5 = 6 calls a second
+    window.tick(1.05, 0, 2)
+    assert window.limit == 9  # ceil(6.3) + 2
+    wake = window.wake_in(1.05)
+    assert abs(wake - (7 * 0.5 / 3 - 1.05)) < 1e-3  # when 6 x T reaches 7
+    window.tick(1.05 + wake - 1e-3, 0, 9)
+    assert window.limit == 9
+    window.tick(1.05 + wake, 0, 9)
+    assert window.limit == 10
+    fast = opened(evaluation_s=0.001)  # a call due every few microseconds: the loop is not woken that often
+    fast.tick(0.001, 0, 2)
+    assert fast.wake_in(0.001) == 0.02
+
+
+def test_the_first_reply_replaces_the_bound():
+    window = opened()
+    window.tick(0.3, 0, 2)
+    assert window.limit == 20
+    window.proposal_done(0.3, 0, in_flight=20)  # replies come after 0.3 s: the bound was the latency
+    assert window.limit == window.target == 20 and window.wake_in(0.3) is None
+    window.tick(2.0, 0, 20)  # no longer opened by time passing
+    assert window.limit == 20
 
 
 def test_shrinks_when_evaluations_are_the_bottleneck():
-    window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=64)
-    window.evaluation_done(0.05)
+    window = opened()
     grow(window, 60, 1.0)
+    assert window.limit == 62
     for _ in range(40):
         window.evaluation_done(5.0)  # evaluations got slow: few proposals keep the workers busy
     grow(window, 60, 1.0)
     assert window.limit == window.target == 3
 
 
-def test_halves_on_rate_limit_then_holds_then_grows():
-    window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=64)
-    window.evaluation_done(0.05)
-    grow(window, 40, 1.0)
-    before = window.limit
-    window.proposal_done(1.0, rate_limited_total=1)
-    assert window.limit == before // 2
-    held = window.limit
-    grow(window, held, 1.0, rate_limited=1)  # one window's worth of completions: no growth yet
-    assert window.limit == held
-    grow(window, 1, 1.0, rate_limited=1)
-    assert window.limit == window.target == 62  # then straight back to what the workers need
+def test_a_budgeted_campaign_waits_for_the_cost_of_a_call():
+    window = opened(budgeted=True)
+    window.tick(3.0, 0, 2)
+    assert window.limit == 2 and window.wake_in(3.0) is None  # no opening before costs are known
+    window.affordable = 5
+    window.proposal_done(1.0, 0, in_flight=2)
+    assert window.limit == 5  # the target (62) bounded by what the budget pays for
+    window.affordable = 1
+    window.proposal_done(1.0, 0, in_flight=5)
+    assert window.limit == 1
 
 
-def test_cap_and_budget_bound_the_window():
-    window = ProposalWindow(workers=2, fixed=None, adaptive=True, cap=8)
-    window.evaluation_done(0.05)
+def test_cap_bounds_the_window():
+    window = opened(cap=8)
+    window.tick(1.0, 0, 2)
+    assert window.limit == 8
     grow(window, 40, 1.0)
     assert window.limit == 8
-    window.affordable = 3
-    window.proposal_done(1.0, 0)
-    assert window.limit == 3
 
 
 def test_offline_campaigns_keep_one_proposal_per_worker():
     window = ProposalWindow(workers=2, fixed=None, adaptive=False)
+    window.started(0.0)
     window.evaluation_done(0.05)
+    window.tick(1.0, 0, 2)
     grow(window, 40, 1.0)
     assert window.limit == 2
 
 
-def test_a_budgeted_campaign_starts_at_one_call_per_worker():
-    assert ProposalWindow(workers=2, fixed=None, adaptive=True, budgeted=True).limit == 2
-    assert ProposalWindow(workers=2, fixed=None, adaptive=True, budgeted=False).limit == 16
+def test_a_429_while_opening_cuts_to_what_the_server_took_and_stops_the_opening():
+    window = opened()
+    window.tick(0.12, 0, 2)
+    assert window.limit == 10
+    window.tick(0.13, 1, 10)  # the 10th call came back 429 at once: the server takes 9
+    assert window.limit == 9 and window.wake_in(0.13) is None
+    window.tick(1.0, 1, 10)  # the bound no longer opens it
+    assert window.limit == 9
+
+
+def test_late_429s_from_calls_sent_before_the_cut_do_not_halve():
+    window = opened()
+    window.tick(0.2, 0, 2)
+    assert window.limit == 14
+    window.tick(0.21, 2, 14)  # 2 of 14 bounced: 12
+    assert window.limit == 12
+    window.tick(0.22, 3, 13)  # one more bounce seen with 13 still out (above the cut): the same episode
+    assert window.limit == 12
+    assert window.rate_limit_episodes == 1
+
+
+def test_a_429_within_the_cut_window_halves_it():
+    window = opened()
+    window.tick(0.2, 0, 2)
+    window.tick(0.21, 2, 14)
+    assert window.limit == 12
+    window.proposal_done(1.0, 3, in_flight=12)  # a 429 with only the window's calls out: the cut was not enough
+    assert window.limit == 6
+
+
+def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
+    window = opened()
+    window.tick(0.12, 0, 2)
+    window.tick(0.13, 1, 10)
+    assert window.limit == 9
+    grow(window, 8, 1.0, rate_limited=1)  # holding: one window's worth of successes (9) before a probe
+    assert window.limit == 9
+    grow(window, 1, 1.0, rate_limited=1)
+    assert window.limit == 10  # the probe
+    window.proposal_done(1.0, 2, in_flight=10)  # it drew a 429: back to what the server takes
+    assert window.limit == 9 and window.rate_limit_episodes == 2
+    grow(window, 17, 1.0, rate_limited=2)  # the next probe waits twice as long: 18 successes
+    assert window.limit == 9
+    grow(window, 1, 1.0, rate_limited=2)
+    assert window.limit == 10
+    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed, and the next one follows
+    assert window.limit == 11
+
+
+def test_probing_stops_at_the_target():
+    window = opened()
+    grow(window, 5, 0.1)  # fast replies: target ceil(1.5 x 2 x 0.1 / 0.05) + 2 = 8
+    assert window.limit == 8
+    window.proposal_done(0.1, 1, in_flight=8)
+    assert window.limit == 7
+    grow(window, 7, 0.1, rate_limited=1)
+    assert window.limit == 8
+    grow(window, 100, 0.1, rate_limited=1)
+    assert window.limit == 8 == window.target

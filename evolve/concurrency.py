@@ -18,7 +18,8 @@ one call per worker until a reply tells what a call costs, then never exceeds wh
 budget pays for.
 
 After a measurement: below the target the window opens to it at once; above it, it closes by one
-per completed proposal.
+per completed proposal. A server whose latency grows with the calls in flight (a local inference
+server working on a few at a time) bounds the target: see `_fit_queue`.
 
 429 (rate limited): the 429s are read on every loop event, not only when a proposal ends (its
 retry waits Retry-After inside the client). The first cuts the window to the calls the server did
@@ -31,11 +32,15 @@ provider's limit pays few 429s to find it). Never above the configured cap.
 from __future__ import annotations
 
 import math
+from collections import deque
 
-EWMA = 0.2  # weight of the newest sample in the latency averages
+EWMA = 0.2  # weight of the newest sample in the latency average
+EVALUATION_SAMPLES = 31  # recent evaluations whose median is the service time
 HEADROOM = 1.5  # proposals are cheap to have early (the iterations are fixed): err on the side of too many
 MIN_WAKE_S = 0.02  # the loop is woken at most this often to open the window on the latency's lower bound
 MAX_PROBE_DOUBLINGS = 6  # after many 429 episodes, a probe still comes every 64 windows of completions
+QUEUE_SAMPLES = 64  # recent (calls in flight at its start, latency) pairs the queueing fit uses
+QUEUE_T = 3.0  # how many standard errors above zero a latency-per-call slope must be to be believed
 
 
 class ProposalWindow:
@@ -47,12 +52,15 @@ class ProposalWindow:
         self.limit = fixed or min(self.cap, workers)  # one proposal per worker until something is measured
         self.proposal_s: float | None = None
         self.evaluation_s: float | None = None
+        self._evaluations: deque[tuple[str, float]] = deque(maxlen=EVALUATION_SAMPLES)
         self.rate_limited_seen = 0
         self.rate_limit_episodes = 0
         self._confirmed = True  # no 429 since the window last held long enough to be trusted
         self._hold = 0  # successful completions to wait before probing one call more (after a 429)
         self._first_started: float | None = None
         self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
+        self._samples: deque[tuple[int, float]] = deque(maxlen=QUEUE_SAMPLES)
+        self.queue_bound: int | None = None  # the window past which calls only queue at the server
 
     def _wanted(self, proposal_s: float) -> int:
         # (less a hair, so 6.000000000000001 calls are 6)
@@ -63,7 +71,7 @@ class ProposalWindow:
     def target(self) -> int:
         if self.proposal_s is None or self.evaluation_s is None:
             return self.limit
-        return self._wanted(self.proposal_s)
+        return min(self._wanted(self.proposal_s), self.queue_bound or self.cap)
 
     def _censored(self) -> bool:
         """Calls are out, none has come back, the service time is known: the window opens on the lower bound."""
@@ -92,12 +100,16 @@ class ProposalWindow:
         opens_at = (self.limit - self.workers) * max(self.evaluation_s, 1e-3) / (HEADROOM * self.workers)
         return max(MIN_WAKE_S, opens_at - (now - self._first_started) + 1e-6)
 
-    def proposal_done(self, seconds: float, rate_limited_total: int, in_flight: int | None = None) -> None:
+    def proposal_done(self, seconds: float, rate_limited_total: int, in_flight: int | None = None,
+                      load: int | None = None) -> None:
         """A proposal finished after `seconds`; `rate_limited_total` counts the 429s so far, `in_flight`
-        the proposals still out (this one included)."""
+        the proposals still out (this one included), `load` those out when it started (itself included)."""
         self.proposal_s = seconds if self.proposal_s is None else (1 - EWMA) * self.proposal_s + EWMA * seconds
         if not self.adaptive:
             return
+        if load is not None:
+            self._samples.append((load, seconds))
+            self._fit_queue()
         if not self._take_rate_limits(rate_limited_total, self.limit if in_flight is None else in_flight):
             if self._hold > 0:
                 self._hold -= 1
@@ -114,8 +126,39 @@ class ProposalWindow:
             self.limit = max(1, min(self.limit, self.affordable))
 
     def evaluation_done(self, seconds: float) -> None:
-        """A worker spent `seconds` on one evaluation (its service time, queueing excluded)."""
-        self.evaluation_s = seconds if self.evaluation_s is None else (1 - EWMA) * self.evaluation_s + EWMA * seconds
+        """A worker spent `seconds` on one evaluation (its service time, queueing excluded). The estimate
+        is the median of the recent ones: a worker's first evaluation also pays the sandbox's cold start
+        (the seed's took 0.17-0.22 s where the others take 0.06 s in bench/bench_llm.py), and an average
+        would carry that for many evaluations. The seed's is used only until another one is measured."""
+        if self._evaluations and self._evaluations[0][0] == "seed":
+            self._evaluations.clear()
+        self._evaluations.append(("seed" if self.evaluation_s is None else "child", seconds))
+        ordered = sorted(value for _, value in self._evaluations)
+        self.evaluation_s = ordered[(len(ordered) - 1) // 2]  # the lower median: err toward more proposals
+
+    # ---- a server that queues ----------------------------------------------------------------
+    def _fit_queue(self) -> None:
+        """latency = a + b x calls in flight, by least squares over the recent calls. A server working on
+        a few calls at a time (a local inference server) shows a clear slope: past about a / b calls it
+        queues more than it works, so the window stops at 2 a / b + workers (a little queue keeps it
+        busy). A provider whose latency does not grow with the calls gives no significant slope, or a
+        tiny one whose bound lies far above the window."""
+        if len(self._samples) < 8:
+            return
+        n = len(self._samples)
+        mean_x = sum(x for x, _ in self._samples) / n
+        mean_y = sum(y for _, y in self._samples) / n
+        sxx = sum((x - mean_x) ** 2 for x, _ in self._samples)
+        if sxx <= 0:
+            return  # all at one load: nothing to learn the slope from (the last bound stays)
+        b = sum((x - mean_x) * (y - mean_y) for x, y in self._samples) / sxx
+        a = mean_y - b * mean_x
+        residual = sum((y - a - b * x) ** 2 for x, y in self._samples) / (n - 2)
+        if b > 0 and b > QUEUE_T * math.sqrt(residual / sxx):
+            self.queue_bound = (math.ceil(2 * a / b) if a > 0 else 0) + self.workers
+        elif max(x for x, _ in self._samples) >= 2 * min(x for x, _ in self._samples):
+            self.queue_bound = None  # loads far apart and latency flat: no queue (a window held at the bound
+            # has too narrow a spread of loads to say either way, and keeps it)
 
     # ---- rate limits -------------------------------------------------------------------------
     def _probe_spacing(self) -> int:

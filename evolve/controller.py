@@ -111,6 +111,11 @@ class Controller:
             self._migrations = await self.db(self.archive.count_events, self.campaign_id, "migration")
             await self.db(self.qd.start, self._verdicts)
             seeding = await self._ensure_seed()
+            if self.window.adaptive and self.window.evaluation_s is None and seeding is None:
+                # resumed: the evaluations so far give the service time until new ones are measured
+                stats = await self.db(self.archive.stats, self.campaign_id)
+                if stats["evaluated"]:
+                    self.window.evaluation_done(stats["evaluation_seconds"] / stats["evaluated"])
             await self._loop(seeding)
             await self._maybe_migrate()
             await self.db(self.qd.record)  # the figures the run ends with
@@ -223,13 +228,13 @@ class Controller:
             is_known=self._known_hashes.__contains__,
             children_of=lambda parent_id, operator: [c for c in prepared.children
                                                      if parent_id == parent.id and c["operator"] == operator])
-        started = time.monotonic()
+        started, load = time.monotonic(), self._proposing
         try:
             edit: Edit = await self.mutator.propose(context)
             if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
                 self.window.affordable = await self.mutator.calls_affordable()
             self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0),
-                                      self._proposing)
+                                      self._proposing, load)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))

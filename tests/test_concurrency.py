@@ -2,6 +2,8 @@
 latencies after it, cut on 429s, capped by config and budget. Driven with explicit times."""
 from __future__ import annotations
 
+import random
+
 from evolve.concurrency import ProposalWindow
 
 
@@ -173,3 +175,28 @@ def test_probing_stops_at_the_target():
     assert window.limit == 8
     grow(window, 100, 0.1, rate_limited=1)
     assert window.limit == 8 == window.target
+
+
+def fed(latency_of_load, loads) -> ProposalWindow:
+    """A window after replies whose latency depended on the calls in flight when each started."""
+    window = opened()
+    for load in loads:
+        window.proposal_done(latency_of_load(load), 0, in_flight=window.limit, load=load)
+    return window
+
+
+def test_a_server_that_queues_bounds_the_window_near_its_slots():
+    # 4 calls worked on at a time, 1 s each, the rest queued: latency ceil(load / 4) s
+    window = fed(lambda load: -(-load // 4) * 1.0, range(1, 65))
+    assert window.queue_bound == 4 + 2 and window.target == 6  # not the 64 the latency alone would ask for
+    for _ in range(64):  # held at the bound, calls at one load: nothing says the queue went away
+        window.proposal_done(1.5, 0, in_flight=6, load=6)
+    assert window.queue_bound is not None and window.limit <= 6
+
+
+def test_latency_that_does_not_follow_the_load_leaves_the_window_alone():
+    rng = random.Random(7)
+    window = fed(lambda load: rng.lognormvariate(0, 0.8), range(1, 65))  # heavy jitter, no queue
+    assert window.queue_bound is None and window.limit == window.target == 64
+    batching = fed(lambda load: 1.0 + load / 100, range(1, 65))  # a batching server: slower, never queueing
+    assert batching.queue_bound > 64 and batching.limit == 64

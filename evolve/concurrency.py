@@ -9,13 +9,13 @@ measures so that evaluation workers never wait for a proposal:
 latency jitter, and `workers` more as a buffer; the service time is what a worker spends on an
 evaluation, not the time it waited for one).
 
-Opening: one call per worker. Before the first reply the latency is censored, not unknown: with
-calls out for T seconds and none back, it is at least T. So once the seed's evaluation has given
-the service time, the window opens on that lower bound as time passes (the controller wakes the
-loop when the bound allows one more call), and is near its target when the first reply lands
-instead of holding a guessed size for a whole latency. A budgeted campaign skips this: it stays at
-one call per worker until a reply tells what a call costs, then never exceeds what the remaining
-budget pays for.
+Opening: a guess of 4 calls per worker, held only until the seed's evaluation has given the
+service time. Then, before the first reply, the latency is censored, not unknown: with calls out
+for T seconds and none back, it is at least T. So the window opens on that lower bound as time
+passes (the controller wakes the loop when the bound allows one more call) and is near its target
+when the first reply lands, instead of holding a guessed size for a whole latency. A budgeted
+campaign skips both: it stays at one call per worker until a reply tells what a call costs, then
+never exceeds what the remaining budget pays for.
 
 After a measurement: below the target the window opens to it at once; above it, it closes by one
 per completed proposal. A server whose latency grows with the calls in flight (a local inference
@@ -24,8 +24,7 @@ server working on a few at a time) bounds the target: see `_fit_queue`.
 429 (rate limited): the 429s are read on every loop event, not only when a proposal ends (its
 retry waits Retry-After inside the client). The first cuts the window to the calls the server did
 take (in flight minus the 429s); another one from within the cut window, before it has held long
-enough to be trusted, halves it.
-Then it holds for `limit x 2^(rate-limit episodes - 1)` successful completions before probing one
+enough to be trusted, halves it. Then it holds for `limit x 2^(rate-limit episodes - 1)` successful completions before probing one
 call more (additive increase, each probe spaced twice as far as the last one, so a campaign at a
 provider's limit pays few 429s to find it). Never above the configured cap.
 """
@@ -36,6 +35,7 @@ from collections import deque
 
 EWMA = 0.2  # weight of the newest sample in the latency average
 EVALUATION_SAMPLES = 31  # recent evaluations whose median is the service time
+START_PER_WORKER = 4  # the opening guess, held only until the seed's evaluation is measured
 HEADROOM = 1.5  # proposals are cheap to have early (the iterations are fixed): err on the side of too many
 MIN_WAKE_S = 0.02  # the loop is woken at most this often to open the window on the latency's lower bound
 MAX_PROBE_DOUBLINGS = 6  # after many 429 episodes, a probe still comes every 64 windows of completions
@@ -49,7 +49,10 @@ class ProposalWindow:
         self.adaptive = adaptive and fixed is None
         self.budgeted = budgeted
         self.cap = max(1, cap)
-        self.limit = fixed or min(self.cap, workers)  # one proposal per worker until something is measured
+        # until the seed's evaluation gives the service time: a few calls per worker with an LLM, one offline
+        # or on a budget (the budget's check waits for the cost of a call)
+        per_worker = START_PER_WORKER if self.adaptive and not budgeted else 1
+        self.limit = fixed or min(self.cap, workers * per_worker)
         self.proposal_s: float | None = None
         self.evaluation_s: float | None = None
         self._evaluations: deque[tuple[str, float]] = deque(maxlen=EVALUATION_SAMPLES)

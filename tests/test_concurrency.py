@@ -30,11 +30,11 @@ def test_fixed_proposals_never_move():
     assert window.limit == 3 and not window.adaptive
 
 
-def test_opens_one_per_worker_until_the_service_time_is_known():
+def test_holds_its_opening_guess_until_the_service_time_is_known():
     window = ProposalWindow(workers=2, fixed=None, adaptive=True)
     window.started(0.0)
-    window.tick(0.5, 0, 2)
-    assert window.limit == 2 and window.wake_in(0.5) is None  # nothing to size the window with yet
+    window.tick(0.5, 0, 8)
+    assert window.limit == 8 and window.wake_in(0.5) is None  # 4 per worker: nothing to size the window with yet
 
 
 def test_opens_on_the_latency_lower_bound_before_the_first_reply():

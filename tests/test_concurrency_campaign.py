@@ -28,10 +28,11 @@ def _run(tmp_path, cli_env, fake, iterations, *extra, **config_extra):
 
 
 def test_rate_limited_server_gets_exactly_one_answered_call_per_iteration(tmp_path, cli_env):
-    # latency 0.3 s and ~50 ms evaluations make the window want ~20 calls; the server takes 3
+    # latency 0.3 s and ~50 ms evaluations make the window want ~20 calls; the server takes 3 (the window
+    # opens at 8, so 5 bounce at once: bench_after 100 keeps the client from benching the model for that)
     with FakeLLM(latency=0.3, max_concurrent=3) as fake:
         summary, db = _run(tmp_path, cli_env, fake, 15,
-                           llm_options={"backoff_s": 0.05, "backoff_max_s": 2.0, "max_retries": 20})
+                           llm_options={"backoff_s": 0.05, "backoff_max_s": 2.0, "max_retries": 20, "bench_after": 100})
         served = fake.served()
     assert summary["state"] == "finished" and summary["iterations_done"] == 15
     answered = [e for e in served if e["status"] == 200]

@@ -17,16 +17,18 @@ when the first reply lands, instead of holding a guessed size for a whole latenc
 campaign skips both: it stays at one call per worker until a reply tells what a call costs, then
 never exceeds what the remaining budget pays for.
 
-After a measurement: below the target the window opens to it at once; above it, it closes by one
-per completed proposal. A server whose latency grows with the calls in flight (a local inference
+After a measurement: below the target the window opens toward it (by one call per loop event: see
+the class); above it, it closes by one per completed proposal. A server whose latency grows with the calls in flight (a local inference
 server working on a few at a time) bounds the target: see `_fit_queue`.
 
 429 (rate limited): the 429s are read on every loop event, not only when a proposal ends (its
 retry waits Retry-After inside the client). The first cuts the window to the calls the server did
 take (in flight minus the 429s); another one from within the cut window, before it has held long
-enough to be trusted, halves it. Then it holds for `limit x 2^(rate-limit episodes - 1)` successful completions before probing one
-call more (additive increase, each probe spaced twice as far as the last one, so a campaign at a
-provider's limit pays few 429s to find it). Never above the configured cap.
+enough to be trusted, halves it. Then it holds for `limit x 2^(rate-limit episodes - 1)` successful
+completions before probing one call more; a probe that holds as long is followed by one twice as
+big (a transient 429 is recovered from in a few windows), one that draws a 429 is cut back and the
+next waits twice as long (a campaign sitting at a provider's limit pays few 429s to find it).
+Never above the configured cap.
 """
 from __future__ import annotations
 
@@ -44,6 +46,11 @@ QUEUE_T = 3.0  # how many standard errors above zero a latency-per-call slope mu
 
 
 class ProposalWindow:
+    """`goal` is the window the measurements ask for; `limit`, the one applied, follows it down at once
+    and up by one call per loop event (the controller wakes the loop every MIN_WAKE_S while it lags):
+    a jump would send a burst, and a burst past a provider's limit comes back as many 429s at once
+    (three in a row also bench the model in the client, see llm_options.bench_after)."""
+
     def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64, budgeted: bool = False):
         self.workers = workers
         self.adaptive = adaptive and fixed is None
@@ -53,13 +60,15 @@ class ProposalWindow:
         # or on a budget (the budget's check waits for the cost of a call)
         per_worker = START_PER_WORKER if self.adaptive and not budgeted else 1
         self.limit = fixed or min(self.cap, workers * per_worker)
+        self.goal = self.limit
         self.proposal_s: float | None = None
         self.evaluation_s: float | None = None
         self._evaluations: deque[tuple[str, float]] = deque(maxlen=EVALUATION_SAMPLES)
         self.rate_limited_seen = 0
         self.rate_limit_episodes = 0
         self._confirmed = True  # no 429 since the window last held long enough to be trusted
-        self._hold = 0  # successful completions to wait before probing one call more (after a 429)
+        self._hold = 0  # successful completions to wait before probing more calls (after a 429)
+        self._step = 1  # calls the next probe adds: doubles with each probe that held, 1 after a 429
         self._first_started: float | None = None
         self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
         self._samples: deque[tuple[int, float]] = deque(maxlen=QUEUE_SAMPLES)
@@ -73,13 +82,16 @@ class ProposalWindow:
     @property
     def target(self) -> int:
         if self.proposal_s is None or self.evaluation_s is None:
-            return self.limit
+            return self.goal
         return min(self._wanted(self.proposal_s), self.queue_bound or self.cap)
 
     def _censored(self) -> bool:
         """Calls are out, none has come back, the service time is known: the window opens on the lower bound."""
         return (self.adaptive and not self.budgeted and self.proposal_s is None and self.evaluation_s is not None
-                and self._first_started is not None and self.rate_limit_episodes == 0 and self.limit < self.cap)
+                and self._first_started is not None and self.rate_limit_episodes == 0 and self.goal < self.cap)
+
+    def _follow(self) -> None:
+        self.limit = min(self.limit + 1, self.goal) if self.limit < self.goal else self.goal
 
     # ---- events ------------------------------------------------------------------------------
     def started(self, now: float) -> None:
@@ -93,14 +105,19 @@ class ProposalWindow:
             return
         self._take_rate_limits(rate_limited_total, in_flight)
         if self._censored():
-            self.limit = max(self.limit, self._wanted(now - self._first_started))
+            self.goal = max(self.goal, self._wanted(now - self._first_started))
+        self._follow()
 
     def wake_in(self, now: float) -> float | None:
-        """Seconds until the lower bound lets the window open by one (None: no reason to wake the loop)."""
+        """Seconds until the window may open by one (None: no reason to wake the loop)."""
+        if not self.adaptive:
+            return None
+        if self.limit < self.goal:
+            return MIN_WAKE_S
         if not self._censored():
             return None
-        # _wanted(T) > limit once HEADROOM x workers x T / evaluation_s > limit - workers
-        opens_at = (self.limit - self.workers) * max(self.evaluation_s, 1e-3) / (HEADROOM * self.workers)
+        # _wanted(T) > goal once HEADROOM x workers x T / evaluation_s > goal - workers
+        opens_at = (self.goal - self.workers) * max(self.evaluation_s, 1e-3) / (HEADROOM * self.workers)
         return max(MIN_WAKE_S, opens_at - (now - self._first_started) + 1e-6)
 
     def proposal_done(self, seconds: float, rate_limited_total: int, in_flight: int | None = None,
@@ -110,7 +127,7 @@ class ProposalWindow:
         self.proposal_s = seconds if self.proposal_s is None else (1 - EWMA) * self.proposal_s + EWMA * seconds
         if not self.adaptive:
             return
-        if load is not None:
+        if load is not None:  # (None for calls that overlapped a 429: their time holds a Retry-After wait)
             self._samples.append((load, seconds))
             self._fit_queue()
         if not self._take_rate_limits(rate_limited_total, self.limit if in_flight is None else in_flight):
@@ -118,15 +135,15 @@ class ProposalWindow:
                 self._hold -= 1
                 if self._hold == 0:
                     self._confirmed = True
-                    if self.limit < self.target:
-                        self.limit += 1  # probe one more; confirmed if it holds as long
-                        self._hold = self._probe_spacing()
-            elif self.limit < self.target:
-                self.limit = self.target
-            elif self.limit > self.target:
-                self.limit -= 1
+                    if self.goal < self.target:  # probe: confirmed if it holds as long, and then the next
+                        self.goal = min(self.target, self.goal + self._step)  # probe is twice as big
+                        self._step *= 2
+                        self._hold = self.goal * self._probe_doubling()
+            elif self.goal != self.target:
+                self.goal = self.target if self.goal < self.target else self.goal - 1
         if self.affordable is not None:
-            self.limit = max(1, min(self.limit, self.affordable))
+            self.goal = max(1, min(self.goal, self.affordable))
+        self._follow()
 
     def evaluation_done(self, seconds: float) -> None:
         """A worker spent `seconds` on one evaluation (its service time, queueing excluded). The estimate
@@ -164,8 +181,8 @@ class ProposalWindow:
             # has too narrow a spread of loads to say either way, and keeps it)
 
     # ---- rate limits -------------------------------------------------------------------------
-    def _probe_spacing(self) -> int:
-        return self.limit * 2 ** min(MAX_PROBE_DOUBLINGS, max(0, self.rate_limit_episodes - 1))
+    def _probe_doubling(self) -> int:
+        return 2 ** min(MAX_PROBE_DOUBLINGS, max(0, self.rate_limit_episodes - 1))
 
     def _take_rate_limits(self, rate_limited_total: int, in_flight: int) -> bool:
         """Shrink on 429s not seen before; True when there were some."""
@@ -180,6 +197,8 @@ class ProposalWindow:
             self.limit = max(1, min(self.limit, in_flight - new))
         else:  # 429s within the window itself after a cut: back off harder
             self.limit = max(1, self.limit // 2)
+        self.goal = self.limit
         self._confirmed = False
-        self._hold = self._probe_spacing()
+        self._step = 1
+        self._hold = self.limit * self._probe_doubling()
         return True

@@ -228,13 +228,14 @@ class Controller:
             is_known=self._known_hashes.__contains__,
             children_of=lambda parent_id, operator: [c for c in prepared.children
                                                      if parent_id == parent.id and c["operator"] == operator])
-        started, load = time.monotonic(), self._proposing
+        started, load, bounced = time.monotonic(), self._proposing, getattr(self.mutator, "rate_limited", 0)
         try:
             edit: Edit = await self.mutator.propose(context)
             if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
                 self.window.affordable = await self.mutator.calls_affordable()
-            self.window.proposal_done(time.monotonic() - started, getattr(self.mutator, "rate_limited", 0),
-                                      self._proposing, load)
+            rate_limited = getattr(self.mutator, "rate_limited", 0)
+            self.window.proposal_done(time.monotonic() - started, rate_limited, self._proposing,
+                                      load if rate_limited == bounced else None)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
             if self._stop_reason is None:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))

@@ -12,6 +12,15 @@ def grow(window: ProposalWindow, proposals: int, latency: float, rate_limited: i
         window.proposal_done(latency, rate_limited, in_flight=window.limit)
 
 
+def settle(window: ProposalWindow, now: float) -> None:
+    """The loop's wake-ups until the applied window has caught up with its goal."""
+    for _ in range(100):
+        if window.limit == window.goal:
+            return
+        window.tick(now, window.rate_limited_seen, window.limit)
+    raise AssertionError("the window never reached its goal")
+
+
 def opened(workers: int = 2, cap: int = 64, evaluation_s: float = 0.05, budgeted: bool = False) -> ProposalWindow:
     """An LLM window whose first call left at t=0 and whose seed took `evaluation_s`."""
     window = ProposalWindow(workers=workers, fixed=None, adaptive=True, cap=cap, budgeted=budgeted)
@@ -40,22 +49,34 @@ def test_holds_its_opening_guess_until_the_service_time_is_known():
 def test_opens_on_the_latency_lower_bound_before_the_first_reply():
     window = opened()
     # no reply after T seconds: latency >= T, and 2 workers finishing every 50 ms need 2 x T / 0.05 in flight
-    window.tick(0.1, 0, 2)
-    assert window.limit == 1 * 3 * 2 + 2 == 8  # ceil(1.5 x 2 x 0.1 / 0.05) + 2
+    window.tick(0.1, 0, 8)
+    assert window.goal == 1 * 3 * 2 + 2 == 8  # ceil(1.5 x 2 x 0.1 / 0.05) + 2
     window.tick(0.5, 0, 8)
-    assert window.limit == 32
+    assert window.goal == 32
     window.tick(0.4, 0, 32)  # never closes on the bound
-    assert window.limit == 32
+    assert window.goal == 32
     window.tick(1.0, 0, 32)
+    assert window.goal == 62
+    window.tick(5.0, 0, 62)
+    assert window.goal == 64  # the cap
+
+
+def test_the_applied_window_opens_by_one_call_per_event():
+    window = opened()
+    window.tick(1.0, 0, 8)
+    assert (window.goal, window.limit) == (62, 9)  # no burst of 54 calls at once
+    assert window.wake_in(1.0) == 0.02  # the loop is woken to open it further
+    settle(window, 1.0)
     assert window.limit == 62
     window.tick(5.0, 0, 62)
-    assert window.limit == 64 and window.wake_in(5.0) is None  # the cap
+    settle(window, 5.0)
+    assert window.limit == 64 and window.wake_in(5.0) is None
 
 
 def test_wakes_the_loop_when_the_bound_allows_one_more_call():
     window = opened(evaluation_s=0.5)  # the bound adds 1.5 x 2 / 0.5 = 6 calls a second
     window.tick(1.05, 0, 2)
-    assert window.limit == 9  # ceil(6.3) + 2
+    assert window.limit == window.goal == 9  # ceil(6.3) + 2
     wake = window.wake_in(1.05)
     assert abs(wake - (7 * 0.5 / 3 - 1.05)) < 1e-3  # when 6 x T reaches 7
     window.tick(1.05 + wake - 1e-3, 0, 9)
@@ -64,12 +85,14 @@ def test_wakes_the_loop_when_the_bound_allows_one_more_call():
     assert window.limit == 10
     fast = opened(evaluation_s=0.001)  # a call due every few microseconds: the loop is not woken that often
     fast.tick(0.001, 0, 2)
+    settle(fast, 0.001)
     assert fast.wake_in(0.001) == 0.02
 
 
 def test_the_first_reply_replaces_the_bound():
     window = opened()
-    window.tick(0.3, 0, 2)
+    window.tick(0.3, 0, 8)
+    settle(window, 0.3)
     assert window.limit == 20
     window.proposal_done(0.3, 0, in_flight=20)  # replies come after 0.3 s: the bound was the latency
     assert window.limit == window.target == 20 and window.wake_in(0.3) is None
@@ -90,9 +113,10 @@ def test_shrinks_when_evaluations_are_the_bottleneck():
 def test_a_budgeted_campaign_waits_for_the_cost_of_a_call():
     window = opened(budgeted=True)
     window.tick(3.0, 0, 2)
-    assert window.limit == 2 and window.wake_in(3.0) is None  # no opening before costs are known
+    assert window.limit == window.goal == 2 and window.wake_in(3.0) is None  # no opening before costs are known
     window.affordable = 5
     window.proposal_done(1.0, 0, in_flight=2)
+    settle(window, 3.0)
     assert window.limit == 5  # the target (62) bounded by what the budget pays for
     window.affordable = 1
     window.proposal_done(1.0, 0, in_flight=5)
@@ -101,8 +125,8 @@ def test_a_budgeted_campaign_waits_for_the_cost_of_a_call():
 
 def test_cap_bounds_the_window():
     window = opened(cap=8)
-    window.tick(1.0, 0, 2)
-    assert window.limit == 8
+    window.tick(1.0, 0, 8)
+    assert window.goal == window.limit == 8
     grow(window, 40, 1.0)
     assert window.limit == 8
 
@@ -118,17 +142,19 @@ def test_offline_campaigns_keep_one_proposal_per_worker():
 
 def test_a_429_while_opening_cuts_to_what_the_server_took_and_stops_the_opening():
     window = opened()
-    window.tick(0.12, 0, 2)
+    window.tick(0.12, 0, 8)
+    settle(window, 0.12)
     assert window.limit == 10
     window.tick(0.13, 1, 10)  # the 10th call came back 429 at once: the server takes 9
-    assert window.limit == 9 and window.wake_in(0.13) is None
+    assert window.limit == window.goal == 9 and window.wake_in(0.13) is None
     window.tick(1.0, 1, 10)  # the bound no longer opens it
     assert window.limit == 9
 
 
 def test_late_429s_from_calls_sent_before_the_cut_do_not_halve():
     window = opened()
-    window.tick(0.2, 0, 2)
+    window.tick(0.2, 0, 8)
+    settle(window, 0.2)
     assert window.limit == 14
     window.tick(0.21, 2, 14)  # 2 of 14 bounced: 12
     assert window.limit == 12
@@ -139,18 +165,25 @@ def test_late_429s_from_calls_sent_before_the_cut_do_not_halve():
 
 def test_a_429_within_the_cut_window_halves_it():
     window = opened()
-    window.tick(0.2, 0, 2)
+    window.tick(0.2, 0, 8)
+    settle(window, 0.2)
     window.tick(0.21, 2, 14)
     assert window.limit == 12
     window.proposal_done(1.0, 3, in_flight=12)  # a 429 with only the window's calls out: the cut was not enough
     assert window.limit == 6
 
 
-def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
+def cut_at_nine() -> ProposalWindow:
     window = opened()
-    window.tick(0.12, 0, 2)
+    window.tick(0.12, 0, 8)
+    settle(window, 0.12)
     window.tick(0.13, 1, 10)
     assert window.limit == 9
+    return window
+
+
+def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
+    window = cut_at_nine()
     grow(window, 8, 1.0, rate_limited=1)  # holding: one window's worth of successes (9) before a probe
     assert window.limit == 9
     grow(window, 1, 1.0, rate_limited=1)
@@ -161,8 +194,10 @@ def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
     assert window.limit == 9
     grow(window, 1, 1.0, rate_limited=2)
     assert window.limit == 10
-    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed, and the next one follows
-    assert window.limit == 11
+    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed, and the next one is twice as big
+    assert window.goal == 12
+    grow(window, 12 * 2, 1.0, rate_limited=2)
+    assert window.goal == 16
 
 
 def test_probing_stops_at_the_target():
@@ -197,6 +232,14 @@ def test_a_server_that_queues_bounds_the_window_near_its_slots():
 def test_latency_that_does_not_follow_the_load_leaves_the_window_alone():
     rng = random.Random(7)
     window = fed(lambda load: rng.lognormvariate(0, 0.8), range(1, 65))  # heavy jitter, no queue
-    assert window.queue_bound is None and window.limit == window.target == 64
+    assert window.queue_bound is None and window.goal == window.target == 64
     batching = fed(lambda load: 1.0 + load / 100, range(1, 65))  # a batching server: slower, never queueing
-    assert batching.queue_bound > 64 and batching.limit == 64
+    assert batching.queue_bound > 64 and batching.goal == 64
+
+
+def test_a_transient_429_is_recovered_from_in_a_few_windows():
+    window = cut_at_nine()
+    grow(window, 9 + 10 + 12 + 16 + 24, 1.0, rate_limited=1)  # probes of 1, 2, 4, 8, 16 calls, each held a window
+    assert window.goal == 40
+    grow(window, 40, 1.0, rate_limited=1)
+    assert window.goal == window.target == 62

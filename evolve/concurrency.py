@@ -18,16 +18,18 @@ campaign skips both: it stays at one call per worker until a reply tells what a 
 never exceeds what the remaining budget pays for.
 
 After a measurement: below the target the window opens toward it (by one call per loop event: see
-the class); above it, it closes by one per completed proposal. A server whose latency grows with the calls in flight (a local inference
-server working on a few at a time) bounds the target: see `_fit_queue`.
+the class); above it, it closes by one per completed proposal. A server whose latency grows with
+the calls in flight (a local inference server working on a few at a time) bounds the target: see
+`_fit_queue`.
 
 429 (rate limited): the 429s are read on every loop event, not only when a proposal ends (its
 retry waits Retry-After inside the client). The first cuts the window to the calls the server did
 take (in flight minus the 429s); another one from within the cut window, before it has held long
 enough to be trusted, halves it. Then it holds for `limit x 2^(rate-limit episodes - 1)` successful
-completions before probing one call more; a probe that holds as long is followed by one twice as
-big (a transient 429 is recovered from in a few windows), one that draws a 429 is cut back and the
-next waits twice as long (a campaign sitting at a provider's limit pays few 429s to find it).
+completions before probing more: below the calls in flight at the last 429 each probe that holds
+as long is followed by one twice as big (a halving or a transient 429 is recovered from in a few
+windows); from there on one call at a time. A probe that draws a 429 is cut back and the next waits
+twice as long (a campaign sitting at a provider's limit pays few 429s to find it).
 Never above the configured cap.
 """
 from __future__ import annotations
@@ -69,6 +71,7 @@ class ProposalWindow:
         self._confirmed = True  # no 429 since the window last held long enough to be trusted
         self._hold = 0  # successful completions to wait before probing more calls (after a 429)
         self._step = 1  # calls the next probe adds: doubles with each probe that held, 1 after a 429
+        self._ceiling: int | None = None  # calls in flight when the last 429 came
         self._first_started: float | None = None
         self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
         self._samples: deque[tuple[int, float]] = deque(maxlen=QUEUE_SAMPLES)
@@ -135,9 +138,8 @@ class ProposalWindow:
                 self._hold -= 1
                 if self._hold == 0:
                     self._confirmed = True
-                    if self.goal < self.target:  # probe: confirmed if it holds as long, and then the next
-                        self.goal = min(self.target, self.goal + self._step)  # probe is twice as big
-                        self._step *= 2
+                    if self.goal < self.target:  # probe: confirmed if it holds as long
+                        self.goal = min(self.target, self._next_probe())
                         self._hold = self.goal * self._probe_doubling()
             elif self.goal != self.target:
                 self.goal = self.target if self.goal < self.target else self.goal - 1
@@ -181,6 +183,15 @@ class ProposalWindow:
             # has too narrow a spread of loads to say either way, and keeps it)
 
     # ---- rate limits -------------------------------------------------------------------------
+    def _next_probe(self) -> int:
+        """Below the last 429's ceiling, probes double (recovering from a halving, or from a transient
+        limit, takes a few windows); at it and above, one call at a time, so that a probe past a
+        provider's limit costs one 429, not a burst of them."""
+        if self._ceiling is not None and self.goal + 1 >= self._ceiling:
+            return self.goal + 1
+        step, self._step = self._step, self._step * 2
+        return self.goal + step if self._ceiling is None else min(self.goal + step, self._ceiling - 1)
+
     def _probe_doubling(self) -> int:
         return 2 ** min(MAX_PROBE_DOUBLINGS, max(0, self.rate_limit_episodes - 1))
 
@@ -194,6 +205,7 @@ class ProposalWindow:
             # the first 429 after a trusted window, or calls launched before the last cut: what the
             # server took is the ceiling
             self.rate_limit_episodes += self._confirmed
+            self._ceiling = in_flight
             self.limit = max(1, min(self.limit, in_flight - new))
         else:  # 429s within the window itself after a cut: back off harder
             self.limit = max(1, self.limit // 2)

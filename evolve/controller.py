@@ -205,7 +205,7 @@ class Controller:
                 tasks.add(task)
             if not tasks:
                 break
-            # woken early while the window opens on the latency's lower bound (before the first reply)
+            # woken while the window opens: on the latency's lower bound before the first reply, by one call a wake-up
             wake = self.window.wake_in(time.monotonic()) if todo else None
             finished, _ = await asyncio.wait(tasks, timeout=wake, return_when=asyncio.FIRST_COMPLETED)
             tasks.difference_update(finished)  # in place: _loop cancels whatever is left if we leave early

@@ -194,10 +194,10 @@ def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
     assert window.limit == 9
     grow(window, 1, 1.0, rate_limited=2)
     assert window.limit == 10
-    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed, and the next one is twice as big
+    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed; past the last 429's
+    assert window.goal == 11                    # ceiling (10 in flight) the probes stay one call each
+    grow(window, 11 * 2, 1.0, rate_limited=2)
     assert window.goal == 12
-    grow(window, 12 * 2, 1.0, rate_limited=2)
-    assert window.goal == 16
 
 
 def test_probing_stops_at_the_target():
@@ -237,9 +237,14 @@ def test_latency_that_does_not_follow_the_load_leaves_the_window_alone():
     assert batching.queue_bound > 64 and batching.goal == 64
 
 
-def test_a_transient_429_is_recovered_from_in_a_few_windows():
-    window = cut_at_nine()
-    grow(window, 9 + 10 + 12 + 16 + 24, 1.0, rate_limited=1)  # probes of 1, 2, 4, 8, 16 calls, each held a window
-    assert window.goal == 40
-    grow(window, 40, 1.0, rate_limited=1)
+def test_after_a_halving_it_regrows_in_a_few_windows():
+    window = opened()
+    grow(window, 60, 1.0)
+    assert window.limit == 62
+    window.proposal_done(1.0, 1, in_flight=62)  # a 429 at 62 in flight: cut to 61
+    window.proposal_done(1.0, 2, in_flight=61)  # another within the cut window: halved
+    assert window.limit == 30
+    grow(window, 30 + 31 + 33 + 37 + 45, 1.0, rate_limited=2)  # probes of 1, 2, 4, 8, then up to below the ceiling
+    assert window.goal == 61
+    grow(window, 61, 1.0, rate_limited=2)  # and from there one call at a time
     assert window.goal == window.target == 62

@@ -161,10 +161,10 @@ class ProposalWindow:
     # ---- a server that queues ----------------------------------------------------------------
     def _fit_queue(self) -> None:
         """latency = a + b x calls in flight, by least squares over the recent calls. A server working on
-        a few calls at a time (a local inference server) shows a clear slope: past about a / b calls it
-        queues more than it works, so the window stops at 2 a / b + workers (a little queue keeps it
-        busy). A provider whose latency does not grow with the calls gives no significant slope, or a
-        tiny one whose bound lies far above the window."""
+        N calls at a time (a local inference server), each taking s, shows a clear slope b = s / N: the
+        window stops at 2 N + workers, N estimated as the quickest recent call over b (the intercept a
+        is no help: with a long queue it is near zero). A provider whose latency does not grow with
+        the calls gives no significant slope, or a tiny one whose bound lies far above the window."""
         if len(self._samples) < 8:
             return
         n = len(self._samples)
@@ -174,10 +174,11 @@ class ProposalWindow:
         if sxx <= 0:
             return  # all at one load: nothing to learn the slope from (the last bound stays)
         b = sum((x - mean_x) * (y - mean_y) for x, y in self._samples) / sxx
-        a = mean_y - b * mean_x
+        a = mean_y - b * mean_x  # (the fit's intercept: only for the residuals)
         residual = sum((y - a - b * x) ** 2 for x, y in self._samples) / (n - 2)
         if b > 0 and b > QUEUE_T * math.sqrt(residual / sxx):
-            self.queue_bound = (math.ceil(2 * a / b) if a > 0 else 0) + self.workers
+            slots = min(y for _, y in self._samples) / b
+            self.queue_bound = min(self.cap, max(1, round(2 * slots)) + self.workers)
         elif max(x for x, _ in self._samples) >= 2 * min(x for x, _ in self._samples):
             self.queue_bound = None  # loads far apart and latency flat: no queue (a window held at the bound
             # has too narrow a spread of loads to say either way, and keeps it)

@@ -9,8 +9,9 @@ sandbox), N iterations with K calls in flight, run as a real `evolve run` subpro
 runs one campaign per setting, side by side, and compares the default (auto) with the best
 fixed setting (median loop time over `--repeats` rounds, each round running every setting once);
 `--rate-limit N` makes the server answer 429 beyond N concurrent requests; `--server-slots N` makes it
-work on N at a time and queue the rest (latency grows with concurrency, like a local inference server). Besides times it reports the
-429s the server sent, the requests it received and those it answered (200) against the iterations.
+work on N at a time and queue the rest (latency grows with concurrency, like a local inference
+server). Besides times it reports the 429s the server sent, the requests it received and those it
+answered (200) against the iterations.
 
 Reports the wall time of the campaign loop (first LLM call to last evaluation, from the archive's
 timestamps) and of the whole command, against the limit
@@ -113,7 +114,8 @@ def sweep(args) -> int:
     rows = [{"in_flight": s, "loop_wall_s": _median([r["loop_wall_s"] for r in rs]),
              "loops_s": [r["loop_wall_s"] for r in rs],
              "command_wall_s": _median([r["command_wall_s"] for r in rs]),
-             "rate_limited": _median([r["rate_limited"] for r in rs]), "rate_limited_each": [r["rate_limited"] for r in rs],
+             "rate_limited": _median([r["rate_limited"] for r in rs]),
+             "rate_limited_each": [r["rate_limited"] for r in rs],
              "server_requests": _median([r["server_requests"] for r in rs]),
              "server_answered": _median([r["server_answered"] for r in rs]),
              "mean_call_s": _median([r["mean_call_s"] for r in rs]),
@@ -126,7 +128,8 @@ def sweep(args) -> int:
                           "runs": runs}, indent=2))
         return 0
     print(f"{args.iterations} iterations at {args.latency:g} s per call, {args.workers} workers, "
-          f"{args.repeats} rounds (medians)" + (f", server rate limit {args.rate_limit} concurrent" if args.rate_limit else "")
+          f"{args.repeats} rounds (medians)"
+          + (f", server rate limit {args.rate_limit} concurrent" if args.rate_limit else "")
           + (f", server works on {args.server_slots} at a time" if args.server_slots else ""))
     print(f"{'in flight':>9} {'loop s':>8} {'each round':>24} {'command s':>10} {'429s':>6} {'429s each':>14} "
           f"{'requests':>9} {'answered':>9} {'call s':>7}")

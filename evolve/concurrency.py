@@ -150,8 +150,8 @@ class ProposalWindow:
     def evaluation_done(self, seconds: float) -> None:
         """A worker spent `seconds` on one evaluation (its service time, queueing excluded). The estimate
         is the median of the recent ones: a worker's first evaluation also pays the sandbox's cold start
-        (the seed's took 0.17-0.22 s where the others take 0.06 s in bench/bench_llm.py), and an average
-        would carry that for many evaluations. The seed's is used only until another one is measured."""
+        (starting its zygote), and an average would carry that for many evaluations. The seed's is used
+        only until another one is measured."""
         if self._evaluations and self._evaluations[0][0] == "seed":
             self._evaluations.clear()
         self._evaluations.append(("seed" if self.evaluation_s is None else "child", seconds))

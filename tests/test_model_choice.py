@@ -169,7 +169,9 @@ def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_
     with sqlite3.connect(db) as con:
         first = [m for (m,) in con.execute("select model from llm_calls order by id limit 40")]
     assert len(first) == 40
-    assert first.count("good-model") >= 28, first  # most (70%) of the first 40 calls; fixed weights: about half
+    # most of the first 40 calls: fixed equal weights gave 15-23 (bench_model_choice), the bandit a median of
+    # 34; 26 keeps clear of the fixed weights without failing on a run that resolves its early calls late (27)
+    assert first.count("good-model") >= 26, first
     assert first.count("bad-model") >= 2, first   # the bad model was tried (optimistic prior) before being dropped
     assert first[20:].count("good-model") >= 16, first  # and calls 21-40 go mostly to the good one
 

@@ -2,10 +2,11 @@
 
 Operators (evolve/mutators/ast_operators.py): perturb a numeric constant (scale-aware), swap a
 comparison or arithmetic operator, negate or relax a condition, delete / duplicate / swap
-statements, grow a returned expression by a small weighted term over the function's own
-variables, and crossover of a statement or a whole function from an inspiration elite. Every
-child compiles and reads no name it does not bind (evolve/mutators/defuse.py, a static check):
-statement edits pick places that keep def-use intact.
+statements, grow a returned expression by a weighted term over the function's own variables
+(which term is learnt per parent), tune all float literals with CMA-ES (evolve/mutators/tuning.py),
+and crossover of a statement or a whole function from an inspiration elite. Every child compiles
+and reads no name it does not bind (evolve/mutators/defuse.py, a static check): statement edits
+pick places that keep def-use intact.
 """
 from __future__ import annotations
 

@@ -249,9 +249,9 @@ def test_tuning_steps_magnitudes_in_log_space_and_replays_older_runs_as_recorded
     assert probe_values(x0, [1.0, -1.0, 2.0], None) == pytest.approx([0.0, 0.0, 0.2])
 
 
-def _context_with_tuning_children(slots):
+def _context_with_tuning_children(slots, made_by="grow_expression"):
     parent = ProgramView(id=7, code="", score=-1.0, metrics={}, artifacts={}, generation=1, island=0,
-                         operator="grow_expression")
+                         operator=made_by)
     children = [{"program_id": 10 + i, "iteration": 10 + i, "state": "evaluated", "status": "ok", "score": -1.0,
                  "edit": {"details": {"tuning": {"seed": 5, "slot": slot, "z": [0.0]}}}} for i, slot in enumerate(slots)]
     return MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(0), iteration=1,
@@ -284,3 +284,18 @@ def test_grown_terms_learn_from_what_behaved_like_the_parent():
     description, details = OPERATORS["grow_expression"].apply(tree, Located(tree, history=lambda op: history),
                                                               random.Random(1), None)
     assert description.startswith("added ") and details["term"][1] in ("item", "bins", "remaining", "score")
+
+
+def test_a_new_structure_is_tuned_in_log_space_and_a_tuned_one_in_fine_steps():
+    """Coarse to fine: a grown term's weight and threshold have no known scale; literals that were already
+    tuned (or chosen by the task's author) are refined by relative steps that may cross zero."""
+    from evolve.mutators.tuning import tune_constants
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x + -3.5 * (x < 2.5)\n# EVOLVE-BLOCK-END\n"
+    spaces = {}
+    for made_by in ("grow_expression", "tune_constants", "seed"):
+        context = _context_with_tuning_children([], made_by)
+        child, _, details = tune_constants(code, random.Random(3), context)
+        spaces[made_by] = details["tuning"]["space"]
+        assert literals(child) == pytest.approx(probe_values([-3.5, 2.5], details["tuning"]["z"], spaces[made_by]),
+                                                rel=1e-4)
+    assert spaces == {"grow_expression": "log", "tune_constants": "fine", "seed": "fine"}

@@ -298,7 +298,7 @@ def grow_expression(tree, found, rng, donor):
     # Magnitudes are drawn log-uniformly over decades: the scale of the function's variables is unknown
     # here, and `tune_constants` refines whatever structure pays off (it searches magnitudes in log space).
     text = _GROW_TEMPLATES[template].format(a=first, b=second, k=repr(float(f"{10 ** rng.uniform(-1, 2):.2g}")))
-    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-1, 2):.3g}")
+    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 2):.3g}")
     term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
     target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
     return (f"added {weight!r} * ({text}) to the return value (line {target.lineno})",

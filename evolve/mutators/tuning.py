@@ -27,10 +27,11 @@ from ..code import find_blocks, replace_block
 from .ast_operators import program_operator
 
 BUDGET = 12          # evaluations per tuning run (one run per parent program)
-SIGMA0 = 0.7         # initial step in log-magnitude: a probe scales a literal by about e^±0.7 (x2)
+SIGMA0 = 0.7         # initial step in log space: a probe scales a literal by about e^±0.7 (x2)
 ZERO_SCALE = 0.1     # a literal 0.0 has no magnitude to scale: it moves by ZERO_SCALE x z instead
-LOG_SPACE = "log"    # recorded with each probe; runs recorded without it (older archives) step additively
-LEGACY_SIGMA0 = 0.3  # those runs' initial step, relative to each literal's magnitude: replayed as recorded
+LOG_SPACE = "log"    # recorded with each probe
+FINE_SPACE = "fine"  # additive steps relative to each literal's magnitude (runs recorded with no space: the same)
+FINE_SIGMA0 = 0.3    # their initial step, relative to each literal's magnitude
 MAX_LITERALS = 12
 NAME = "tune_constants"
 # operators that change no structure: a program they made gets a tuning run only if it is the best around
@@ -159,8 +160,8 @@ def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str,
 def probe_values(x0: list[float], z: list[float], space: str | None) -> list[float]:
     """The literals of a probe at CMA-ES point z. In log space each literal keeps its sign and its
     magnitude is multiplied by e^z (a threshold of 3 and a weight of 300 move by the same factors: the
-    scale a literal should have is what is unknown); older runs (space None) stepped additively by
-    z x magnitude."""
+    scale a literal should have is what is unknown); in fine space (and in runs older releases recorded,
+    space None) it moves additively by z x its magnitude (at least 0.1)."""
     if space != LOG_SPACE:
         return [v + max(abs(v), 0.1) * zi for v, zi in zip(x0, z)]
     return [v * math.exp(zi) if v != 0 else ZERO_SCALE * zi for v, zi in zip(x0, z)]
@@ -195,13 +196,16 @@ def tune_constants(code: str, rng: random.Random, context):
         return None
     parent = context.parent
     seed, history = _history(context.children_of(parent.id, NAME))
-    space = history[0]["space"] if history else LOG_SPACE
-    sigma0 = SIGMA0 if space == LOG_SPACE else LEGACY_SIGMA0
+    fresh_structure = parent.operator not in UNSTRUCTURAL
     if seed is None:
-        fresh_structure = parent.operator not in UNSTRUCTURAL
         if not fresh_structure and any(i.score is not None and i.score > parent.score for i in context.inspirations):
             return None
         seed = rng.randrange(1, 2**31 - 1)
+    # Coarse to fine: a new structure's literals (a grown term's weight and threshold) have no known scale,
+    # so its run searches magnitudes; a program whose literals were already tuned, or chosen by the task's
+    # author (the seed), is refined by relative steps that may also cross zero.
+    space = history[0]["space"] if history else (LOG_SPACE if fresh_structure else FINE_SPACE)
+    sigma0 = SIGMA0 if space == LOG_SPACE else FINE_SIGMA0
     probe = next_probe(len(x0), seed, history, -parent.score, sigma0=sigma0)
     if probe is None:
         return None

@@ -29,7 +29,9 @@ enough to be trusted, halves it. Then it holds for `limit x 2^(rate-limit episod
 completions before probing more: below the calls in flight at the last 429 each probe that holds
 as long is followed by one twice as big (a halving or a transient 429 is recovered from in a few
 windows); from there on one call at a time. A probe that draws a 429 is cut back and the next waits
-twice as long (a campaign sitting at a provider's limit pays few 429s to find it).
+twice as long; one that draws it at (or below) the number of calls the last 429 came at has found a
+limit that does not move up, and the next waits the longest (64 windows). A provider's fixed concurrency limit
+then costs two 429s to find: the first, and the probe that confirms it.
 Never above the configured cap.
 """
 from __future__ import annotations
@@ -72,6 +74,7 @@ class ProposalWindow:
         self._hold = 0  # successful completions to wait before probing more calls (after a 429)
         self._step = 1  # calls the next probe adds: doubles with each probe that held, 1 after a 429
         self._ceiling: int | None = None  # calls in flight when the last 429 came
+        self._fixed_limit = False  # a 429 episode came at no more calls in flight than the last: probe most rarely
         self._first_started: float | None = None
         self.affordable: int | None = None  # proposals the remaining budget pays for (None: no budget)
         self._samples: deque[tuple[int, float]] = deque(maxlen=QUEUE_SAMPLES)
@@ -194,6 +197,8 @@ class ProposalWindow:
         return self.goal + step if self._ceiling is None else min(self.goal + step, self._ceiling - 1)
 
     def _probe_doubling(self) -> int:
+        if self._fixed_limit:
+            return 2 ** MAX_PROBE_DOUBLINGS
         return 2 ** min(MAX_PROBE_DOUBLINGS, max(0, self.rate_limit_episodes - 1))
 
     def _take_rate_limits(self, rate_limited_total: int, in_flight: int) -> bool:
@@ -206,6 +211,7 @@ class ProposalWindow:
             # the first 429 after a trusted window, or calls launched before the last cut: what the
             # server took is the ceiling
             self.rate_limit_episodes += self._confirmed
+            self._fixed_limit = self._confirmed and self._ceiling is not None and in_flight <= self._ceiling
             self._ceiling = in_flight
             self.limit = max(1, min(self.limit, in_flight - new))
         else:  # 429s within the window itself after a cut: back off harder

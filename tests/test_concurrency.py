@@ -188,16 +188,30 @@ def test_after_a_429_it_probes_one_call_more_ever_more_rarely():
     assert window.limit == 9
     grow(window, 1, 1.0, rate_limited=1)
     assert window.limit == 10  # the probe
-    window.proposal_done(1.0, 2, in_flight=10)  # it drew a 429: back to what the server takes
-    assert window.limit == 9 and window.rate_limit_episodes == 2
-    grow(window, 17, 1.0, rate_limited=2)  # the next probe waits twice as long: 18 successes
+    window.proposal_done(1.0, 2, in_flight=11)  # it drew a 429 (with 11 out): back to what the server took
+    assert window.limit == 10 and window.rate_limit_episodes == 2
+    grow(window, 19, 1.0, rate_limited=2)  # the next probe waits twice as long: 20 successes
+    assert window.limit == 10
+    grow(window, 1, 1.0, rate_limited=2)
+    assert window.limit == 11
+    grow(window, 11 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed; past the last 429's
+    assert window.goal == 12                    # ceiling (11 in flight) the probes stay one call each
+    grow(window, 12 * 2, 1.0, rate_limited=2)
+    assert window.goal == 13
+
+
+def test_a_limit_met_twice_at_the_same_calls_is_probed_most_rarely():
+    """A provider's fixed concurrency limit costs two 429s to find: the first, and the probe that meets it
+    again at the same number of calls in flight; the next probe waits 64 windows."""
+    window = cut_at_nine()  # the first 429 came with 10 out
+    grow(window, 9, 1.0, rate_limited=1)
+    assert window.limit == 10
+    window.proposal_done(1.0, 2, in_flight=10)  # the probe met it again at 10
+    assert window.limit == 9
+    grow(window, 9 * 64 - 1, 1.0, rate_limited=2)
     assert window.limit == 9
     grow(window, 1, 1.0, rate_limited=2)
     assert window.limit == 10
-    grow(window, 10 * 2, 1.0, rate_limited=2)  # the probe held as long: confirmed; past the last 429's
-    assert window.goal == 11                    # ceiling (10 in flight) the probes stay one call each
-    grow(window, 11 * 2, 1.0, rate_limited=2)
-    assert window.goal == 12
 
 
 def test_probing_stops_at_the_target():

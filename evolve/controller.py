@@ -27,8 +27,8 @@ from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
-from .mutators import (HISTORY_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed, ProgramView,
-                       StopCampaign)
+from .mutators import (HISTORY_OPERATORS, LEARNING_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed,
+                       ProgramView, StopCampaign)
 
 if TYPE_CHECKING:
     from .campaign import Campaign
@@ -63,6 +63,7 @@ class _Prepared:
     recent: list[dict[str, Any]]
     empty_cells: list[str]
     children: list[dict[str, Any]]  # the parent's children by program-level operators (constant tuning)
+    campaign_children: list[dict[str, Any]]  # the campaign's latest children by learning operators
 
 
 class Controller:
@@ -227,7 +228,8 @@ class Controller:
             recent=prepared.recent, empty_cells=prepared.empty_cells, descriptor_names=self.grid.names,
             is_known=self._known_hashes.__contains__,
             children_of=lambda parent_id, operator: [c for c in prepared.children
-                                                     if parent_id == parent.id and c["operator"] == operator])
+                                                     if parent_id == parent.id and c["operator"] == operator],
+            campaign_children=lambda operator: [c for c in prepared.campaign_children if c["operator"] == operator])
         started, load, bounced = time.monotonic(), self._proposing, getattr(self.mutator, "rate_limited", 0)
         try:
             edit: Edit = await self.mutator.propose(context)
@@ -274,12 +276,14 @@ class Controller:
         views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations])
         keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
         as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
+        reads_children = getattr(self.mutator, "reads_children", True)
         return _Prepared(parent=as_view(parent_elite.program_id),
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
-                                                                    HISTORY_OPERATORS)
-                         if getattr(self.mutator, "reads_children", True) else [])
+                                                                    HISTORY_OPERATORS) if reads_children else [],
+                         campaign_children=self.archive.recent_children_by_operator(self.campaign_id, LEARNING_OPERATORS)
+                         if reads_children else [])
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

@@ -28,10 +28,35 @@ def _children_queries(tmp_path, monkeypatch, mix: dict) -> int:
         finally:
             archive.close()
     assert outcome.summary["iterations_done"] == 6
-    return sum(1 for s in statements if "programs.parent_id = " in s and "programs.operator IN" in s)
+    children = [s for s in statements if "programs.operator IN" in s]
+    return (sum(1 for s in children if "programs.parent_id = " in s),
+            sum(1 for s in children if "ORDER BY programs.iteration DESC" in s))
 
 
 @pytest.mark.parametrize("offline, expected", [(0, False), (1, True)])
 def test_earlier_children_are_read_only_when_offline_edits_can_be_drawn(tmp_path, monkeypatch, offline, expected):
     mix = {"diff": 1, "full_rewrite": 0, "crossover": 0, "offline": offline}
-    assert (_children_queries(tmp_path, monkeypatch, mix) > 0) is expected
+    parents, campaign = _children_queries(tmp_path, monkeypatch, mix)
+    assert (parents > 0) is expected and (campaign > 0) is expected
+
+
+def test_the_campaigns_latest_children_are_every_parents_children_newest_first(tmp_path):
+    """What grow_expression pools across parents (MutationContext.campaign_children) is exactly the union of
+    each parent's children by it (children_by_operator), newest first, cut to the limit."""
+    archive = Archive(str(tmp_path / "a.db"))
+    try:
+        config = build_config(None, {"task_dir": str(TOY_TASK), "iterations": 40, "workers": 2, "seed": 5,
+                                     "operators": {"grow_expression": 1, "perturb_constant": 1},
+                                     "heldout_report": False})
+        campaign = Campaign.create(archive, config)
+        asyncio.run(campaign.run())
+        latest = archive.recent_children_by_operator(campaign.id, ["grow_expression"])
+        assert latest and [c["iteration"] for c in latest] == sorted((c["iteration"] for c in latest), reverse=True)
+        by_parent = [c for parent in {c["parent_id"] for c in latest}
+                     for c in archive.children_by_operator(campaign.id, parent, ["grow_expression"])]
+        strip = lambda c: {k: v for k, v in c.items() if k != "parent_id"}  # noqa: E731
+        assert sorted(map(strip, latest), key=lambda c: c["iteration"]) == sorted(by_parent, key=lambda c: c["iteration"])
+        assert [c["iteration"] for c in archive.recent_children_by_operator(campaign.id, ["grow_expression"], limit=3)] \
+            == [c["iteration"] for c in latest[:3]]
+    finally:
+        archive.close()

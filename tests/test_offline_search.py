@@ -267,16 +267,17 @@ def test_a_begun_tuning_run_is_continued_until_its_budget_is_spent():
 def test_grown_terms_learn_from_what_behaved_like_the_parent():
     """On binpack's seed a term in `item` alone never changes which bin wins (item is the same for every
     bin): after its children came back as functional duplicates, grow_expression mostly tries others."""
-    from evolve.mutators.ast_operators import _term_arm
+    from evolve.mutators.grow import _term_arm
     names = ["item", "remaining"]
     history = [{"state": "functional_duplicate", "edit": {"details": {"term": [t, "item"]}}}
                for t in (0, 5) for _ in range(12)]
-    history += [{"state": "evaluated", "edit": {"details": {"term": [5, "remaining"]}}} for _ in range(3)]
+    history += [{"state": "evaluated", "status": "ok", "edit": {"details": {"term": [5, "remaining"]}}} for _ in range(3)]
     rng = random.Random(4)
     picks = [_term_arm(rng, [0, 5], names, history) for _ in range(400)]
-    assert sum(arm[1] == "item" for arm in picks) < 0.05 * len(picks)
-    assert sum(arm[0] == 5 for arm in picks) > sum(arm[0] == 0 for arm in picks) > 0   # still explored
-    assert len({_term_arm(random.Random(s), [0, 5], names, []) for s in range(60)}) == 4   # no history: all
+    assert sum(arm.variable == "item" for arm in picks) < 0.05 * len(picks)
+    assert sum(arm.template == 5 for arm in picks) > sum(arm.template == 0 for arm in picks) > 0   # still explored
+    unlearnt = [_term_arm(random.Random(s), [0, 5], names, []) for s in range(60)]
+    assert len({(arm.template, arm.variable) for arm in unlearnt}) == 4   # no history: all
 
     code = load_task("binpack_online").seed_code
     block = find_blocks(code)[0]
@@ -284,6 +285,54 @@ def test_grown_terms_learn_from_what_behaved_like_the_parent():
     description, details = OPERATORS["grow_expression"].apply(tree, Located(tree, history=lambda op: history),
                                                               random.Random(1), None)
     assert description.startswith("added ") and details["term"][1] in ("item", "bins", "remaining", "score")
+    assert set(details["magnitude"]) == {"k_decade", "weight_decade", "sign"}
+
+
+def test_grown_terms_learn_the_magnitude_and_sign_that_pass():
+    """Weights too small to change a ranking and thresholds below 10 came back as functional duplicates; a
+    positive weight on `remaining` was cut by the cascade stage; a threshold of 10-100 with a weight of 1-10
+    below zero got full evaluations: grow_expression then mostly draws those, the sign per variable, and
+    still tries the rest."""
+    from evolve.mutators.grow import _term_arm
+
+    def child(state, k, w, sign, variable="remaining"):
+        return {"state": state, "status": "ok" if state == "evaluated" else None,
+                "edit": {"details": {"term": [5, variable],
+                                     "magnitude": {"k_decade": k, "weight_decade": w, "sign": sign}}}}
+    history = [child("functional_duplicate", k, w, s) for k in (-1, 0) for w in (-2, -1) for s in (1, -1)] * 2
+    history += [child("cut", 1, 1, 1)] * 4 + [child("evaluated", 1, 0, -1)] * 4
+    history += [child("evaluated", 1, 0, 1, "score")] * 3 + [child("cut", 1, 0, -1, "score")] * 3
+    picks = [_term_arm(random.Random(s), [5], ["remaining", "score"], history) for s in range(400)]
+    assert sum(arm.k_decade == 1 for arm in picks) > 0.7 * len(picks)
+    assert sum(arm.weight_decade in (0, 1) for arm in picks) > 0.7 * len(picks)
+    for variable, sign in (("remaining", -1), ("score", 1)):
+        mine = [arm for arm in picks if arm.variable == variable]
+        assert sum(arm.sign == sign for arm in mine) > 0.7 * len(mine)
+    unlearnt = [_term_arm(random.Random(s), [5], ["remaining"], []) for s in range(80)]
+    assert {arm.weight_decade for arm in unlearnt} == {-2, -1, 0, 1} and {arm.k_decade for arm in unlearnt} == {-1, 0, 1}
+    assert {arm.sign for arm in unlearnt} == {1, -1}
+    pending = [{"state": "pending", "edit": {"details": {"term": [5, "item"]}}}] * 30
+    assert {_term_arm(random.Random(s), [5], ["item", "bins"], pending).variable for s in range(40)} == {"item", "bins"}
+
+
+def test_a_new_parent_starts_from_what_the_campaign_learnt_of_its_terms():
+    """A task's invariances hold for every parent: once the campaign's other parents' terms in `item` came
+    back as functional duplicates, a parent with no grown child of its own rarely draws `item` either; its
+    own children outweigh the campaign's."""
+    from evolve.mutators.grow import _term_arm
+
+    def child(program_id, state, variable):
+        return {"program_id": program_id, "parent_id": 3, "state": state, "status": "ok",
+                "edit": {"details": {"term": [5, variable]}}}
+    campaign = [child(i, "functional_duplicate", "item") for i in range(20)]
+    campaign += [child(20 + i, "evaluated", "remaining") for i in range(4)]
+    picks = [_term_arm(random.Random(s), [5], ["item", "remaining"], [], campaign).variable for s in range(300)]
+    assert picks.count("item") < 0.1 * len(picks)
+    unpooled = [_term_arm(random.Random(s), [5], ["item", "remaining"], []).variable for s in range(300)]
+    assert unpooled.count("item") > 0.3 * len(unpooled)
+    own = [child(100 + i, "evaluated", "item") for i in range(12)]
+    mine = [_term_arm(random.Random(s), [5], ["item", "remaining"], own, campaign + own).variable for s in range(300)]
+    assert mine.count("item") > 3 * max(1, picks.count("item"))   # (its own counted once, not again as the campaign's)
 
 
 def test_a_new_structure_is_tuned_in_log_space_and_a_tuned_one_in_fine_steps():

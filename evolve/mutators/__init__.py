@@ -8,8 +8,10 @@ from .ast_operators import OPERATORS
 from .offline import OfflineMutator
 
 # operators the controller hands their parent's earlier children: those that edit a whole program from
-# that history (constant tuning) and those that learn from it what to try
+# that history (constant tuning) and those that learn from it what to try; the latter also get the
+# campaign's latest children by them, of any parent
 HISTORY_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.propose is not None or op.learns)
+LEARNING_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.learns)
 
 if TYPE_CHECKING:
     from archive import Archive
@@ -48,5 +50,5 @@ def preflight(config) -> None:
     Prompts(config.llm_options.templates)
 
 
-__all__ = ["HISTORY_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
+__all__ = ["HISTORY_OPERATORS", "LEARNING_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
            "build_mutator", "preflight"]

@@ -14,7 +14,7 @@ import math
 import random
 from typing import Callable
 
-from .defuse import names_defined_before, undefined_names
+from .defuse import undefined_names
 
 _COMPARE_SWAPS = {ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
                   ast.GtE: [ast.Gt, ast.LtE], ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq]}
@@ -24,11 +24,6 @@ _BINOP_SWAPS = {ast.Add: [ast.Sub, ast.Mult], ast.Sub: [ast.Add, ast.Mult], ast.
 MAX_POSITIONS = 16  # candidate places a statement edit tries before giving up on this tree
 _RELAX = {ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.LtE: ast.Lt, ast.GtE: ast.Gt}
 
-# Terms `grow_expression` may add, over one or two of the function's variables (a, b) and a constant k. A
-# comparison is added as is (weight x bool is a number, for scalars and numpy arrays alike): a `* 1.0` would
-# be a second literal scaling the same term, and constant edits would spend turns on it.
-_GROW_TEMPLATES = ("{a} ** 2", "abs({a}) ** 0.5", "{a} * {b}", "{a} / (1.0 + abs({b}))", "1.0 / (1.0 + abs({a}))",
-                   "{a} % {k}", "({a} < {k})", "({a} > {b})", "({a} == 0)", "{a} / {k}")
 
 def perturb_number(value: float | int, rng: random.Random) -> float | int:
     """Scale-aware perturbation: multiplicative for large magnitudes, additive near zero."""
@@ -50,11 +45,14 @@ class Located:
     """Collects nodes of a block's AST that an operator can act on, and checks an edit keeps def-use intact.
 
     `history(operator)`: the parent's earlier children by that operator (MutationContext.children_of), for
-    operators that learn from them; empty when the caller has no archive.
+    operators that learn from them; `campaign(operator)`: the campaign's latest children by it, of any
+    parent (MutationContext.campaign_children). Both are empty when the caller has no archive.
     """
 
     def __init__(self, tree: ast.Module, outer: frozenset[str] = frozenset(),
-                 history: Callable[[str], list[dict]] | None = None):
+                 history: Callable[[str], list[dict]] | None = None,
+                 campaign: Callable[[str], list[dict]] | None = None):
+        self.campaign = campaign or (lambda operator: [])
         self.constants, self.compares, self.binops, self.conditions, self.bodies = [], [], [], [], []
         self.outer = outer                                  # names bound outside the block (imports, globals)
         self.history = history or (lambda operator: [])
@@ -181,7 +179,7 @@ def relax_condition(tree, found, rng, donor):
     if kind in _RELAX and rng.random() < 0.5:
         node.ops[index] = _RELAX[kind]()
         return f"relaxed {kind.__name__} -> {_RELAX[kind].__name__} (line {node.lineno})"
-    if kind not in _RELAX or _categorical(node.comparators[index]):
+    if kind not in _RELAX or is_categorical(node.comparators[index]):
         return None  # `x == SPOT + 0.7` compares a choice with a number: only ordered numeric thresholds shift
     margin = perturb_number(1.0, rng)
     node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Add(), right=ast.Constant(margin))
@@ -243,66 +241,15 @@ def swap_statements(tree, found, rng, donor):
     return f"swapped statements at lines {body[index + 1].lineno} and {body[index].lineno}"
 
 
-def _categorical(value: ast.expr) -> bool:
+def is_categorical(value: ast.expr) -> bool:
     """A returned value that names a choice: a string, an UPPER_CASE constant, or a conditional between such."""
     if isinstance(value, ast.Constant):
         return isinstance(value.value, str)
     if isinstance(value, ast.Name):
         return value.id.isupper()
     if isinstance(value, ast.IfExp):
-        return _categorical(value.body) or _categorical(value.orelse)
+        return is_categorical(value.body) or is_categorical(value.orelse)
     return isinstance(value, ast.JoinedStr)
-
-
-def _thompson(rng: random.Random, arms: list, changed: dict, same: dict):
-    draws = [rng.betavariate(1 + changed.get(arm, 0), 1 + same.get(arm, 0)) for arm in arms]
-    return arms[max(range(len(arms)), key=draws.__getitem__)]
-
-
-def _term_arm(rng: random.Random, templates: list[int], names: list[str], history: list[dict]) -> tuple[int, str]:
-    """The template and the variable of a new term, each by Thompson sampling on this parent's earlier grown
-    children: one that behaved exactly like a known program (a functional duplicate: a term with no effect,
-    such as a monotone function of what a ranking already sorts by) counts against its template and its
-    variable, any other for them. Learnt apart, ten templates and a few variables need few children."""
-    changed: dict = {}
-    same: dict = {}
-    for child in history:
-        arm = (child["edit"].get("details") or {}).get("term")
-        if arm:
-            tally = same if child["state"] == "functional_duplicate" else changed
-            for key in (("t", arm[0]), ("v", arm[1])):
-                tally[key] = tally.get(key, 0) + 1
-    template = _thompson(rng, [("t", t) for t in templates], changed, same)[1]
-    return template, _thompson(rng, [("v", n) for n in names], changed, same)[1]
-
-
-@operator("grow_expression", 1.0, learns=True)
-def grow_expression(tree, found, rng, donor):
-    """`return X` becomes `return X + c * term(variables)`: lets the search add structure, not only tune it.
-    Which term over which variable is learnt per parent (`_term_arm`)."""
-    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
-    if not functions:
-        return None
-    function = rng.choice(functions)
-    returns = [n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None]
-    if any(_categorical(r.value) for r in returns):  # returns a choice (SPOT, "left"): adding a number breaks it
-        return None
-    if not returns:
-        return None
-    target = rng.choice(returns)
-    names = names_defined_before(function, target)  # a term may only read what is bound at the return
-    if not names:
-        return None
-    template, first = _term_arm(rng, list(range(len(_GROW_TEMPLATES))), names, found.history("grow_expression"))
-    second = rng.choice([n for n in names if n != first] or names)
-    # Magnitudes are drawn log-uniformly over decades: the scale of the function's variables is unknown
-    # here, and `tune_constants` refines whatever structure pays off (it searches magnitudes in log space).
-    text = _GROW_TEMPLATES[template].format(a=first, b=second, k=repr(float(f"{10 ** rng.uniform(-1, 2):.2g}")))
-    weight = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-2, 2):.3g}")
-    term = ast.parse(f"{weight!r} * ({text})", mode="eval").body
-    target.value = ast.BinOp(left=target.value, op=ast.Add(), right=term)
-    return (f"added {weight!r} * ({text}) to the return value (line {target.lineno})",
-            {"term": [template, first]})
 
 
 @operator("crossover_statement", 1.0, needs_donor=True)
@@ -353,4 +300,4 @@ def crossover_function(tree, found, rng, donor):
     return f"took {tree.body[index].name}() from the inspiration"
 
 
-from . import tuning  # noqa: E402,F401  (registers tune_constants; it builds on this module)
+from . import grow, tuning  # noqa: E402,F401  (register grow_expression, tune_constants: they build on this module)

@@ -3,10 +3,10 @@
 Operators (evolve/mutators/ast_operators.py): perturb a numeric constant (scale-aware), swap a
 comparison or arithmetic operator, negate or relax a condition, delete / duplicate / swap
 statements, grow a returned expression by a weighted term over the function's own variables
-(which term is learnt per parent), tune all float literals with CMA-ES (evolve/mutators/tuning.py),
-and crossover of a statement or a whole function from an inspiration elite. Every child compiles
-and reads no name it does not bind (evolve/mutators/defuse.py, a static check): statement edits
-pick places that keep def-use intact.
+(which term, its magnitudes and sign are learnt per parent: evolve/mutators/grow.py), tune all
+float literals with CMA-ES (evolve/mutators/tuning.py), and crossover of a statement or a whole
+function from an inspiration elite. Every child compiles and reads no name it does not bind
+(evolve/mutators/defuse.py, a static check): statement edits pick places that keep def-use intact.
 """
 from __future__ import annotations
 
@@ -124,10 +124,8 @@ class OfflineMutator:
                 if donor_tree is None:
                     missed(operator)
                     continue
-            history = None
-            if op.learns and context is not None and context.children_of is not None:
-                history = lambda name: context.children_of(context.parent.id, name)  # noqa: E731
-            description = op.apply(tree, Located(tree, _outer_names(module, block), history), rng, donor_tree)
+            description = op.apply(tree, self._located(tree, module, block, context if op.learns else None),
+                                   rng, donor_tree)
             details = {}
             if isinstance(description, tuple):
                 description, details = description
@@ -150,6 +148,17 @@ class OfflineMutator:
                             crossover_id=donor_id if op.needs_donor else None)
             missed(operator)
         return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")
+
+    @staticmethod
+    def _located(tree: ast.Module, module: ast.Module | None, block: Block, context: MutationContext | None) -> Located:
+        """What an operator may edit in `tree`, and (for learning operators: a `context`) the parent's earlier
+        children and the campaign's latest ones by it."""
+        history = campaign = None
+        if context is not None and context.children_of is not None:
+            history = lambda name: context.children_of(context.parent.id, name)  # noqa: E731
+        if context is not None and context.campaign_children is not None:
+            campaign = context.campaign_children
+        return Located(tree, _outer_names(module, block), history, campaign)
 
     def _program_level(self, operator: str, code: str, rng: random.Random, context: MutationContext | None,
                        required: set[str], parent_unresolved: set[str]) -> Edit | None:

@@ -48,31 +48,23 @@ class ArchiveViews:
         `status` is None until there is a training evaluation (pending, or cut by a cascade stage:
         `state` tells which).
         """
-        train = aliased(Evaluation)
-        with self.session() as s:
-            rows = s.execute(select(Program.id, Program.iteration, Program.state, Program.edit, Program.operator,
-                                    func.coalesce(Program.duplicate_of, Program.id))
-                             .where(Program.campaign_id == campaign_id, Program.parent_id == parent_id,
-                                    Program.operator.in_(list(operators)))
-                             .order_by(Program.iteration)).all()
-            scored = {r[5] for r in rows}
-            outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
-                select(train.program_id, train.status, train.score)
-                .where(train.program_id.in_(scored), train.role == EvaluationRole.TRAIN.value))} if scored else {}
-        return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
-                 "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1]}
-                for r in rows]
+        where = (Program.campaign_id == campaign_id, Program.parent_id == parent_id,
+                 Program.operator.in_(list(operators)))
+        return self._children_with_outcomes(where, Program.iteration, None)
 
     def recent_children_by_operator(self, campaign_id: int, operators, limit: int = 200) -> list[dict[str, Any]]:
-        """The campaign's latest `limit` children made by the given operators, of any parent, newest first:
-        as children_by_operator, plus `parent_id`."""
+        """The campaign's latest `limit` children made by the given operators, of any parent, newest first,
+        as children_by_operator gives them (each also names its `parent_id`)."""
+        return self._children_with_outcomes(
+            (Program.campaign_id == campaign_id, Program.iteration > 0, Program.operator.in_(list(operators))),
+            Program.iteration.desc(), limit)
+
+    def _children_with_outcomes(self, where, order, limit: int | None) -> list[dict[str, Any]]:
         train = aliased(Evaluation)
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.iteration, Program.state, Program.edit, Program.operator,
                                     func.coalesce(Program.duplicate_of, Program.id), Program.parent_id)
-                             .where(Program.campaign_id == campaign_id, Program.iteration > 0,
-                                    Program.operator.in_(list(operators)))
-                             .order_by(Program.iteration.desc()).limit(limit)).all()
+                             .where(*where).order_by(order).limit(limit)).all()
             scored = {r[5] for r in rows}
             outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
                 select(train.program_id, train.status, train.score)

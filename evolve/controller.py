@@ -282,8 +282,8 @@ class Controller:
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
                                                                     HISTORY_OPERATORS) if reads_children else [],
-                         campaign_children=self.archive.recent_children_by_operator(self.campaign_id, LEARNING_OPERATORS)
-                         if reads_children else [])
+                         campaign_children=self.archive.recent_children_by_operator(
+                             self.campaign_id, LEARNING_OPERATORS) if reads_children else [])
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

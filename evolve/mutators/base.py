@@ -37,8 +37,9 @@ class MutationContext:
     # {"program_id", "iteration", "state", "edit", "status", "score"} (status None while pending).
     # Stateful operators (tune_constants) rebuild their state from it, so a resume continues them.
     children_of: Callable[[int, str], list[dict[str, Any]]] | None = None
-    # campaign_children(operator): the campaign's latest children by that operator, of any parent, as
-    # children_of's plus "parent_id"; what learning operators know of the task as a whole.
+    # campaign_children(operator): the campaign's latest children by that operator, of any parent, newest
+    # first, as children_of gives them (each also names its "parent_id"); what learning operators know of
+    # the task as a whole.
     campaign_children: Callable[[str], list[dict[str, Any]]] | None = None
 
 

@@ -202,7 +202,7 @@ class CampaignConfig(BaseModel):
     @field_validator("operators")
     @classmethod
     def _known_operators(cls, value: dict[str, float]):
-        from .mutators.ast_operators import OPERATORS
+        from .mutators.operators import OPERATORS
 
         for name, weight in value.items():
             if name not in OPERATORS:

@@ -6,7 +6,8 @@ import pytest
 
 from evaluators.task import load_task
 from evolve.code import CodeError, find_blocks, normalized_hash, replace_block, strip_markers
-from evolve.mutators.ast_operators import OPERATORS, perturb_number
+from evolve.mutators.ast_operators import perturb_number
+from evolve.mutators.operators import OPERATORS
 from evolve.mutators.offline import OPERATOR_WEIGHTS, OfflineMutator
 
 PROGRAM = '''import math

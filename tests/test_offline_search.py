@@ -13,7 +13,8 @@ from core_support import evolve_cmd
 from evaluators.task import load_task
 from evolve.code import find_blocks
 from evolve.executors import make_sandbox
-from evolve.mutators.ast_operators import OPERATORS, Located
+from evolve.mutators.ast_operators import Located
+from evolve.mutators.operators import OPERATORS
 from evolve.mutators.defuse import undefined_names
 from evolve.mutators.offline import OfflineMutator, _outer_names, _parse_block
 from evolve.code import normalized_hash

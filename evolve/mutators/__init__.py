@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
-from .ast_operators import OPERATORS
+from .operators import OPERATORS
 from .offline import OfflineMutator
 
 # operators the controller hands their parent's earlier children: those that edit a whole program from

@@ -3,7 +3,8 @@
 Each operator edits a block's AST in place and returns a description of what it did, or None
 when it does not apply to this tree. `OPERATORS` (name -> Operator) is the single place an
 operator is added; its default weight is the operator's share of offline edits, and campaign
-configs (`operators: {name: weight}`) are validated against its names.
+configs (`operators: {name: weight}`) are validated against its names. grow.py and tuning.py add
+theirs to it: read the whole registry from operators.py.
 """
 from __future__ import annotations
 
@@ -299,5 +300,3 @@ def crossover_function(tree, found, rng, donor):
     tree.body[index] = copy.deepcopy(donor_defs[tree.body[index].name])
     return f"took {tree.body[index].name}() from the inspiration"
 
-
-from . import grow, tuning  # noqa: E402,F401  (register grow_expression, tune_constants: they build on this module)

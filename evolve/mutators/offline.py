@@ -16,7 +16,8 @@ import random
 import textwrap
 
 from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
-from .ast_operators import OPERATORS, Located, default_weights
+from .ast_operators import Located
+from .operators import OPERATORS, default_weights
 from .base import Edit, MutationContext
 from .tuning import NAME as TUNING, continues_a_run
 from .defuse import module_names, undefined_names

@@ -59,6 +59,17 @@ class ArchiveViews:
             (Program.campaign_id == campaign_id, Program.iteration > 0, Program.operator.in_(list(operators))),
             Program.iteration.desc(), limit)
 
+    def child_states_by_operator(self, campaign_id: int, parent_id: int) -> dict[str, dict[str, int]]:
+        """How a parent's children by each operator ended so far: {operator: {state: count}}."""
+        with self.session() as s:
+            rows = s.execute(select(Program.operator, Program.state, func.count())
+                             .where(Program.campaign_id == campaign_id, Program.parent_id == parent_id)
+                             .group_by(Program.operator, Program.state)).all()
+        states: dict[str, dict[str, int]] = {}
+        for operator, state, count in rows:
+            states.setdefault(operator, {})[state] = count
+        return states
+
     def _children_with_outcomes(self, where, order, limit: int | None) -> list[dict[str, Any]]:
         train = aliased(Evaluation)
         with self.session() as s:

@@ -64,6 +64,7 @@ class _Prepared:
     empty_cells: list[str]
     children: list[dict[str, Any]]  # the parent's children by program-level operators (constant tuning)
     campaign_children: list[dict[str, Any]]  # the campaign's latest children by learning operators
+    child_states: dict[str, dict[str, int]]  # {operator: {state: count}} of the parent's children
 
 
 class Controller:
@@ -229,7 +230,8 @@ class Controller:
             is_known=self._known_hashes.__contains__,
             children_of=lambda parent_id, operator: [c for c in prepared.children
                                                      if parent_id == parent.id and c["operator"] == operator],
-            campaign_children=lambda operator: [c for c in prepared.campaign_children if c["operator"] == operator])
+            campaign_children=lambda operator: [c for c in prepared.campaign_children if c["operator"] == operator],
+            child_states=prepared.child_states)
         started, load, bounced = time.monotonic(), self._proposing, getattr(self.mutator, "rate_limited", 0)
         try:
             edit: Edit = await self.mutator.propose(context)
@@ -283,7 +285,9 @@ class Controller:
                          children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
                                                                     HISTORY_OPERATORS) if reads_children else [],
                          campaign_children=self.archive.recent_children_by_operator(
-                             self.campaign_id, LEARNING_OPERATORS) if reads_children else [])
+                             self.campaign_id, LEARNING_OPERATORS) if reads_children else [],
+                         child_states=self.archive.child_states_by_operator(self.campaign_id, parent_elite.program_id)
+                         if reads_children else {})
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

@@ -349,3 +349,28 @@ def test_a_new_structure_is_tuned_in_log_space_and_a_tuned_one_in_fine_steps():
         assert literals(child) == pytest.approx(probe_values([-3.5, 2.5], details["tuning"]["z"], spaces[made_by]),
                                                 rel=1e-4)
     assert spaces == {"grow_expression": "log", "tune_constants": "fine", "seed": "fine"}
+
+
+def test_operators_whose_children_of_a_parent_behave_like_known_programs_are_drawn_less():
+    """On a parent whose constant only matters for rare inputs, constant edits come back as functional
+    duplicates again and again: once they have, the parent's turns go mostly to other operators."""
+    code = ("import numpy as np\n\n\n# EVOLVE-BLOCK-START\ndef priority(item, bins):\n    remaining = bins - item\n"
+            "    score = -remaining.astype(float)\n    return score + -0.0114 * (score * item)\n# EVOLVE-BLOCK-END\n")
+    parent = ProgramView(id=7, code=code, score=-4.6, metrics={}, artifacts={}, generation=1, island=0,
+                         operator="grow_expression")
+
+    def drawn(states):
+        mutator, counts = OfflineMutator(), {}
+        for seed in range(200):
+            context = MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(seed), iteration=1,
+                                      children_of=lambda pid, op: [], child_states=states)
+            edit = mutator.mutate(code, random.Random(seed), context=context)
+            counts[edit.operator] = counts.get(edit.operator, 0) + 1
+        return counts
+    fresh = drawn({})
+    learnt = drawn({"perturb_constant": {"functional_duplicate": 30, "evaluated": 1},
+                    "swap_binop": {"functional_duplicate": 12}, "grow_expression": {"evaluated": 6, "cut": 4}})
+    assert fresh["perturb_constant"] > 0.2 * 200
+    assert learnt["perturb_constant"] < 0.25 * fresh["perturb_constant"]
+    assert learnt.get("swap_binop", 0) < fresh["swap_binop"]
+    assert learnt["grow_expression"] > 1.5 * fresh["grow_expression"]

@@ -93,7 +93,7 @@ class OfflineMutator:
         # Operators that keep missing on this parent (nothing to edit, or only known programs) are dropped
         # for the rest of the call, so the tries go to those that apply: the seed of a task often offers
         # no constant, comparison or condition at all.
-        choices, misses = dict(zip(self.operators, self.weights)), dict.fromkeys(self.operators, 0)
+        choices, misses = self._weights_for(context, rng), dict.fromkeys(self.operators, 0)
 
         def missed(name: str, hopeless: bool = False) -> None:
             """`hopeless`: it cannot apply in this call at all (nothing to edit in the only block, no donor)."""
@@ -149,6 +149,21 @@ class OfflineMutator:
                             crossover_id=donor_id if op.needs_donor else None)
             missed(operator)
         return Edit(None, self.name, "none", error=f"no new program after {MAX_TRIES} tries")
+
+    def _weights_for(self, context: MutationContext | None, rng: random.Random) -> dict[str, float]:
+        """Each operator's weight times a Thompson draw of how likely its next child of this parent is to
+        behave unlike a known program: on a parent whose constant only matters for rare inputs, constant
+        edits come back as functional duplicates again and again, and the turns go to other operators."""
+        states = context.child_states if context is not None else {}
+        if not states:
+            return dict(zip(self.operators, self.weights))
+        weights = {}
+        for name, weight in zip(self.operators, self.weights):
+            ended = states.get(name, {})
+            same = ended.get("functional_duplicate", 0) + ended.get("duplicate", 0)
+            other = ended.get("evaluated", 0) + ended.get("cut", 0)
+            weights[name] = weight * rng.betavariate(1 + other, 1 + same)
+        return weights
 
     @staticmethod
     def _located(tree: ast.Module, module: ast.Module | None, block: Block, context: MutationContext | None) -> Located:

@@ -5,8 +5,10 @@ comparison or arithmetic operator, negate or relax a condition, delete / duplica
 statements, grow a returned expression by a weighted term over the function's own variables
 (which term, its magnitudes and sign are learnt per parent: evolve/mutators/grow.py), tune all
 float literals with CMA-ES (evolve/mutators/tuning.py), and crossover of a statement or a whole
-function from an inspiration elite. Every child compiles and reads no name it does not bind
-(evolve/mutators/defuse.py, a static check): statement edits pick places that keep def-use intact.
+function from an inspiration elite (the registry: evolve/mutators/operators.py). On a parent, an
+operator whose children there keep behaving like known programs is drawn less. Every child compiles
+and reads no name it does not bind (evolve/mutators/defuse.py, a static check): statement edits
+pick places that keep def-use intact.
 """
 from __future__ import annotations
 
@@ -166,7 +168,8 @@ class OfflineMutator:
         return weights
 
     @staticmethod
-    def _located(tree: ast.Module, module: ast.Module | None, block: Block, context: MutationContext | None) -> Located:
+    def _located(tree: ast.Module, module: ast.Module | None, block: Block,
+                 context: MutationContext | None) -> Located:
         """What an operator may edit in `tree`, and (for learning operators: a `context`) the parent's earlier
         children and the campaign's latest ones by it."""
         history = campaign = None

@@ -13,31 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_offline_tasks import campaign as run_offline  # noqa: E402  (the same `evolve run` subprocess)
+
 FAMILIES = ("or3_excess_pct", "weibull_5k_excess_pct")
 BINS = {"or3_excess_pct": "or3_mean_bins", "weibull_5k_excess_pct": "weibull_5k_mean_bins"}  # exact, unrounded
 
 
 def campaign(db: Path, seed: int, iterations: int, workers: int) -> dict:
-    command = [sys.executable, "-m", "evolve", "run", "binpack_online", "--iterations", str(iterations),
-               "--workers", str(workers), "--seed", str(seed), "--db", str(db), "--json"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"seed {seed}: evolve run failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    row = run_offline(ROOT, ["binpack_online"], db, seed, iterations, workers)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    states = dict(con.execute("select state, count(*) from programs where iteration > 0 group by state"))
     failed = con.execute("select count(*) from evaluations e join programs p on p.id = e.program_id "
                          "where p.iteration > 0 and e.role = 'train' and e.status != 'ok'").fetchone()[0]
     best = con.execute("select p.id, e.score, p.operator from evaluations e join programs p on p.id = e.program_id "
@@ -46,8 +38,7 @@ def campaign(db: Path, seed: int, iterations: int, workers: int) -> dict:
                          (best[0],)).fetchone()
     code = con.execute("select code from programs where id = ?", (best[0],)).fetchone()[0]
     con.close()
-    return {"seed": seed, "wall_s": wall, "states": states, "crashed": failed, "best_id": best[0],
-            "best_train": best[1], "best_operator": best[2],
+    return {**row, "crashed": failed, "best_id": best[0], "best_train": best[1], "best_operator": best[2],
             "heldout": {k: json.loads(report[0])[k] for k in (*FAMILIES, *BINS.values())} if report else None,
             "code": code}
 

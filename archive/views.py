@@ -59,16 +59,22 @@ class ArchiveViews:
             (Program.campaign_id == campaign_id, Program.iteration > 0, Program.operator.in_(list(operators))),
             Program.iteration.desc(), limit)
 
-    def child_states_by_operator(self, campaign_id: int, parent_id: int) -> dict[str, dict[str, int]]:
-        """How a parent's children by each operator ended so far: {operator: {state: count}}."""
+    def operator_states(self, campaign_id: int, parent_id: int) -> tuple[dict[str, dict[str, int]],
+                                                                          dict[str, dict[str, int]]]:
+        """How the children by each operator ended so far, {operator: {state: count}}: of this parent, and
+        of the whole campaign (this parent's included). One grouped query."""
+        mine = (Program.parent_id == parent_id).label("mine")
         with self.session() as s:
-            rows = s.execute(select(Program.operator, Program.state, func.count())
-                             .where(Program.campaign_id == campaign_id, Program.parent_id == parent_id)
-                             .group_by(Program.operator, Program.state)).all()
-        states: dict[str, dict[str, int]] = {}
-        for operator, state, count in rows:
-            states.setdefault(operator, {})[state] = count
-        return states
+            rows = s.execute(select(Program.operator, Program.state, mine, func.count())
+                             .where(Program.campaign_id == campaign_id, Program.iteration > 0)
+                             .group_by(Program.operator, Program.state, mine)).all()
+        parent: dict[str, dict[str, int]] = {}
+        campaign: dict[str, dict[str, int]] = {}
+        for operator, state, is_mine, count in rows:
+            for states in (parent, campaign) if is_mine else (campaign,):
+                by_state = states.setdefault(operator, {})
+                by_state[state] = by_state.get(state, 0) + count
+        return parent, campaign
 
     def _children_with_outcomes(self, where, order, limit: int | None) -> list[dict[str, Any]]:
         train = aliased(Evaluation)

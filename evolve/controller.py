@@ -65,6 +65,7 @@ class _Prepared:
     children: list[dict[str, Any]]  # the parent's children by program-level operators (constant tuning)
     campaign_children: list[dict[str, Any]]  # the campaign's latest children by learning operators
     child_states: dict[str, dict[str, int]]  # {operator: {state: count}} of the parent's children
+    campaign_states: dict[str, dict[str, int]]  # the same over the whole campaign
 
 
 class Controller:
@@ -231,7 +232,7 @@ class Controller:
             children_of=lambda parent_id, operator: [c for c in prepared.children
                                                      if parent_id == parent.id and c["operator"] == operator],
             campaign_children=lambda operator: [c for c in prepared.campaign_children if c["operator"] == operator],
-            child_states=prepared.child_states)
+            child_states=prepared.child_states, campaign_states=prepared.campaign_states)
         started, load, bounced = time.monotonic(), self._proposing, getattr(self.mutator, "rate_limited", 0)
         try:
             edit: Edit = await self.mutator.propose(context)
@@ -279,6 +280,8 @@ class Controller:
         keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
         as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
         reads_children = getattr(self.mutator, "reads_children", True)
+        child_states, campaign_states = (self.archive.operator_states(self.campaign_id, parent_elite.program_id)
+                                         if reads_children else ({}, {}))
         return _Prepared(parent=as_view(parent_elite.program_id),
                          inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
                          recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
@@ -286,8 +289,7 @@ class Controller:
                                                                     HISTORY_OPERATORS) if reads_children else [],
                          campaign_children=self.archive.recent_children_by_operator(
                              self.campaign_id, LEARNING_OPERATORS) if reads_children else [],
-                         child_states=self.archive.child_states_by_operator(self.campaign_id, parent_elite.program_id)
-                         if reads_children else {})
+                         child_states=child_states, campaign_states=campaign_states)
 
     async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
         result = await self._evaluate(program_id, code, parent_id, islands=[island])

@@ -2,6 +2,7 @@
 read only when the operator mix can use them. Real campaigns on the toy task: a real SQLite file, real
 evaluation workers, the real openai SDK talking to the local fake server."""
 import asyncio
+import sqlite3
 
 import pytest
 from sqlalchemy import event
@@ -58,5 +59,22 @@ def test_the_campaigns_latest_children_are_every_parents_children_newest_first(t
         assert sorted(latest, key=by_iteration) == sorted(by_parent, key=by_iteration)
         first = archive.recent_children_by_operator(campaign.id, ["grow_expression"], limit=3)
         assert [c["iteration"] for c in first] == [c["iteration"] for c in latest[:3]]
+        # operator_states: a parent's children by operator and state, and the campaign's (every parent's) sums
+        with sqlite3.connect(tmp_path / "a.db") as con:
+            rows = con.execute("select parent_id, operator, state from programs where campaign_id = ? "
+                               "and iteration > 0", (campaign.id,)).fetchall()
+        totals = {}
+        for parent in {r[0] for r in rows}:
+            mine, everyone = archive.operator_states(campaign.id, parent)
+            expected = {}
+            for _, operator, state in (r for r in rows if r[0] == parent):
+                expected.setdefault(operator, {}).setdefault(state, 0)
+                expected[operator][state] += 1
+            assert mine == expected
+            for operator, states in mine.items():
+                for state, count in states.items():
+                    totals.setdefault(operator, {}).setdefault(state, 0)
+                    totals[operator][state] += count
+        assert everyone == totals
     finally:
         archive.close()

@@ -374,3 +374,31 @@ def test_operators_whose_children_of_a_parent_behave_like_known_programs_are_dra
     assert learnt["perturb_constant"] < 0.25 * fresh["perturb_constant"]
     assert learnt.get("swap_binop", 0) < fresh["swap_binop"]
     assert learnt["grow_expression"] > 1.5 * fresh["grow_expression"]
+
+
+def test_a_new_parent_starts_from_how_each_operators_children_fared_on_the_campaigns_other_parents():
+    """Swapping an operator almost never changes which bin wins, whichever the parent: a parent with no
+    children yet draws it less once the campaign has seen that, and its own children outweigh the campaign's."""
+    code = ("import numpy as np\n\n\n# EVOLVE-BLOCK-START\ndef priority(item, bins):\n    remaining = bins - item\n"
+            "    score = -remaining.astype(float)\n    return score + -0.0114 * (score * item)\n# EVOLVE-BLOCK-END\n")
+    parent = ProgramView(id=7, code=code, score=-4.6, metrics={}, artifacts={}, generation=1, island=0,
+                         operator="grow_expression")
+
+    def drawn(states, campaign):
+        mutator, counts = OfflineMutator(), {}
+        for seed in range(300):
+            context = MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(seed), iteration=1,
+                                      children_of=lambda pid, op: [], child_states=states, campaign_states=campaign)
+            edit = mutator.mutate(code, random.Random(seed), context=context)
+            counts[edit.operator] = counts.get(edit.operator, 0) + 1
+        return counts
+    campaign = {"swap_binop": {"functional_duplicate": 40}, "perturb_constant": {"evaluated": 30, "cut": 10}}
+    fresh, told = drawn({}, {}), drawn({}, campaign)
+    assert told["swap_binop"] < 0.6 * fresh["swap_binop"]
+    # the campaign counts for at most PRIOR_CHILDREN children: 40 duplicates weigh no more than 4
+    four = drawn({}, dict(campaign, swap_binop={"functional_duplicate": 4}))
+    assert abs(told["swap_binop"] - four["swap_binop"]) <= 0.1 * four["swap_binop"] + 3
+    # this parent's own children (here: counted in the campaign's too) decide once there are several
+    own = {"swap_binop": {"evaluated": 12}}
+    mine = drawn(own, {"swap_binop": {"functional_duplicate": 40, "evaluated": 12}})
+    assert mine["swap_binop"] > 1.3 * fresh["swap_binop"]

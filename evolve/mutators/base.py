@@ -41,8 +41,9 @@ class MutationContext:
     # first, as children_of gives them (each also names its "parent_id"); what learning operators know of
     # the task as a whole.
     campaign_children: Callable[[str], list[dict[str, Any]]] | None = None
-    # {operator: {state: count}}: how the parent's children by each operator ended so far
+    # {operator: {state: count}}: how the parent's children by each operator ended so far, and the campaign's
     child_states: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    campaign_states: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -6,7 +6,8 @@ statements, grow a returned expression by a weighted term over the function's ow
 (which term, its magnitudes and sign are learnt per parent: evolve/mutators/grow.py), tune all
 float literals with CMA-ES (evolve/mutators/tuning.py), and crossover of a statement or a whole
 function from an inspiration elite (the registry: evolve/mutators/operators.py). On a parent, an
-operator whose children there keep behaving like known programs is drawn less. Every child compiles
+operator whose children there keep behaving like known programs is drawn less (starting from how its
+children of the campaign's other parents fared). Every child compiles
 and reads no name it does not bind (evolve/mutators/defuse.py, a static check): statement edits
 pick places that keep def-use intact.
 """
@@ -27,7 +28,14 @@ from .defuse import module_names, undefined_names
 OPERATOR_WEIGHTS = default_weights()
 MAX_TRIES = 48
 CONTINUE_RUN = 0.6  # share of a parent's turns given to its unfinished constant-tuning run
+PRIOR_CHILDREN = 4.0  # at most what the campaign's other parents' children by an operator count for on a parent
 GIVE_UP_AFTER = 3  # misses after which one mutate call stops drawing an operator (it does not apply here)
+
+
+def _duplicates_and_others(ended: dict[str, int]) -> tuple[int, int]:
+    """(children that behaved like a known program, children that did not) from {state: count}."""
+    return (ended.get("functional_duplicate", 0) + ended.get("duplicate", 0),
+            ended.get("evaluated", 0) + ended.get("cut", 0))
 
 
 def _outer_names(module: ast.Module | None, block: Block) -> frozenset[str]:
@@ -155,16 +163,22 @@ class OfflineMutator:
     def _weights_for(self, context: MutationContext | None, rng: random.Random) -> dict[str, float]:
         """Each operator's weight times a Thompson draw of how likely its next child of this parent is to
         behave unlike a known program: on a parent whose constant only matters for rare inputs, constant
-        edits come back as functional duplicates again and again, and the turns go to other operators."""
+        edits come back as functional duplicates again and again, and the turns go to other operators.
+        The draw's prior is how the operator's children of the campaign's other parents ended, worth at
+        most PRIOR_CHILDREN children: a new parent does not have to find out again that, on bin packing,
+        duplicating a statement or swapping an operator almost never changes which bin wins."""
         states = context.child_states if context is not None else {}
-        if not states:
+        campaign = context.campaign_states if context is not None else {}
+        if not states and not campaign:
             return dict(zip(self.operators, self.weights))
         weights = {}
         for name, weight in zip(self.operators, self.weights):
-            ended = states.get(name, {})
-            same = ended.get("functional_duplicate", 0) + ended.get("duplicate", 0)
-            other = ended.get("evaluated", 0) + ended.get("cut", 0)
-            weights[name] = weight * rng.betavariate(1 + other, 1 + same)
+            same, other = _duplicates_and_others(states.get(name, {}))
+            all_same, all_other = _duplicates_and_others(campaign.get(name, {}))
+            rest_same, rest_other = max(0, all_same - same), max(0, all_other - other)
+            rest = rest_same + rest_other
+            scale = min(rest, PRIOR_CHILDREN) / rest if rest else 0.0
+            weights[name] = weight * rng.betavariate(1 + other + scale * rest_other, 1 + same + scale * rest_same)
         return weights
 
     @staticmethod

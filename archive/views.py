@@ -46,7 +46,9 @@ class ArchiveViews:
 
         A duplicate (textual or functional) carries the outcome of the program it duplicates;
         `status` is None until there is a training evaluation (pending, or cut by a cascade stage:
-        `state` tells which).
+        `outcome_state` tells which: the child's own state, or its twin's for a duplicate). For a cut
+        outcome, `stage` gives how many stage evaluations it had (the probe run included) and the last
+        one's score, the stage that cut it; else `stage` is None.
         """
         where = (Program.campaign_id == campaign_id, Program.parent_id == parent_id,
                  Program.operator.in_(list(operators)))
@@ -86,9 +88,22 @@ class ArchiveViews:
             outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
                 select(train.program_id, train.status, train.score)
                 .where(train.program_id.in_(scored), train.role == EvaluationRole.TRAIN.value))} if scored else {}
+            # a duplicate's outcome is its twin's: whether the twin was cut (and how far it got) too
+            twin_states = dict(s.execute(select(Program.id, Program.state).where(Program.id.in_(scored))).all()) \
+                if scored else {}
+            cut = [pid for pid, state in twin_states.items() if state == ProgramState.CUT.value]
+            stages: dict[int, dict[str, Any]] = {}
+            for pid, score in s.execute(select(Evaluation.program_id, Evaluation.score)
+                                        .where(Evaluation.program_id.in_(cut),
+                                               Evaluation.role == EvaluationRole.STAGE.value)
+                                        .order_by(Evaluation.id)) if cut else ():
+                seen = stages.setdefault(pid, {"evaluations": 0, "score": None})
+                seen["evaluations"] += 1
+                seen["score"] = score  # the last stage run is the one that cut it
         return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
                  "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1],
-                 "parent_id": r[6]} for r in rows]
+                 "parent_id": r[6], "outcome_state": twin_states.get(r[5], r[2]), "stage": stages.get(r[5])}
+                for r in rows]
 
     def campaign_summaries(self) -> dict[int, dict[str, Any]]:
         """Per campaign: children proposed, programs evaluated, best score; three grouped index scans."""

@@ -184,6 +184,50 @@ def test_next_probe_is_a_pure_function_of_its_history_and_converges():
     assert best < 0.15 * f0, best
 
 
+def test_cut_probes_are_told_in_the_order_the_cascade_saw_them():
+    """CMA-ES ranks: scored probes by their training score; below them the cut ones, the one that got
+    furthest through the cascade (then scored best at the stage that cut it) first; failed ones last."""
+    from evolve.mutators.tuning import _told
+    cut = lambda evaluations, score: {"f": float("inf"), "stage": {"evaluations": evaluations, "score": score}}  # noqa: E731
+    generation = [{"f": 4.0}, cut(2, -9.0), {"f": float("inf"), "stage": None}, cut(2, -5.0), {"f": 3.0},
+                  cut(3, -50.0)]
+    told = _told(generation, worst=1.0)
+    order = sorted(range(len(told)), key=told.__getitem__)
+    assert order == [4, 0, 5, 3, 1, 2]
+    assert min(told[i] for i in (1, 2, 3, 5)) > 4.0
+
+
+def test_a_tuning_probe_that_duplicates_a_cut_program_does_not_hold_up_its_run(tmp_path):
+    """A probe whose outputs equal a program the cascade cut is as bad as that program: its run must be
+    told so and go on, not wait for a training score that never comes."""
+    from archive import Archive
+    from evaluators.contract import EvaluationResult, Status
+    from evolve.mutators.tuning import _history
+    archive = Archive(str(tmp_path / "a.db"))
+    try:
+        cid = archive.create_campaign(name="c", task_name="t", task_dir=None, config={}, seed=0, iterations=4).id
+        add = lambda i, parent, state, edit, twin=None: archive.add_program(  # noqa: E731
+            cid, iteration=i, code=f"x = {i}", code_hash=str(i), parent_id=parent, inspiration_ids=[],
+            mutator="offline", operator="tune_constants", edit=edit, generation=1, island=0, state=state,
+            duplicate_of=twin)
+        parent = add(0, None, "evaluated", {})
+        tuning = lambda slot: {"details": {"tuning": {"seed": 5, "slot": slot, "z": [0.1 * slot]}}}  # noqa: E731
+        first = add(1, parent, "pending", tuning(0))
+        archive.record_stage(first, "probe", EvaluationResult(Status.OK, score=0.0))
+        archive.record_stage(first, "stage", EvaluationResult(Status.OK, score=-7.5))
+        archive.mark_cut(first, "stage", score=-7.5, threshold=-5.0)
+        twin = add(2, parent, "pending", tuning(1))
+        archive.mark_functional_duplicate(twin, first)
+        children = archive.children_by_operator(cid, parent, ["tune_constants"])
+    finally:
+        archive.close()
+    assert [(c["state"], c["outcome_state"], c["stage"]) for c in children] == [
+        ("cut", "cut", {"evaluations": 2, "score": -7.5}), ("functional_duplicate", "cut", {"evaluations": 2, "score": -7.5})]
+    seed, history = _history(children)
+    assert seed == 5 and [e["f"] for e in history] == [float("inf")] * 2
+    assert all(e["stage"] == {"evaluations": 2, "score": -7.5} for e in history)
+
+
 def _run_toy(tmp_path, toy_task_dir, cli_env, name, operators, iterations=48, seed=3):
     config = tmp_path / f"{name}.yaml"
     weights = {op: 0 for op in OPERATORS}

@@ -11,7 +11,8 @@ A run belongs to a parent program. Its state is never stored: every proposal reb
 replaying the parent's earlier `tune_constants` children (recorded vector, training score) in
 slot order, so a resumed campaign continues exactly where it stopped. A generation is told
 once all its probes are scored (several are in flight at once); until then the run waits and
-the mutator picks another operator. Failed probes are told a score worse than any seen.
+the mutator picks another operator. Probes cut by a cascade stage are told a score worse than any
+seen, ranked among themselves by how far they got and their stage score; failed probes rank last.
 """
 from __future__ import annotations
 
@@ -131,14 +132,26 @@ def next_probe(n: int, seed: int, history: list[dict[str, Any]], parent_f: float
                 return (slot + index, [float(z) for z in zs[index]]) if slot + index < budget else None
             if any(e["f"] is None for e in generation):
                 return None
-            finite = [e["f"] for e in generation if e["f"] is not None and math.isfinite(e["f"])]
-            worst = max([worst, *finite])
-            told = [e["f"] if math.isfinite(e["f"]) else worst + 1.0 + abs(worst) * 0.1 for e in generation]
-            es.tell([np.asarray(e["z"], dtype=float) for e in generation], told)
+            es.tell([np.asarray(e["z"], dtype=float) for e in generation], _told(generation, worst))
+            worst = max([worst, *(e["f"] for e in generation if math.isfinite(e["f"]))])
             slot += len(zs)
         return None
     finally:
         np.random.set_state(state)
+
+
+def _told(generation: list[dict[str, Any]], worst: float) -> list[float]:
+    """What CMA-ES is told for a generation (lower is better; it uses only the ranks). A probe without a
+    training score ranks below every scored one: a cut probe by how far it got through the cascade and
+    its score at the stage that cut it (so a generation of mostly cut probes still says which way is
+    better), a failed one below all of them."""
+    worst = max([worst, *(e["f"] for e in generation if math.isfinite(e["f"]))])
+    floor = worst + 1.0 + abs(worst) * 0.1
+    cut = sorted((e for e in generation if not math.isfinite(e["f"]) and e.get("stage")),
+                 key=lambda e: (-e["stage"]["evaluations"], -(e["stage"]["score"] if e["stage"]["score"] is not None
+                                                               and math.isfinite(e["stage"]["score"]) else -math.inf)))
+    rank = {id(e): i for i, e in enumerate(cut)}
+    return [e["f"] if math.isfinite(e["f"]) else floor + rank.get(id(e), len(cut)) for e in generation]
 
 
 def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str, Any]]]:
@@ -148,12 +161,15 @@ def _history(children: list[dict[str, Any]]) -> tuple[int | None, list[dict[str,
         if not tuning:
             continue
         seed = tuning["seed"] if seed is None else seed
-        if child["status"] is None:  # pending, the duplicate of a pending program, or cut by a cascade stage
-            f = math.inf if child["state"] == "cut" else None
+        stage = None
+        if child["status"] is None:  # pending or cut by a cascade stage (itself, or the program it duplicates)
+            cut = child.get("outcome_state", child["state"]) == "cut"
+            f, stage = (math.inf, child.get("stage")) if cut else (None, None)
         else:
             score = child["score"]
             f = -score if child["status"] == "ok" and score is not None else math.inf
-        entries.append({"slot": tuning["slot"], "z": tuning["z"], "f": f, "space": tuning.get("space")})
+        entries.append({"slot": tuning["slot"], "z": tuning["z"], "f": f, "space": tuning.get("space"),
+                        "stage": stage})
     return seed, entries
 
 

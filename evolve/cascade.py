@@ -9,6 +9,10 @@
    whether the child goes on. A child stopped there is `cut`: its stage evaluation (partial
    metrics) is kept, it never enters the MAP-Elites grid, and it costs only what it ran.
    A stage may only reject: the training evaluation stays the single judge of the score.
+   A stage cuts only children that would compete for a cell an elite holds: one whose code
+   descriptors (code_size, ...) put it in a column of the grid no elite occupies would open a new
+   cell whatever it scores, so it goes on (MAP-Elites keeps the best of each cell, and a worse
+   program with a new structure is the stepping stone constant tuning starts from).
 
 Every step is stored as it completes; a child interrupted half-way runs the cascade again
 on resume (stage evaluations are replaced, never doubled).
@@ -56,7 +60,8 @@ def stage_threshold(rule, parent_score: float | None, recent: list[float]) -> fl
 class Cascade:
     def __init__(self, archive: Archive, campaign_id: int, task: Task, evaluate: Evaluate, db: Db, *,
                  fingerprints: bool = True, stages: bool = True,
-                 same_niche: Callable[[str, int], Awaitable[bool]] | None = None):
+                 same_niche: Callable[[str, int], Awaitable[bool]] | None = None,
+                 opens_column: Callable[[str], Awaitable[bool]] | None = None):
         self.archive = archive
         self.campaign_id = campaign_id
         self.task = task
@@ -65,6 +70,7 @@ class Cascade:
         self.fingerprint_spec = task.spec.fingerprint if fingerprints else None
         self.stages: list[StageSpec] = list(task.spec.stages) if stages else []
         self.same_niche = same_niche  # (child code, twin id) -> whether the child would share the twin's niche
+        self.opens_column = opens_column  # child code -> whether no elite shares its code descriptors' bins
 
     async def run(self, program_id: int, code: str, parent_id: int | None) -> Verdict:
         """Probe and stage a child (the seed too: with no parent, no rule applies to it)."""
@@ -78,7 +84,8 @@ class Cascade:
                 return Verdict("failed", result, stage.split)
             threshold = None if parent_id is None else await self.db(self._threshold, stage, parent_id)
             await self.db(self.archive.record_stage, program_id, stage.split, result)
-            if threshold is not None and result.score < threshold:
+            if threshold is not None and result.score < threshold and not (
+                    self.opens_column is not None and await self.opens_column(code)):
                 await self.db(self.archive.mark_cut, program_id, stage.split, score=result.score,
                               threshold=threshold)
                 return Verdict("cut", result, stage.split)

@@ -101,7 +101,7 @@ class Controller:
                                      budgeted=config.budget.usd is not None or config.budget.tokens is not None)
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade,
-                               same_niche=self._same_niche)
+                               same_niche=self._same_niche, opens_column=self._opens_column)
         self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
                               declared_offset=config.qd_offset, iterations=config.iterations)
 
@@ -344,6 +344,17 @@ class Controller:
         twin = await self.db(self.archive.program, twin_id)
         mine, theirs = builtin_descriptors(code), builtin_descriptors(twin.code)
         return all(a.index(mine[a.name]) == a.index(theirs[a.name]) for a in axes)
+
+    async def _opens_column(self, code: str) -> bool:
+        """Whether no elite (of any island) shares the bins of this code's descriptors (code_size, ...):
+        then the child lands in an empty cell whatever its metrics. False on a grid without code axes."""
+        axes = [i for i, a in enumerate(self.grid.axes) if a.name in BUILTIN_DESCRIPTORS]
+        if not axes:
+            return False
+        mine = builtin_descriptors(code)
+        column = tuple(self.grid.axes[i].index(mine[self.grid.axes[i].name]) for i in axes)
+        elites = await self.db(self.archive.elites, self.campaign_id)
+        return all(tuple(self.grid.parse(e.key)[i] for i in axes) != column for e in elites)
 
     def _empty_cells(self, elites) -> list[str]:
         if self.grid.size > 4096:

@@ -187,3 +187,21 @@ def test_same_behaviour_in_another_code_niche_is_evaluated_not_merged(tmp_path):
     assert programs[1].fingerprint == programs[0].fingerprint == programs[2].fingerprint
     assert programs[1].state == ProgramState.EVALUATED  # another code_size cell: evaluated
     assert programs[2].state == ProgramState.FUNCTIONAL_DUPLICATE  # same cell as the seed: merged
+
+
+def test_a_child_worse_on_the_stage_is_not_cut_where_it_opens_a_column_of_the_grid(tmp_path):
+    """A stage cuts only children that compete for a held cell: one whose code_size bin no elite occupies
+    lands in an empty cell whatever it scores, so it is trained; the next one in that column is cut."""
+    worse = "    return 5.0 + x"  # far worse on the stage than the seed, and much shorter
+    padded = "    unused = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]\n    return 5.0 + x + 0.0"
+    descriptors = [{"name": "bias", "range": [-1.0, 1.0], "bins": 8}, {"name": "code_size", "range": [0, 400], "bins": 8}]
+    archive, _, programs = run_campaign(tmp_path, [worse, worse.replace("5.0", "6.0"), padded],
+                                        descriptors=descriptors)
+    seed, first, second, third = (programs[i] for i in range(4))
+    size_bin = lambda p: min(7, len(p.code) // 50)  # noqa: E731
+    assert size_bin(first) != size_bin(seed) == size_bin(third)
+    assert first.state == ProgramState.EVALUATED          # a column of its own: trained, an elite there
+    with archive.session() as s:
+        assert s.query(Cell).filter(Cell.program_id == first.id).count() == 1
+    assert second.state == ProgramState.CUT               # the same column, now held by the first
+    assert third.state == ProgramState.CUT                # the seed's column

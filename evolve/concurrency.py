@@ -53,7 +53,7 @@ class ProposalWindow:
     """`goal` is the window the measurements ask for; `limit`, the one applied, follows it down at once
     and up by one call per loop event (the controller wakes the loop every MIN_WAKE_S while it lags):
     a jump would send a burst, and a burst past a provider's limit comes back as many 429s at once
-    (three in a row also bench the model in the client, see llm_options.bench_after)."""
+    (each sits the model out for the server's Retry-After in the client)."""
 
     def __init__(self, workers: int, fixed: int | None, adaptive: bool, cap: int = 64, budgeted: bool = False):
         self.workers = workers

@@ -141,7 +141,7 @@ class LLMOptions(BaseModel):
     max_retries: int = Field(default=4, ge=0, le=20, description="retries of a call on 429/5xx/timeout/connection errors")
     backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles per retry, with jitter")
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
-    bench_after: int = Field(default=3, ge=1, le=1000, description="consecutive failed calls before a model is benched")
+    bench_after: int = Field(default=3, ge=1, le=1000, description="consecutive failed calls (429s aside) before a model is benched")
     bench_s: float = Field(default=60.0, ge=0, le=86400, description="how long a failing model sits out")
     edit_retries: int = Field(default=1, ge=0, le=5, description="re-asks with the error after a failed edit")
     templates: str | None = Field(default=None, description="a directory of .j2 templates overriding prompts/")

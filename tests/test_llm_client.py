@@ -175,6 +175,19 @@ def test_retries_exhausted_gives_a_failed_edit_naming_the_error(archive, fake, p
     assert [c.outcome for c in _calls(archive, cid)] == ["server_error", "connection_error", "server_error"]
 
 
+def test_rate_limits_sit_a_model_out_for_what_the_server_asked_and_never_bench_it(archive, fake, monkeypatch):
+    """Three 429s in a row (Retry-After: 1) with bench_after 2: the only model waits what the server asked
+    each time, and is not benched for bench_s (60 s): the call succeeds a few seconds later."""
+    config, cid = _setup(archive, fake, "openai", monkeypatch,
+                         llm_options={"max_retries": 4, "bench_after": 2, "bench_s": 60, "backoff_s": 0.05})
+    fake.script = ["429", "429", "429", "valid"]
+    started = time.monotonic()
+    edit = _propose(archive, cid, config)
+    assert edit.code is not None and time.monotonic() - started < 10
+    assert [c.outcome for c in _calls(archive, cid)] == ["rate_limited"] * 3 + ["ok"]
+    assert archive.count_events(cid, "model_benched") == 0
+
+
 def test_a_failing_model_is_benched_and_the_ensemble_continues(archive, fake, monkeypatch):
     config, cid = _setup(archive, fake, "openai", monkeypatch, llm=["openai:flaky", "anthropic:steady"],
                          llm_options={"max_retries": 2, "bench_after": 2, "bench_s": 30, "edit_retries": 0})

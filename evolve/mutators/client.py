@@ -170,6 +170,14 @@ class LLMClient:
                 slot.dead = failure.message
                 await self.log.event("model_dropped", model=slot.config.name, error=failure.message)
             return
+        if failure.outcome == "rate_limited":
+            # "not now", not "broken": the model sits out what the server asked (Retry-After, else the first
+            # backoff step), and 429s never add up to `bench_after`, whose bench_s would stall a campaign
+            # with one model for a minute while the proposal window already slows down on each 429
+            wait = failure.retry_after if failure.retry_after is not None else self.options.backoff_s
+            slot.benched_until = max(slot.benched_until,
+                                     time.monotonic() + min(wait, self.options.backoff_max_s))
+            return
         slot.failures += 1
         if slot.failures >= self.options.bench_after and slot.benched_until <= time.monotonic():
             slot.benched_until = time.monotonic() + self.options.bench_s

@@ -140,6 +140,12 @@ def next_probe(n: int, seed: int, history: list[dict[str, Any]], parent_f: float
         np.random.set_state(state)
 
 
+def _cascade_progress(entry: dict[str, Any]) -> tuple[int, float]:
+    """How far a cut probe got: stage evaluations run, then its score at the last one (higher is further)."""
+    score = entry["stage"]["score"]
+    return entry["stage"]["evaluations"], score if score is not None and math.isfinite(score) else -math.inf
+
+
 def _told(generation: list[dict[str, Any]], worst: float) -> list[float]:
     """What CMA-ES is told for a generation (lower is better; it uses only the ranks). A probe without a
     training score ranks below every scored one: a cut probe by how far it got through the cascade and
@@ -147,9 +153,8 @@ def _told(generation: list[dict[str, Any]], worst: float) -> list[float]:
     better), a failed one below all of them."""
     worst = max([worst, *(e["f"] for e in generation if math.isfinite(e["f"]))])
     floor = worst + 1.0 + abs(worst) * 0.1
-    cut = sorted((e for e in generation if not math.isfinite(e["f"]) and e.get("stage")),
-                 key=lambda e: (-e["stage"]["evaluations"], -(e["stage"]["score"] if e["stage"]["score"] is not None
-                                                               and math.isfinite(e["stage"]["score"]) else -math.inf)))
+    cut = sorted((e for e in generation if not math.isfinite(e["f"]) and e.get("stage")), key=_cascade_progress,
+                 reverse=True)
     rank = {id(e): i for i, e in enumerate(cut)}
     return [e["f"] if math.isfinite(e["f"]) else floor + rank.get(id(e), len(cut)) for e in generation]
 

@@ -48,7 +48,6 @@ class Program(Base):
         Index("ix_programs_campaign_hash", "campaign_id", "code_hash"),
         Index("ix_programs_campaign_state", "campaign_id", "state"),
         Index("ix_programs_campaign_fingerprint", "campaign_id", "fingerprint"),
-        Index("ix_programs_campaign_parent", "campaign_id", "parent_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))

@@ -205,3 +205,17 @@ def test_a_child_worse_on_the_stage_is_not_cut_where_it_opens_a_column_of_the_gr
         assert s.query(Cell).filter(Cell.program_id == first.id).count() == 1
     assert second.state == ProgramState.CUT               # the same column, now held by the first
     assert third.state == ProgramState.CUT                # the seed's column
+
+
+def test_the_run_summary_says_what_the_cascade_spared(capsys):
+    from types import SimpleNamespace
+
+    from evolve.commands.run import print_summary
+    summary = {"state": "finished", "iterations_done": 200, "evaluated": 52, "failures": 0, "best_score": -4.0,
+               "programs": {"evaluated": 52, "functional_duplicate": 107, "cut": 42}}
+    print_summary(SimpleNamespace(name="c", message=None), summary, None)
+    line = " ".join(capsys.readouterr().out.split())
+    assert "0 duplicates · 107 functional duplicates · 42 cut · best train score" in line
+    summary["programs"] = {"evaluated": 10}
+    print_summary(SimpleNamespace(name="c", message=None), summary, None)
+    assert "0 duplicates · best train score" in " ".join(capsys.readouterr().out.split())

@@ -170,9 +170,13 @@ def drive(campaign: Campaign, as_json: bool) -> int:
 
 
 def print_summary(campaign, summary: dict, report: dict | None) -> None:
+    programs = summary["programs"]
+    # what the cascade spared (only when it ran): children that behaved like a known program, or were cut
+    spared = "".join(f"{programs[state]} {label} · " for state, label in (("functional_duplicate", "functional duplicates"),
+                                                                         ("cut", "cut")) if programs.get(state))
     console.print(f"campaign {campaign.name}: {summary['state']} · {summary['iterations_done']} iterations · "
                   f"{summary['evaluated']} evaluations · {summary['failures']} failures · "
-                  f"{summary['programs'].get('duplicate', 0)} duplicates · best train score {fmt(summary['best_score'], 6)}")
+                  f"{programs.get('duplicate', 0)} duplicates · {spared}best train score {fmt(summary['best_score'], 6)}")
     spend = summary.get("spend") or {}
     if spend.get("calls"):
         console.print(spend_line(spend))

@@ -80,18 +80,17 @@ class ArchiveViews:
 
     def _children_with_outcomes(self, where, order, limit: int | None) -> list[dict[str, Any]]:
         train = aliased(Evaluation)
+        twin = aliased(Program)  # the program whose outcome counts: itself, or the one it duplicates
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.iteration, Program.state, Program.edit, Program.operator,
-                                    func.coalesce(Program.duplicate_of, Program.id), Program.parent_id)
+                                    twin.id, Program.parent_id, twin.state)
+                             .join(twin, twin.id == func.coalesce(Program.duplicate_of, Program.id))
                              .where(*where).order_by(order).limit(limit)).all()
             scored = {r[5] for r in rows}
             outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
                 select(train.program_id, train.status, train.score)
                 .where(train.program_id.in_(scored), train.role == EvaluationRole.TRAIN.value))} if scored else {}
-            # a duplicate's outcome is its twin's: whether the twin was cut (and how far it got) too
-            twin_states = dict(s.execute(select(Program.id, Program.state).where(Program.id.in_(scored))).all()) \
-                if scored else {}
-            cut = [pid for pid, state in twin_states.items() if state == ProgramState.CUT.value]
+            cut = {r[5] for r in rows if r[7] == ProgramState.CUT.value}
             stages: dict[int, dict[str, Any]] = {}
             for pid, score in s.execute(select(Evaluation.program_id, Evaluation.score)
                                         .where(Evaluation.program_id.in_(cut),
@@ -102,7 +101,7 @@ class ArchiveViews:
                 seen["score"] = score  # the last stage run is the one that cut it
         return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
                  "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1],
-                 "parent_id": r[6], "outcome_state": twin_states.get(r[5], r[2]), "stage": stages.get(r[5])}
+                 "parent_id": r[6], "outcome_state": r[7], "stage": stages.get(r[5])}
                 for r in rows]
 
     def campaign_summaries(self) -> dict[int, dict[str, Any]]:

@@ -132,8 +132,8 @@ def next_probe(n: int, seed: int, history: list[dict[str, Any]], parent_f: float
                 return (slot + index, [float(z) for z in zs[index]]) if slot + index < budget else None
             if any(e["f"] is None for e in generation):
                 return None
-            es.tell([np.asarray(e["z"], dtype=float) for e in generation], _told(generation, worst))
             worst = max([worst, *(e["f"] for e in generation if math.isfinite(e["f"]))])
+            es.tell([np.asarray(e["z"], dtype=float) for e in generation], _told(generation, worst))
             slot += len(zs)
         return None
     finally:
@@ -150,8 +150,8 @@ def _told(generation: list[dict[str, Any]], worst: float) -> list[float]:
     """What CMA-ES is told for a generation (lower is better; it uses only the ranks). A probe without a
     training score ranks below every scored one: a cut probe by how far it got through the cascade and
     its score at the stage that cut it (so a generation of mostly cut probes still says which way is
-    better), a failed one below all of them."""
-    worst = max([worst, *(e["f"] for e in generation if math.isfinite(e["f"]))])
+    better), a failed one below all of them. `worst`: the worst training score seen, this generation's
+    included."""
     floor = worst + 1.0 + abs(worst) * 0.1
     cut = sorted((e for e in generation if not math.isfinite(e["f"]) and e.get("stage")), key=_cascade_progress,
                  reverse=True)

@@ -1,0 +1,125 @@
+"""What the offline search learns as a campaign goes: which terms grow_expression adds (template, variable,
+magnitudes, sign; per parent and pooled over the campaign) and which operators a parent's turns go to."""
+import random
+
+from evaluators.task import load_task
+from evolve.code import find_blocks
+from evolve.mutators.ast_operators import Located
+from evolve.mutators.base import MutationContext, ProgramView
+from evolve.mutators.offline import OfflineMutator, _parse_block
+from evolve.mutators.operators import OPERATORS
+
+
+def test_grown_terms_learn_from_what_behaved_like_the_parent():
+    """On binpack's seed a term in `item` alone never changes which bin wins (item is the same for every
+    bin): after its children came back as functional duplicates, grow_expression mostly tries others."""
+    from evolve.mutators.grow import _term_arm
+    names = ["item", "remaining"]
+    history = [{"state": "functional_duplicate", "edit": {"details": {"term": [t, "item"]}}}
+               for t in (0, 5) for _ in range(12)]
+    history += [{"state": "evaluated", "status": "ok", "edit": {"details": {"term": [5, "remaining"]}}} for _ in range(3)]
+    rng = random.Random(4)
+    picks = [_term_arm(rng, [0, 5], names, history) for _ in range(400)]
+    assert sum(arm.variable == "item" for arm in picks) < 0.05 * len(picks)
+    assert sum(arm.template == 5 for arm in picks) > sum(arm.template == 0 for arm in picks) > 0   # still explored
+    unlearnt = [_term_arm(random.Random(s), [0, 5], names, []) for s in range(60)]
+    assert len({(arm.template, arm.variable) for arm in unlearnt}) == 4   # no history: all
+
+    code = load_task("binpack_online").seed_code
+    block = find_blocks(code)[0]
+    tree, _ = _parse_block(code, block)
+    description, details = OPERATORS["grow_expression"].apply(tree, Located(tree, history=lambda op: history),
+                                                              random.Random(1), None)
+    assert description.startswith("added ") and details["term"][1] in ("item", "bins", "remaining", "score")
+    assert set(details["magnitude"]) == {"k_decade", "weight_decade", "sign"}
+
+
+def test_grown_terms_learn_the_magnitude_and_sign_that_pass():
+    """Weights too small to change a ranking and thresholds below 10 came back as functional duplicates; a
+    positive weight on `remaining` was cut by the cascade stage; a threshold of 10-100 with a weight of 1-10
+    below zero got full evaluations: grow_expression then mostly draws those, the sign per variable, and
+    still tries the rest."""
+    from evolve.mutators.grow import _term_arm
+
+    def child(state, k, w, sign, variable="remaining"):
+        return {"state": state, "status": "ok" if state == "evaluated" else None,
+                "edit": {"details": {"term": [5, variable],
+                                     "magnitude": {"k_decade": k, "weight_decade": w, "sign": sign}}}}
+    history = [child("functional_duplicate", k, w, s) for k in (-1, 0) for w in (-2, -1) for s in (1, -1)] * 2
+    history += [child("cut", 1, 1, 1)] * 4 + [child("evaluated", 1, 0, -1)] * 4
+    history += [child("evaluated", 1, 0, 1, "score")] * 3 + [child("cut", 1, 0, -1, "score")] * 3
+    picks = [_term_arm(random.Random(s), [5], ["remaining", "score"], history) for s in range(400)]
+    assert sum(arm.k_decade == 1 for arm in picks) > 0.7 * len(picks)
+    assert sum(arm.weight_decade in (0, 1) for arm in picks) > 0.7 * len(picks)
+    for variable, sign in (("remaining", -1), ("score", 1)):
+        mine = [arm for arm in picks if arm.variable == variable]
+        assert sum(arm.sign == sign for arm in mine) > 0.7 * len(mine)
+    unlearnt = [_term_arm(random.Random(s), [5], ["remaining"], []) for s in range(80)]
+    assert {arm.weight_decade for arm in unlearnt} == {-2, -1, 0, 1} and {arm.k_decade for arm in unlearnt} == {-1, 0, 1}
+    assert {arm.sign for arm in unlearnt} == {1, -1}
+    pending = [{"state": "pending", "edit": {"details": {"term": [5, "item"]}}}] * 30
+    assert {_term_arm(random.Random(s), [5], ["item", "bins"], pending).variable for s in range(40)} == {"item", "bins"}
+
+
+def test_a_new_parent_starts_from_what_the_campaign_learnt_of_its_terms():
+    """A task's invariances hold for every parent: once the campaign's other parents' terms in `item` came
+    back as functional duplicates, a parent with no grown child of its own rarely draws `item` either; its
+    own children outweigh the campaign's."""
+    from evolve.mutators.grow import _term_arm
+
+    def child(program_id, state, variable):
+        return {"program_id": program_id, "parent_id": 3, "state": state, "status": "ok",
+                "edit": {"details": {"term": [5, variable]}}}
+    campaign = [child(i, "functional_duplicate", "item") for i in range(20)]
+    campaign += [child(20 + i, "evaluated", "remaining") for i in range(4)]
+    picks = [_term_arm(random.Random(s), [5], ["item", "remaining"], [], campaign).variable for s in range(300)]
+    assert picks.count("item") < 0.1 * len(picks)
+    unpooled = [_term_arm(random.Random(s), [5], ["item", "remaining"], []).variable for s in range(300)]
+    assert unpooled.count("item") > 0.3 * len(unpooled)
+    own = [child(100 + i, "evaluated", "item") for i in range(12)]
+    mine = [_term_arm(random.Random(s), [5], ["item", "remaining"], own, campaign + own).variable for s in range(300)]
+    assert mine.count("item") > 3 * max(1, picks.count("item"))   # (its own counted once, not again as the campaign's)
+
+
+PARENT_CODE = ("import numpy as np\n\n\n# EVOLVE-BLOCK-START\ndef priority(item, bins):\n    remaining = bins - item\n"
+               "    score = -remaining.astype(float)\n    return score + -0.0114 * (score * item)\n# EVOLVE-BLOCK-END\n")
+PARENT = ProgramView(id=7, code=PARENT_CODE, score=-4.6, metrics={}, artifacts={}, generation=1, island=0,
+                     operator="grow_expression")
+
+
+def _operators_drawn(states, campaign=None, seeds=200):
+    """How often each operator made the child of PARENT, over `seeds` seeded calls, given its children's states."""
+    mutator, counts = OfflineMutator(), {}
+    for seed in range(seeds):
+        context = MutationContext(task=None, parent=PARENT, inspirations=[], rng=random.Random(seed), iteration=1,
+                                  children_of=lambda pid, op: [], child_states=states,
+                                  campaign_states=campaign or {})
+        edit = mutator.mutate(PARENT_CODE, random.Random(seed), context=context)
+        counts[edit.operator] = counts.get(edit.operator, 0) + 1
+    return counts
+
+
+def test_operators_whose_children_of_a_parent_behave_like_known_programs_are_drawn_less():
+    """On a parent whose constant only matters for rare inputs, constant edits come back as functional
+    duplicates again and again: once they have, the parent's turns go mostly to other operators."""
+    fresh = _operators_drawn({})
+    learnt = _operators_drawn({"perturb_constant": {"functional_duplicate": 30, "evaluated": 1},
+                               "swap_binop": {"functional_duplicate": 12}, "grow_expression": {"evaluated": 6, "cut": 4}})
+    assert fresh["perturb_constant"] > 0.2 * 200
+    assert learnt["perturb_constant"] < 0.25 * fresh["perturb_constant"]
+    assert learnt.get("swap_binop", 0) < fresh["swap_binop"]
+    assert learnt["grow_expression"] > 1.5 * fresh["grow_expression"]
+
+
+def test_a_new_parent_starts_from_how_each_operators_children_fared_on_the_campaigns_other_parents():
+    """Swapping an operator almost never changes which bin wins, whichever the parent: a parent with no
+    children yet draws it less once the campaign has seen that, and its own children outweigh the campaign's."""
+    campaign = {"swap_binop": {"functional_duplicate": 40}, "perturb_constant": {"evaluated": 30, "cut": 10}}
+    fresh, told = _operators_drawn({}, {}, 300), _operators_drawn({}, campaign, 300)
+    assert told["swap_binop"] < 0.6 * fresh["swap_binop"]
+    # the campaign counts for at most PRIOR_CHILDREN children: 40 duplicates weigh exactly as much as 4
+    assert told == _operators_drawn({}, dict(campaign, swap_binop={"functional_duplicate": 4}), 300)
+    # this parent's own children (here: counted in the campaign's too) decide once there are several
+    mine = _operators_drawn({"swap_binop": {"evaluated": 12}}, {"swap_binop": {"functional_duplicate": 40, "evaluated": 12}},
+                            300)
+    assert mine["swap_binop"] > 1.3 * fresh["swap_binop"]

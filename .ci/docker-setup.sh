@@ -52,4 +52,4 @@ fi
 
 "$PYTHON" -m evolve.commands.sandbox build --base "$BASE_IMAGE" --if-absent
 "$PYTHON" -m evolve.commands.sandbox clean --images >/dev/null  # older builds of this machine's checkouts
-log "ready: $("$PYTHON" -c 'from evolve.sandbox_image import image_tag; print(image_tag())')"
+log "ready: $("$PYTHON" -c 'from evolve.executors.docker_image import image_tag; print(image_tag())')"

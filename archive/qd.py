@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
-QD_EVENT = "qd"  # the event kind of a stored snapshot of these figures (evolve/qd_snapshots.py writes them)
+QD_EVENT = "qd"  # the event kind of a stored snapshot of these figures (evolve/loop/qd_snapshots.py writes them)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -152,7 +152,7 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
     from evaluators.task import load_task
     from evolve.campaign import Campaign
     from evolve.config import build_config
-    from evolve.controller import Controller
+    from evolve.loop.controller import Controller
     from evolve.executors import make_sandbox
     from evolve.mutators import OfflineMutator
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluators.binpack_online import scorer  # noqa: E402
-from evaluators.binpack_online.instances import datasets  # noqa: E402
+from evaluators.tasks.binpack_online import scorer  # noqa: E402
+from evaluators.tasks.binpack_online.instances import datasets  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors import make_sandbox  # noqa: E402
 from sandbox import wire  # noqa: E402

@@ -2,7 +2,7 @@
 
     python bench/bench_child_queries.py [--programs 1000 10000] [--parents-share 0.1] [--repeats 200]
 
-Each offline iteration reads, on the database thread (evolve/controller.py `_prepare`):
+Each offline iteration reads, on the database thread (evolve/loop/controller.py `_prepare`):
   children_by_operator          the parent's children by program-level operators (constant tuning)
   recent_children_by_operator   the campaign's latest 200 children by learning operators (grow_expression)
   operator_states               how the parent's and the campaign's children ended, per operator

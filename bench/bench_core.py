@@ -24,7 +24,7 @@ from archive import Archive  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.config import build_config  # noqa: E402
 from evolve.campaign import Campaign  # noqa: E402
-from evolve.controller import Controller  # noqa: E402
+from evolve.loop.controller import Controller  # noqa: E402
 from evolve.mutators import OfflineMutator  # noqa: E402
 from evolve.executors import make_sandbox  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from evaluators.models import arith, corpus  # noqa: E402
-from evaluators.models.decoding import continue_batch, score_prefixes  # noqa: E402
-from evaluators.models.flops import Meter  # noqa: E402
-from evaluators.models.registry import shared_model  # noqa: E402
+from evaluators.tasks.models import arith, corpus  # noqa: E402
+from evaluators.tasks.models.decoding import continue_batch, score_prefixes  # noqa: E402
+from evaluators.tasks.models.flops import Meter  # noqa: E402
+from evaluators.tasks.models.registry import shared_model  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors import make_sandbox  # noqa: E402
 

@@ -78,7 +78,7 @@ def main() -> int:
     rows: dict[str, dict] = {}
     rows["process jail"] = summary(asyncio.run(warm(make_sandbox("process", workers=1, jail="auto"), args.runs)))
     if not args.skip_docker:
-        from evolve.sandbox_image import image_tag
+        from evolve.executors.docker_image import image_tag
         options = {"image": args.image or image_tag()}  # fixed once: others may edit the tree meanwhile
         rows["docker warm"] = summary(asyncio.run(warm(make_sandbox("docker", workers=1, **options), args.runs)))
         evaluations, teardowns = asyncio.run(cold(args.cold_runs, **options))

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from evaluators.moe_eplb.workloads import warmup  # noqa: E402
+from evaluators.tasks.moe_eplb.workloads import warmup  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors import make_sandbox  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402

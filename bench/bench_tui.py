@@ -47,7 +47,7 @@ def build(db: str, programs: int, seed: int = 0) -> int:
     best = None
     program_rows, eval_rows, event_rows = [], [], []
     generation = {0: 0}
-    interval = max(1, programs // 200)  # evolve/qd_snapshots.py HISTORY_POINTS
+    interval = max(1, programs // 200)  # evolve/loop/qd_snapshots.py HISTORY_POINTS
     for i in range(programs):
         if i and i % interval == 0 and best is not None:
             qd = archive_qd([(isl, k, sc) for (isl, k), (_, sc) in cells.items()], grid.size, 2, -5.0)

@@ -2,7 +2,7 @@
 
 A task directory contains `task.yaml`, a seed program with EVOLVE-BLOCK markers, a scorer
 module exposing `evaluate(candidate, split, ctx) -> dict`, and baseline programs. Built-in
-tasks live in `evaluators/<name>/`; a user's own task is any directory of the same shape.
+tasks live in `evaluators/tasks/<name>/`; a user's own task is any directory of the same shape.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sandbox.limits import Limits
 
-BUILTIN_ROOT = Path(__file__).resolve().parent
+BUILTIN_ROOT = Path(__file__).resolve().parent / "tasks"  # the task catalogue; this package is the framework
 
 
 class TaskError(ValueError):
@@ -193,7 +193,7 @@ class Task:
 
     def load_scorer(self) -> ModuleType:
         if self.builtin:
-            module = importlib.import_module(f"evaluators.{self.root.name}.{Path(self.spec.scorer).stem}")
+            module = importlib.import_module(f"evaluators.tasks.{self.root.name}.{Path(self.spec.scorer).stem}")
         else:
             module = _import_user_scorer(self.root, self.spec.scorer)
         if not callable(getattr(module, "evaluate", None)):

@@ -160,8 +160,8 @@ class Campaign:
     # ---- running -------------------------------------------------------------------------
     async def run(self, on_progress: Callable | None = None) -> RunOutcome:
         """Run (or continue) the loop to its end, then the held-out report; closes what it opened."""
-        from .controller import Controller
-        from .dbthread import DatabaseThread
+        from .loop.controller import Controller
+        from .loop.dbthread import DatabaseThread
         from .executors import build_executor
         from .mutators import build_mutator
 

@@ -169,7 +169,7 @@ class CampaignConfig(BaseModel):
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
     proposals: int | None = Field(default=None, ge=1, le=1024,
                                   description="mutations in flight (default: workers offline; with an LLM, a window "
-                                              "sized from measured latencies, see evolve/concurrency.py)")
+                                              "sized from measured latencies, see evolve/loop/concurrency.py)")
     sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
     executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
     jail: Literal["auto", "bwrap", "none"] = "auto"

@@ -33,7 +33,7 @@ def docker_image(docker_client) -> str:
     """The sandbox image for this checkout, built on first use when absent."""
     import docker.errors
 
-    from evolve.sandbox_image import DEFAULT_BASE, build_image, image_tag
+    from evolve.executors.docker_image import DEFAULT_BASE, build_image, image_tag
     tag = image_tag()
     try:
         docker_client.images.get(tag)

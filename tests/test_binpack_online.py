@@ -15,8 +15,8 @@ import yaml
 
 from core_support import evolve_cmd
 from evaluators.api import InvalidOutput
-from evaluators.binpack_online import scorer
-from evaluators.binpack_online.instances import datasets, weibull_like
+from evaluators.tasks.binpack_online import scorer
+from evaluators.tasks.binpack_online.instances import datasets, weibull_like
 from evaluators.task import load_task
 from sandbox.candidate import Candidate
 from sandbox.jail import Zygote

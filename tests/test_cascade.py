@@ -9,9 +9,9 @@ import pytest
 from archive import Archive, EvaluationRole, ProgramState
 from archive.schema import Cell, Evaluation, Program
 from evolve.campaign import Campaign
-from evolve.cascade import stage_threshold
+from evolve.loop.cascade import stage_threshold
 from evolve.config import build_config
-from evolve.controller import Controller
+from evolve.loop.controller import Controller
 from evolve.executors import make_sandbox
 from evolve.mutators import Edit
 from evaluators.task import StageRule
@@ -119,7 +119,7 @@ def test_stage_threshold_rules():
 
 
 def test_spot_probe_fingerprints_separate_policies_and_stage_is_a_train_subset():
-    from evaluators.spot_scheduling import scenarios
+    from evaluators.tasks.spot_scheduling import scenarios
     from evaluators.task import load_task
 
     task = load_task("spot_scheduling")

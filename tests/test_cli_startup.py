@@ -21,7 +21,7 @@ from llm_server import FakeLLM
 PROBE = textwrap.dedent("""
     import gc, json, sys, threading
     from evolve import cli
-    import evolve.controller as controller
+    import evolve.loop.controller as controller
     import evolve.mutators.providers as providers
 
     seen = {"gc_in_loop": set()}

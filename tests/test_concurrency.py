@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from evolve.concurrency import ProposalWindow
+from evolve.loop.concurrency import ProposalWindow
 
 
 def grow(window: ProposalWindow, proposals: int, latency: float, rate_limited: int = 0) -> None:

@@ -7,7 +7,7 @@ from archive.schema import Evaluation, Program
 from evaluators.task import load_task
 from evolve.config import build_config
 from evolve.campaign import Campaign
-from evolve.controller import Controller
+from evolve.loop.controller import Controller
 from evolve.mutators import Edit
 from evolve.executors import make_sandbox
 

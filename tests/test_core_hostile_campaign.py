@@ -8,7 +8,7 @@ from archive import Archive
 from evaluators.task import load_task
 from evolve.config import build_config
 from evolve.campaign import Campaign
-from evolve.controller import Controller
+from evolve.loop.controller import Controller
 from evolve.mutators import Edit
 from evolve.executors import make_sandbox
 from sandbox.jail import bwrap_available

@@ -11,7 +11,7 @@ import pytest
 from archive import Archive, ProgramState
 from evolve.campaign import Campaign
 from evolve.config import build_config
-from evolve.standalone import export_program
+from evolve.export.module import export_program
 from sandbox.jail import bwrap_available
 
 SECRET = "sk-test-not-a-real-key-7f3a"

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.llm_routing import scenarios as sc
-from evaluators.llm_routing.metrics import report, ttft_target
-from evaluators.llm_routing.perf_model import a100_tp4, h100_tp2, kv_capacity
-from evaluators.llm_routing.replica import SimulationError
-from evaluators.llm_routing.simulator import Outcome, Scenario, _check, simulate
+from evaluators.tasks.llm_routing import scenarios as sc
+from evaluators.tasks.llm_routing.metrics import report, ttft_target
+from evaluators.tasks.llm_routing.perf_model import a100_tp4, h100_tp2, kv_capacity
+from evaluators.tasks.llm_routing.replica import SimulationError
+from evaluators.tasks.llm_routing.simulator import Outcome, Scenario, _check, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
 from evolve.executors import make_sandbox
@@ -237,7 +237,7 @@ def _router(body: str) -> str:
     ("return 0 if request.index < 7 else None", Status.INVALID, "request 7: route returned None"),
     ('raise ValueError("router bug")', Status.CRASHED, "router bug"),
     ("return request.output_tokens", Status.CRASHED, "AttributeError"),
-    ('open("/work/main/evaluators/llm_routing/data/azure_conv_windows.csv")', Status.CRASHED, "Error"),
+    ('open("/work/main/evaluators/tasks/llm_routing/data/azure_conv_windows.csv")', Status.CRASHED, "Error"),
 ])
 def test_bad_routers_get_a_recorded_status(evaluate, body, status, needle):
     result = evaluate(_router(body))

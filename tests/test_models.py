@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from evaluators.models import arith, corpus, train
-from evaluators.models.decoding import continue_batch, score_prefixes
-from evaluators.models.flops import Meter, analytic_forward_flops
-from evaluators.models.registry import WEIGHTS, load_model, pick_device
-from evaluators.models.transformer import Config, Transformer
+from evaluators.tasks.models import arith, corpus, train
+from evaluators.tasks.models.decoding import continue_batch, score_prefixes
+from evaluators.tasks.models.flops import Meter, analytic_forward_flops
+from evaluators.tasks.models.registry import WEIGHTS, load_model, pick_device
+from evaluators.tasks.models.transformer import Config, Transformer
 from torch.utils.flop_counter import FlopCounterMode
 
 LM = Config(vocab=len(arith.VOCAB), d_model=48, n_layers=2, n_heads=4, max_len=64)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from evaluators.api import InvalidOutput
-from evaluators.moe_eplb import workloads as wl
-from evaluators.moe_eplb.scorer import adrs_score, gpu_balancedness, validate
+from evaluators.tasks.moe_eplb import workloads as wl
+from evaluators.tasks.moe_eplb.scorer import adrs_score, gpu_balancedness, validate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
 from evolve.executors import make_sandbox
@@ -220,7 +220,7 @@ def _candidate(body: str) -> str:
      "return z, torch.arange(num_replicas).expand(L, 1, num_replicas), torch.zeros(L, E, dtype=torch.int64)",
      Status.INVALID, "has shape|every expert needs"),
     ("raise RuntimeError('placement bug')", Status.CRASHED, "placement bug"),
-    ("open('/work/main/evaluators/moe_eplb/workloads.py').read()", Status.CRASHED, "FileNotFoundError"),
+    ("open('/work/main/evaluators/tasks/moe_eplb/workloads.py').read()", Status.CRASHED, "FileNotFoundError"),
 ])
 def test_bad_candidates_get_a_recorded_status(evaluate, body, status, needle):
     result = evaluate(_candidate(body))

@@ -15,7 +15,7 @@ import pytest
 from archive import Archive, Grid
 from archive.qd import QD_EVENT, archive_qd, qd_stats, resolve_offset
 from evaluators.contract import EvaluationResult, Status
-from evolve.qd_snapshots import QDSnapshots
+from evolve.loop.qd_snapshots import QDSnapshots
 
 from core_support import evolve_cmd
 

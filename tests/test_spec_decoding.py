@@ -6,10 +6,10 @@ import asyncio
 import pytest
 
 from evaluators.api import InvalidOutput
-from evaluators.models import corpus
-from evaluators.models.flops import Meter
-from evaluators.spec_decoding.scorer import check_output, spec_models
-from evaluators.spec_decoding.session import SpecSession, greedy_reference
+from evaluators.tasks.models import corpus
+from evaluators.tasks.models.flops import Meter
+from evaluators.tasks.spec_decoding.scorer import check_output, spec_models
+from evaluators.tasks.spec_decoding.session import SpecSession, greedy_reference
 from evaluators.task import load_task
 from evaluators.contract import Status
 from evolve.executors import make_sandbox

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.spot_multi_region import scenarios as sc
-from evaluators.spot_multi_region.scorer import leaderboard_score, report
-from evaluators.spot_multi_region.simulator import Run, simulate
+from evaluators.tasks.spot_multi_region import scenarios as sc
+from evaluators.tasks.spot_multi_region.scorer import leaderboard_score, report
+from evaluators.tasks.spot_multi_region.simulator import Run, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
 from evolve.executors import make_sandbox
@@ -146,7 +146,7 @@ def test_switch_at_the_finishing_tick_sets_the_price():
 
 
 def test_reading_past_the_trace_fails_the_run():
-    from evaluators.spot_multi_region.simulator import SimulationError
+    from evaluators.tasks.spot_multi_region.simulator import SimulationError
     short = Run("short", np.zeros((2, 10), dtype=np.int8), np.array([1.0, 1.0]), task_seconds=900.0,
                 deadline_seconds=23 * GAP)
     with pytest.raises(SimulationError, match="reads past the last sample"):
@@ -316,8 +316,8 @@ def _greedy_with(prefix: str) -> str:
     """
     if not hasattr(self, "peek"):
         self.peek = None
-        for path in ("/work/main/evaluators/spot_multi_region/data/multi_region_aligned.tar.gz",
-                     "evaluators/spot_multi_region/data/multi_region_aligned.tar.gz"):
+        for path in ("/work/main/evaluators/tasks/spot_multi_region/data/multi_region_aligned.tar.gz",
+                     "evaluators/tasks/spot_multi_region/data/multi_region_aligned.tar.gz"):
             try:
                 self.peek = open(path, "rb").read()
             except OSError:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.spot_scheduling import scenarios as sc
-from evaluators.spot_scheduling.scorer import leaderboard_score, normalised, report
-from evaluators.spot_scheduling.simulator import ACTIONS, Scenario, simulate
+from evaluators.tasks.spot_scheduling import scenarios as sc
+from evaluators.tasks.spot_scheduling.scorer import leaderboard_score, normalised, report
+from evaluators.tasks.spot_scheduling.simulator import ACTIONS, Scenario, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
 from evolve.executors import make_sandbox
@@ -206,7 +206,7 @@ def _policy(body: str) -> str:
     ('return "SPOT" if obs.tick < 50 else None', Status.INVALID, "tick 50: step returned None"),
     ('raise ValueError("policy bug")', Status.CRASHED, "policy bug"),
     # Peeking at the future: the trace files are not in the jail, and obs has no such field.
-    ('open("/work/main/evaluators/spot_scheduling/data/single_region/us-west-2a_k80_8.json")',
+    ('open("/work/main/evaluators/tasks/spot_scheduling/data/single_region/us-west-2a_k80_8.json")',
      Status.CRASHED, "FileNotFoundError"),
     ("return obs.next_has_spot", Status.CRASHED, "AttributeError"),
 ])

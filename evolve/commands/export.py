@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 def export_command(args) -> int:
     from ..campaign import Campaign
-    from ..standalone import choose_program, export_program
+    from ..export.module import choose_program, export_program
 
     campaign = Campaign.open(open_archive(args.db), args.campaign)
     program_id = choose_program(campaign, program_id=args.program, best=args.best, cell=args.cell)

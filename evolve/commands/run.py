@@ -106,7 +106,7 @@ def start_providers(config) -> None:
 
 def drive(campaign: Campaign, as_json: bool) -> int:
     """Run a campaign in this process with a live progress bar; Ctrl-C once stops gracefully, twice aborts."""
-    from ..controller import CampaignFailed
+    from ..loop.controller import CampaignFailed
 
     config = campaign.config
     if config.sandbox == "process" and config.jail == "auto":

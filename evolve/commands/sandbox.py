@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..sandbox_image import (DEFAULT_BASE, DEFAULT_WHEELHOUSE, BuildError, build_image, doctor, image_tag,
+from ..executors.docker_image import (DEFAULT_BASE, DEFAULT_WHEELHOUSE, BuildError, build_image, doctor, image_tag,
                              remove_superseded_images)
 
 

@@ -6,7 +6,7 @@ from evaluators.runner import TaskRunner
 
 def local_sandbox(kind: str = "process", workers: int = 1, jail: str = "auto", **options) -> TaskRunner:
     if kind == "docker" and not options.get("image"):
-        from ..sandbox_image import image_tag
+        from .docker_image import image_tag
         options["image"] = image_tag()
     return TaskRunner.create(kind, workers, jail=jail, **options)
 

@@ -93,7 +93,7 @@ def probe_node() -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         report["process"] = f"unusable: {exc}"
     try:
-        from ..sandbox_image import doctor
+        from .docker_image import doctor
         problems = [p for p in doctor() if not p.startswith("no GPU")]
         report["docker"] = "ready" if not problems else problems[0]
     except Exception as exc:  # noqa: BLE001

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from archive import Archive
 
     from ..config import CampaignConfig
-    from ..dbthread import DatabaseThread
+    from ..loop.dbthread import DatabaseThread
 
 
 def build_mutator(config: CampaignConfig, archive: Archive | None = None, campaign_id: int | None = None,

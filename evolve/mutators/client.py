@@ -22,7 +22,7 @@ from typing import Any
 
 from archive import Archive
 
-from ..dbthread import DatabaseThread
+from ..loop.dbthread import DatabaseThread
 from archive.schema import utcnow
 
 from ..config import CampaignConfig, ModelConfig, PriceConfig
@@ -99,7 +99,7 @@ class LLMClient:
         # providers are built on a thread while the campaign starts (preload.py); the first call waits for them
         self.slots = [ModelSlot(m, preload.provider(m), config.price(m)) for m in config.models()]
         # A fixed `proposals` bounds the calls in flight as before; by default the controller's
-        # proposal window (evolve/concurrency.py) does, and this semaphore only enforces the cap.
+        # proposal window (evolve/loop/concurrency.py) does, and this semaphore only enforces the cap.
         self.concurrency = self.options.concurrency or config.proposals or 1024
         self.rate_limited = 0  # 429 answers so far: the proposal window halves on each new one
         self._slots_free = asyncio.Semaphore(self.concurrency)

@@ -230,7 +230,7 @@ class ProgramScreen(PollingScreen):
     @work(thread=True, exclusive=True, group="export")
     def _export(self, path: str, with_test: bool) -> None:
         from ..errors import UserError
-        from ..standalone import export_program
+        from ..export.module import export_program
 
         if with_test:
             self.app.call_from_thread(self.notify, "exporting: recording input/output pairs (a few seconds)…")

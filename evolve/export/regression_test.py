@@ -13,7 +13,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from .errors import ExportError
+from ..errors import ExportError
 
 if TYPE_CHECKING:
     from evaluators.contract import Sandbox

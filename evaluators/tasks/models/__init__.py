@@ -5,6 +5,6 @@
   decoding     metered KV-cached sampling and verifier scoring
   arith        the arithmetic reasoning domain (generator and verifier)
   corpus       the text corpus for the target and draft language models
-  train        `python -m evaluators.models.train`: trains and saves every model
+  train        `python -m evaluators.tasks.models.train`: trains and saves every model
   registry     loads the shipped weights safely on the chosen device
 """

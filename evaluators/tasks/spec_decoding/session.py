@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from evaluators.api import ServiceRefusal
-from evaluators.models.flops import Meter
+from evaluators.tasks.models.flops import Meter
 
 MAX_PENDING = 16
 

@@ -3,7 +3,7 @@
 One `SearchLM` serves one problem. It keeps every partial solution the policy has produced as
 a node (the token sequence stays here; the policy only sees ids and a few facts about each
 node), runs the generator and the verifier on the trusted side, books their FLOPs with
-FlopCounterMode (evaluators.models.flops.Meter) and enforces the problem's FLOPs budget: the
+FlopCounterMode (evaluators.tasks.models.flops.Meter) and enforces the problem's FLOPs budget: the
 call that goes over the budget is refused, as is every later call, and the problem counts as
 wrong whatever the policy answers.
 
@@ -19,9 +19,9 @@ import dataclasses
 import torch
 
 from evaluators.api import ServiceRefusal
-from evaluators.models import arith
-from evaluators.models.decoding import continue_batch, score_prefixes
-from evaluators.models.flops import Meter
+from evaluators.tasks.models import arith
+from evaluators.tasks.models.decoding import continue_batch, score_prefixes
+from evaluators.tasks.models.flops import Meter
 
 MAX_ROWS_PER_CALL = 256      # len(nodes) * n for one sample call
 MAX_NODES_PER_CALL = 256

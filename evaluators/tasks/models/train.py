@@ -1,8 +1,8 @@
 """Train every shipped model on the CPU, seeded and deterministic:
 
-    python -m evaluators.models.train                 # all four models (about 10 minutes on 2 cores)
-    python -m evaluators.models.train --only draft    # one model
-    python -m evaluators.models.train --scale 0.01 --out /tmp/w   # a smoke run
+    python -m evaluators.tasks.models.train                 # all four models (about 10 minutes on 2 cores)
+    python -m evaluators.tasks.models.train --only draft    # one model
+    python -m evaluators.tasks.models.train --scale 0.01 --out /tmp/w   # a smoke run
 
 Models (sizes in SPECS):
   generator  solves arithmetic chains step by step (arith.py); trained on canonical solutions
@@ -293,7 +293,7 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluators.models.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m evaluators.tasks.models.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=list(SPECS), action="append", help="train only these models")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count (smoke runs)")
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for name in [n for n in SPECS if n in names]:
         manifest[name] = train_one(name, args.scale, args.out, models)
-    manifest["_command"] = "python -m evaluators.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
+    manifest["_command"] = "python -m evaluators.tasks.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
     manifest["_threads"] = args.threads
     manifest["_torch"] = torch.__version__
     args.out.mkdir(parents=True, exist_ok=True)

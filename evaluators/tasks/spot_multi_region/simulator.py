@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from evaluators.spot_scheduling.simulator import (ACTIONS, DONE_EPS, NONE, ON_DEMAND, ON_DEMAND_PRICE, SPOT,
+from evaluators.tasks.spot_scheduling.simulator import (ACTIONS, DONE_EPS, NONE, ON_DEMAND, ON_DEMAND_PRICE, SPOT,
                                                   SimulationError, harness_guard, settle)
 
 __all__ = ["ACTIONS", "NONE", "ON_DEMAND", "SPOT", "MAX_REGIONS", "Outcome", "Run", "SimulationError", "simulate"]

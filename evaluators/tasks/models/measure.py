@@ -1,6 +1,6 @@
 """Measure every baseline of a model-backed task and print the README table.
 
-    python -m evaluators.models.measure tts_search --splits train heldout [--write]
+    python -m evaluators.tasks.models.measure tts_search --splits train heldout [--write]
 
 Evaluates each baseline through the process sandbox (the same path as `evolve eval`), prints
 a markdown table of the task's headline metrics, and with --write stores the figures in the
@@ -74,7 +74,7 @@ def write(task_name: str, results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluators.models.measure")
+    parser = argparse.ArgumentParser(prog="python -m evaluators.tasks.models.measure")
     parser.add_argument("task", choices=list(COLUMNS))
     parser.add_argument("--splits", nargs="+", default=["train", "heldout"])
     parser.add_argument("--write", action="store_true", help="store the figures in task.yaml")

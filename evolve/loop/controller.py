@@ -6,7 +6,7 @@ loop is strictly sequential and, because every iteration's randomness is derived
 and `evolve resume`.
 
 The event loop never waits on the database: every archive call runs on the campaign's database
-thread (evolve/dbthread.py, shared with the LLM call log, in submission order), and what the
+thread (evolve/loop/dbthread.py, shared with the LLM call log, in submission order), and what the
 loop needs at every iteration (the code hashes of the campaign's programs) is kept in memory.
 """
 from __future__ import annotations
@@ -23,15 +23,15 @@ from evaluators.contract import EvaluationResult, Sandbox, Status
 from sandbox.failures import SandboxUnavailable
 
 from .cascade import Cascade
-from .code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
+from ..code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
-from .mutators import (HISTORY_OPERATORS, LEARNING_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed,
+from ..mutators import (HISTORY_OPERATORS, LEARNING_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed,
                        ProgramView, StopCampaign)
 
 if TYPE_CHECKING:
-    from .campaign import Campaign
+    from ..campaign import Campaign
 
 
 STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive

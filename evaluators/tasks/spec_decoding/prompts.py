@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 
-from evaluators.models import corpus
+from evaluators.tasks.models import corpus
 
 PROMPT_CHARS = 48
 SPLITS = {"train": {"offset": 0, "count": 6, "n_new": 64}, "heldout": {"offset": 2, "count": 24, "n_new": 96}}

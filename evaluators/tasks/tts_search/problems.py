@@ -2,14 +2,14 @@
 
 train: 8 problems per level (32), seed 101; heldout: 50 per level (200), seed 202. The
 training script excludes every problem of these seeds from the generator's and verifier's
-training data (evaluators.models.train.eval_problem_texts).
+training data (evaluators.tasks.models.train.eval_problem_texts).
 """
 from __future__ import annotations
 
 import functools
 
-from evaluators.models import arith
-from evaluators.models.train import EVAL_SEEDS
+from evaluators.tasks.models import arith
+from evaluators.tasks.models.train import EVAL_SEEDS
 
 SPLITS = {"train": (EVAL_SEEDS["tts_train"], 8), "heldout": (EVAL_SEEDS["tts_heldout"], 50)}
 

@@ -5,7 +5,7 @@ prose about programming. `build()` extracts the module, class and function docst
 modules in `MODULES` (in that order) from the running interpreter, keeps printable ASCII,
 and `data/stdlib_docstrings.txt` ships the result (built from CPython 3.11.7, PSF License) so
 training does not depend on which Python is installed. Rebuild it with
-`python -m evaluators.models.corpus`.
+`python -m evaluators.tasks.models.corpus`.
 
 Tokens are characters: the 95 printable ASCII characters plus newline.
 """

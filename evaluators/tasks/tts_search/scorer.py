@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from evaluators.api import Candidate, CandidateError, EvalContext, InvalidOutput, Status
-from evaluators.models.registry import pick_device, shared_model
+from evaluators.tasks.models.registry import pick_device, shared_model
 
 from .problems import problem_set
 from .service import SearchLM

@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from evaluators.api import Candidate, EvalContext, InvalidOutput
-from evaluators.models import corpus
-from evaluators.models.flops import Meter
-from evaluators.models.registry import load_model, pick_device
+from evaluators.tasks.models import corpus
+from evaluators.tasks.models.flops import Meter
+from evaluators.tasks.models.registry import load_model, pick_device
 
 from .costs import call_cost, cost_table
 from .prompts import n_new as split_n_new

@@ -1,6 +1,6 @@
 """The cost model: measured wall time of one forward pass, per model and tokens fed, per device.
 
-    python -m evaluators.spec_decoding.costs      # measure on this machine, write costs.json
+    python -m evaluators.tasks.spec_decoding.costs      # measure on this machine, write costs.json
 
 Each figure is the fastest of REPEATS calls (the minimum is the estimate least disturbed by
 other processes on a shared machine) of a KV-cached forward pass that feeds q tokens
@@ -68,7 +68,7 @@ def call_cost(table: dict[str, list[float]], model: str, fed: int) -> float:
 
 
 def main() -> int:
-    from evaluators.models.registry import pick_device
+    from evaluators.tasks.models.registry import pick_device
 
     from .scorer import spec_models
     torch.set_num_threads(1)

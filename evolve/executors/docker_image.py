@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_REPO = "evolve-sandbox"
 # Files whose content decides what a worker in the image runs: the image tag hashes them.
 HASHED_TREES = ("sandbox", "evaluators")

@@ -6,7 +6,7 @@ metrics on every split it was evaluated on. It keeps exactly the program's impor
 export that would import anything from this project is refused.
 
 The regression test (`--with-test`) replays a conversation recorded on the trusted side of the
-sandbox while the task's scorer drove the program there (see evolve/replay.py): the program is
+sandbox while the task's scorer drove the program there (see evolve/export/regression_test.py): the program is
 never executed in this process, which holds the archive and the user's API keys.
 """
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 from archive.schema import CampaignRecord, Evaluation, Program
 from evaluators.task import Task
 
-from . import __version__
-from .code import strip_markers
-from .errors import ExportError
-from .replay import build_test, record_cases
+from .. import __version__
+from ..code import strip_markers
+from ..errors import ExportError
+from .regression_test import build_test, record_cases
 
 PROJECT_PACKAGES = {"evolve", "evaluators", "sandbox", "archive", "prompts"}
 
@@ -230,7 +230,7 @@ def _record(campaign, module: str) -> list[dict]:
     """The module's conversation with the trusted scorer, recorded in the campaign's sandbox."""
     import asyncio
 
-    from .executors import make_sandbox
+    from ..executors import make_sandbox
 
     async def run():
         sandbox = make_sandbox(campaign.config.sandbox, workers=1, jail=campaign.config.jail)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluators.api import Candidate, EvalContext, InvalidOutput
-from evaluators.spot_scheduling.scorer import normalised
+from evaluators.tasks.spot_scheduling.scorer import normalised
 
 from .scenarios import GROUP_NAMES, run_set
 from .simulator import ACTIONS, ON_DEMAND_PRICE, Outcome, Run, SimulationError, simulate

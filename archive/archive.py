@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .cascade_log import CascadeLog
 from .db import database_url, known_revisions, make_engine, upgrade
-from .errors import ArchiveError, ArchiveUnusable
+from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
+from .horizon import EVERYTHING, Horizon
 from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
@@ -65,10 +66,10 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         limit = CampaignRecord.__table__.c.name.type.impl.length
         if name and len(name) > limit:
             raise ArchiveError(f"campaign name is {len(name)} characters; use at most {limit}")
-        taken = f"a campaign named {name!r} already exists; pick another --name or resume it"
+        taken = f"a campaign named {name!r} already exists"
         with self.session() as s:
             if name and s.scalar(select(CampaignRecord.id).where(CampaignRecord.name == name)) is not None:
-                raise ArchiveError(taken)
+                raise CampaignNameTaken(taken)
             campaign = CampaignRecord(name=name or f"tmp-{uuid.uuid4().hex}", task_name=task_name,
                                       task_dir=task_dir, config=config, seed=seed, iterations=iterations,
                                       state=CampaignState.CREATED.value)
@@ -76,7 +77,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             try:
                 s.flush()
             except IntegrityError:  # another process (maybe another machine) took the name just now
-                raise ArchiveError(taken) from None
+                raise CampaignNameTaken(taken) from None
             if not name:
                 campaign.name = f"{task_name}-{campaign.id}"
             s.commit()
@@ -90,7 +91,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             if found is None:
                 found = s.scalar(select(CampaignRecord).where(CampaignRecord.name == str(ref)))
             if found is None:
-                raise ArchiveError(f"no campaign {ref!r} in {display_name(self.db)}; `evolve status` lists campaigns")
+                raise NoSuchCampaign(f"no campaign {ref!r} in {display_name(self.db)}")
             return found
 
     def campaigns(self) -> list[CampaignRecord]:
@@ -101,7 +102,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         with self.session() as s:
             found = s.scalar(select(CampaignRecord).order_by(CampaignRecord.id.desc()).limit(1))
         if found is None:
-            raise ArchiveError(f"no campaigns in {display_name(self.db)}; start one with `evolve run TASK`")
+            raise NoCampaigns(f"no campaigns in {display_name(self.db)}")
         return found
 
     def set_state(self, campaign_id: int, state: CampaignState, message: str | None = None, *,
@@ -167,25 +168,40 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             raise ArchiveError(f"no program {program_id}")
         return found
 
-    def known_hashes(self, campaign_id: int) -> dict[str, int]:
-        """Normalized code hash -> the earliest program with it, over the programs a later twin duplicates."""
-        with self.session() as s:
-            rows = s.execute(select(Program.code_hash, func.min(Program.id)).where(
-                Program.campaign_id == campaign_id, Program.code_hash.is_not(None),
-                Program.state.in_([s.value for s in KNOWN_PROGRAM_STATES])).group_by(Program.code_hash)).all()
-        return {code_hash: program_id for code_hash, program_id in rows}
-
-    def program_views(self, program_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """What a mutator may see of each program (code, lineage facts, training score, metrics, artifacts)."""
+    def program_views(self, program_ids: Iterable[int], horizon: Horizon = EVERYTHING) -> dict[int, dict[str, Any]]:
+        """What a mutator may see of each program (code, lineage facts, training score, metrics, artifacts);
+        a program the horizon has not decided shows no evaluation."""
         ids = list(dict.fromkeys(program_ids))
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.code, Program.generation, Program.island, Program.operator,
-                                    Evaluation.score, Evaluation.metrics, Evaluation.artifacts)
+                                    Evaluation.score, Evaluation.metrics, Evaluation.artifacts, Program.iteration)
                              .outerjoin(Evaluation, (Evaluation.program_id == Program.id)
                                         & (Evaluation.role == EvaluationRole.TRAIN.value))
                              .where(Program.id.in_(ids))).all()
-        return {r[0]: {"id": r[0], "code": r[1], "generation": r[2], "island": r[3], "operator": r[4], "score": r[5],
-                       "metrics": dict(r[6] or {}), "artifacts": dict(r[7] or {})} for r in rows}
+        views = {}
+        for r in rows:
+            seen = horizon.decided(r[8])
+            views[r[0]] = {"id": r[0], "code": r[1], "generation": r[2], "island": r[3], "operator": r[4],
+                           "score": r[5] if seen else None, "metrics": dict(r[6] or {}) if seen else {},
+                           "artifacts": dict(r[7] or {}) if seen else {}}
+        return views
+
+    def iteration_states(self, campaign_id: int) -> dict[int, str]:
+        """Every iteration's program state, for a loop that resumes the campaign."""
+        with self.session() as s:
+            return dict(s.execute(select(Program.iteration, Program.state).where(Program.campaign_id == campaign_id)).all())
+
+    def known_programs(self, campaign_id: int) -> dict[str, tuple[int, int]]:
+        """Normalized code hash -> (program id, iteration) of the earliest program with it, over the programs a
+        later twin duplicates."""
+        with self.session() as s:
+            rows = s.execute(select(Program.code_hash, Program.id, Program.iteration).where(
+                Program.campaign_id == campaign_id, Program.code_hash.is_not(None),
+                Program.state.in_([s.value for s in KNOWN_PROGRAM_STATES])).order_by(Program.iteration)).all()
+        known: dict[str, tuple[int, int]] = {}
+        for code_hash, program_id, iteration in rows:
+            known.setdefault(code_hash, (program_id, iteration))
+        return known
 
     def iterations_done(self, campaign_id: int) -> set[int]:
         with self.session() as s:
@@ -202,9 +218,11 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             return s.scalar(select(Program).where(Program.campaign_id == campaign_id, Program.iteration == 0))
 
     # ---- evaluations and elites ------------------------------------------------------------
-    def record_training(self, program_id: int, split: str, result, *, grid: Grid,
-                        islands: Iterable[int]) -> PlacementOutcome:
-        """Store a program's training evaluation; an ok result competes for its cell on each island."""
+    def record_training(self, program_id: int, split: str, result, *, grid: Grid | None = None,
+                        islands: Iterable[int] = ()) -> PlacementOutcome:
+        """Store a program's training evaluation (its verdict). Given a grid, an ok result competes for its cell
+        on each island at once; the loop passes none and lets verdicts compete in iteration order (`apply`)."""
+        outcome = PlacementOutcome(None, False, False)
         with self.session() as s:
             program = s.get(Program, program_id)
             s.add(self._evaluation_row(program_id, split, EvaluationRole.TRAIN, result))
@@ -213,15 +231,55 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
             except IntegrityError:
                 raise ArchiveError(f"program {program_id} already has a {split} evaluation") from None
             program.state = ProgramState.EVALUATED.value
-            outcome = PlacementOutcome(None, False, False)
-            if result.ok:
-                outcome = self._place(s, program, grid.key(result.descriptors), result.score, islands)
-            else:
+            if not result.ok:
                 s.add(Event(campaign_id=program.campaign_id, kind="failure", program_id=program_id,
                             data={"status": result.status.value,
                                   "message": str(result.artifacts.get("message", ""))[:300]}))
+            elif grid is not None:
+                outcome = self._place(s, program, grid.key(result.descriptors), result.score, islands)
             s.commit()
-            return outcome
+        return outcome
+
+    def apply(self, campaign_id: int, iteration: int, *, grid: Grid, islands: Iterable[int]) -> PlacementOutcome:
+        """Let iteration `iteration`'s verdict enter the archive's decisions: an ok training evaluation competes
+        for its cell on each island; the campaign's applied horizon moves to `iteration` in the same
+        transaction. The loop calls this in iteration order, once per iteration."""
+        outcome = PlacementOutcome(None, False, False)
+        with self.session() as s:
+            row = s.execute(select(Program, Evaluation)
+                            .outerjoin(Evaluation, (Evaluation.program_id == Program.id)
+                                       & (Evaluation.role == EvaluationRole.TRAIN.value))
+                            .where(Program.campaign_id == campaign_id, Program.iteration == iteration)).first()
+            if row is not None and row[1] is not None and row[1].status == "ok":
+                program, evaluation = row
+                outcome = self._place(s, program, grid.key(evaluation.descriptors), evaluation.score, islands)
+            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id)
+                      .values(applied_through=iteration))
+            s.commit()
+        return outcome
+
+    def occupied_keys(self, campaign_id: int, grid: Grid, through: int) -> set[str]:
+        """The cells some island's elite held once the verdicts of iterations up to `through` were applied:
+        a cell, once held, stays held (a better program or a migrant only replaces its elite), so these
+        are the cells of the ok training verdicts up to there."""
+        with self.session() as s:
+            rows = s.scalars(select(Evaluation.descriptors).join(Program, Program.id == Evaluation.program_id)
+                             .where(Program.campaign_id == campaign_id, Program.iteration <= through,
+                                    Evaluation.role == EvaluationRole.TRAIN.value, Evaluation.status == "ok")).all()
+        return {grid.key(descriptors or {}) for descriptors in rows}
+
+    def trained_through(self, campaign_id: int, through: int) -> int:
+        """How many programs of iterations up to `through` have a training verdict (the seed included)."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Program).where(
+                Program.campaign_id == campaign_id, Program.iteration <= through,
+                Program.state == ProgramState.EVALUATED.value)) or 0
+
+    def applied_through(self, campaign_id: int) -> int:
+        """The last iteration whose verdict the archive's decisions include (-1: not even the seed's)."""
+        with self.session() as s:
+            value = s.scalar(select(CampaignRecord.applied_through).where(CampaignRecord.id == campaign_id))
+        return -1 if value is None else value
 
     def record_report(self, program_id: int, split: str, result) -> Evaluation:
         """Store (or redo) a reporting evaluation (held-out, leaderboard); it never competes for a cell."""
@@ -339,15 +397,21 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
                                                            Evaluation.role == EvaluationRole.TRAIN.value))
         return program, evaluation
 
-    def recent_attempts(self, campaign_id: int, limit: int = 8) -> list[dict[str, Any]]:
+    def recent_attempts(self, campaign_id: int, limit: int = 8, horizon: Horizon = EVERYTHING) -> list[dict[str, Any]]:
+        """The latest `limit` children the horizon has seen proposed, newest first, with their training outcome
+        (pending for those it has not decided)."""
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.operator, Program.mutator, Program.state, Program.parent_id,
-                                    Evaluation.status, Evaluation.score)
-                             .outerjoin(Evaluation, Evaluation.program_id == Program.id)
-                             .where(Program.campaign_id == campaign_id, Program.iteration > 0)
-                             .order_by(Program.id.desc()).limit(limit)).all()
+                                    Evaluation.status, Evaluation.score, Program.iteration)
+                             .outerjoin(Evaluation, (Evaluation.program_id == Program.id)
+                                        & (Evaluation.role == EvaluationRole.TRAIN.value))
+                             .where(Program.campaign_id == campaign_id, Program.iteration > 0,
+                                    Program.iteration <= horizon.proposed_through)
+                             .order_by(Program.iteration.desc()).limit(limit)).all()
         return [{"program_id": r[0], "operator": r[1], "mutator": r[2], "state": r[3], "parent_id": r[4],
-                 "status": r[5], "score": r[6]} for r in rows]
+                 "status": r[5], "score": r[6]} if horizon.decided(r[7]) else
+                {"program_id": r[0], "operator": r[1], "mutator": r[2], "state": ProgramState.PENDING.value,
+                 "parent_id": r[4], "status": None, "score": None} for r in rows]
 
     def stats(self, campaign_id: int) -> dict[str, Any]:
         with self.session() as s:

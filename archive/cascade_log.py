@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from .errors import ArchiveError
+from .horizon import EVERYTHING, Horizon
 from .schema import Evaluation, Event, Program
 from .states import EvaluationRole, ProgramState
 
@@ -54,20 +55,26 @@ class CascadeLog:
             s.execute(update(Program).where(Program.id == program_id).values(fingerprint=fingerprint))
             s.commit()
 
-    def find_fingerprint(self, campaign_id: int, fingerprint: str, exclude: int | None = None) -> int | None:
-        """The earliest other program of the campaign with this fingerprint that was not itself merged."""
+    def find_fingerprint(self, campaign_id: int, fingerprint: str, exclude: int | None = None,
+                         horizon: Horizon = EVERYTHING) -> int | None:
+        """The earliest other program of the campaign with this fingerprint that was not itself merged, among
+        the iterations the horizon has decided."""
         with self.session() as s:
             query = select(Program.id).where(Program.campaign_id == campaign_id, Program.fingerprint == fingerprint,
-                                             Program.state != ProgramState.FUNCTIONAL_DUPLICATE.value)
+                                             Program.state != ProgramState.FUNCTIONAL_DUPLICATE.value,
+                                             Program.iteration <= horizon.decided_through)
             if exclude is not None:
                 query = query.where(Program.id != exclude)
-            return s.scalar(query.order_by(Program.id).limit(1))
+            return s.scalar(query.order_by(Program.iteration).limit(1))
 
-    def recent_stage_scores(self, campaign_id: int, split: str, limit: int) -> list[float]:
-        """Scores of the campaign's latest `limit` ok evaluations on a stage split, newest first."""
+    def recent_stage_scores(self, campaign_id: int, split: str, limit: int,
+                            horizon: Horizon = EVERYTHING) -> list[float]:
+        """Scores of the ok evaluations on a stage split of the campaign's latest `limit` decided iterations
+        that have one, newest iteration first."""
         with self.session() as s:
             return list(s.scalars(select(Evaluation.score).join(Program, Program.id == Evaluation.program_id)
                                   .where(Program.campaign_id == campaign_id, Evaluation.split == split,
                                          Evaluation.role == EvaluationRole.STAGE.value,
-                                         Evaluation.status == "ok")
-                                  .order_by(Evaluation.id.desc()).limit(limit)))
+                                         Evaluation.status == "ok",
+                                         Program.iteration <= horizon.decided_through)
+                                  .order_by(Program.iteration.desc()).limit(limit)))

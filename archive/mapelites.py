@@ -5,6 +5,7 @@ import bisect
 import dataclasses
 import itertools
 import math
+from typing import Iterable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,3 +72,28 @@ class Grid:
         if not self.axes:
             return ["0"]  # the key key() gives every program, not ""
         return [",".join(map(str, c)) for c in itertools.product(*(range(a.bins) for a in self.axes))]
+
+    # ---- niche geometry --------------------------------------------------------------------
+    def empty_cells(self, occupied: Iterable[str], limit: int = 4096) -> list[str]:
+        """Every key no elite holds, in key order; [] for grids larger than `limit` cells (too many to list)."""
+        if self.size > limit:
+            return []
+        filled = set(occupied)
+        return [k for k in self.all_keys() if k not in filled]
+
+    def same_bins(self, a: dict[str, float], b: dict[str, float], axes: Iterable[str]) -> bool:
+        """Whether two descriptor sets fall in the same bins on the grid's axes named in `axes`."""
+        names = set(axes)
+        return all(axis.index(a.get(axis.name)) == axis.index(b.get(axis.name))
+                   for axis in self.axes if axis.name in names)
+
+    def opens_column(self, descriptors: dict[str, float], occupied: Iterable[str], axes: Iterable[str]) -> bool:
+        """Whether no occupied cell shares the bins of `descriptors` on the grid's axes named in `axes`
+        (the column those axes span is empty, so a program there lands in an empty cell whatever its
+        other descriptors); False on a grid with none of those axes."""
+        names = set(axes)
+        positions = [i for i, axis in enumerate(self.axes) if axis.name in names]
+        if not positions:
+            return False
+        column = tuple(self.axes[i].index(descriptors.get(self.axes[i].name)) for i in positions)
+        return all(tuple(self.parse(key)[i] for i in positions) != column for key in occupied)

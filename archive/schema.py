@@ -36,6 +36,9 @@ class CampaignRecord(Base):
     message: Mapped[str | None] = mapped_column(PortableText)
     pid: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(PortableString(255))
+    # the last iteration whose verdict the cells include (the loop applies verdicts in iteration order);
+    # None: nothing applied yet, or a campaign stored before verdicts were applied in order
+    applied_through: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None]

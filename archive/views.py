@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import aliased
 
+from .horizon import EVERYTHING, Horizon
 from .qd import QD_EVENT, archive_qd, resolve_offset
 from .schema import CampaignRecord, Cell, Evaluation, Event, Program
 from .states import EvaluationRole, ProgramState
@@ -41,35 +42,42 @@ class ArchiveViews:
                  "mutator": r[5], "operator": r[6], "state": r[7], "split": r[8], "status": r[9], "score": r[10]}
                 for r in rows]
 
-    def children_by_operator(self, campaign_id: int, parent_id: int, operators) -> list[dict[str, Any]]:
+    def children_by_operator(self, campaign_id: int, parent_id: int, operators,
+                             horizon: Horizon = EVERYTHING) -> list[dict[str, Any]]:
         """A parent's children made by the given operators, by iteration, each with its edit and training outcome.
 
         A duplicate (textual or functional) carries the outcome of the program it duplicates;
         `status` is None until there is a training evaluation (pending, or cut by a cascade stage:
         `outcome_state` tells which: the child's own state, or its twin's for a duplicate). For a cut
         outcome, `stage` gives how many stage evaluations it had (the probe run included) and the last
-        one's score, the stage that cut it; else `stage` is None.
+        one's score, the stage that cut it; else `stage` is None. Only the horizon's proposals are
+        listed, and those it has not decided show as pending (archive/horizon.py).
         """
         where = (Program.campaign_id == campaign_id, Program.parent_id == parent_id,
-                 Program.operator.in_(list(operators)))
-        return self._children_with_outcomes(where, Program.iteration, None)
+                 Program.operator.in_(list(operators)), Program.iteration <= horizon.proposed_through)
+        return self._children_with_outcomes(where, Program.iteration, None, horizon)
 
-    def recent_children_by_operator(self, campaign_id: int, operators, limit: int = 200) -> list[dict[str, Any]]:
+    def recent_children_by_operator(self, campaign_id: int, operators, limit: int = 200,
+                                    horizon: Horizon = EVERYTHING) -> list[dict[str, Any]]:
         """The campaign's latest `limit` children made by the given operators, of any parent, newest first,
         as children_by_operator gives them (each also names its `parent_id`)."""
         return self._children_with_outcomes(
-            (Program.campaign_id == campaign_id, Program.iteration > 0, Program.operator.in_(list(operators))),
-            Program.iteration.desc(), limit)
+            (Program.campaign_id == campaign_id, Program.iteration > 0, Program.operator.in_(list(operators)),
+             Program.iteration <= horizon.proposed_through),
+            Program.iteration.desc(), limit, horizon)
 
-    def operator_states(self, campaign_id: int, parent_id: int) -> tuple[dict[str, dict[str, int]],
-                                                                          dict[str, dict[str, int]]]:
+    def operator_states(self, campaign_id: int, parent_id: int, horizon: Horizon = EVERYTHING
+                        ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
         """How the children by each operator ended so far, {operator: {state: count}}: of this parent, and
-        of the whole campaign (this parent's included). One grouped query."""
+        of the whole campaign (this parent's included), as the horizon sees them. One grouped query."""
         mine = (Program.parent_id == parent_id).label("mine")
+        state = case((Program.iteration <= horizon.decided_through, Program.state),
+                     else_=literal(ProgramState.PENDING.value)).label("seen_state")
         with self.session() as s:
-            rows = s.execute(select(Program.operator, Program.state, mine, func.count())
-                             .where(Program.campaign_id == campaign_id, Program.iteration > 0)
-                             .group_by(Program.operator, Program.state, mine)).all()
+            rows = s.execute(select(Program.operator, state, mine, func.count())
+                             .where(Program.campaign_id == campaign_id, Program.iteration > 0,
+                                    Program.iteration <= horizon.proposed_through)
+                             .group_by(Program.operator, state, mine)).all()
         parent: dict[str, dict[str, int]] = {}
         campaign: dict[str, dict[str, int]] = {}
         for operator, state, is_mine, count in rows:
@@ -78,7 +86,8 @@ class ArchiveViews:
                 by_state[state] = by_state.get(state, 0) + count
         return parent, campaign
 
-    def _children_with_outcomes(self, where, order, limit: int | None) -> list[dict[str, Any]]:
+    def _children_with_outcomes(self, where, order, limit: int | None,
+                                horizon: Horizon = EVERYTHING) -> list[dict[str, Any]]:
         train = aliased(Evaluation)
         twin = aliased(Program)  # the program whose outcome counts: itself, or the one it duplicates
         with self.session() as s:
@@ -99,9 +108,13 @@ class ArchiveViews:
                 seen = stages.setdefault(pid, {"evaluations": 0, "score": None})
                 seen["evaluations"] += 1
                 seen["score"] = score  # the last stage run is the one that cut it
+        pending = ProgramState.PENDING.value
         return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
                  "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1],
                  "parent_id": r[6], "outcome_state": r[7], "stage": stages.get(r[5])}
+                if horizon.decided(r[1]) else
+                {"program_id": r[0], "iteration": r[1], "state": pending, "edit": r[3] or {}, "operator": r[4],
+                 "status": None, "score": None, "parent_id": r[6], "outcome_state": pending, "stage": None}
                 for r in rows]
 
     def campaign_summaries(self) -> dict[int, dict[str, Any]]:

@@ -153,7 +153,7 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
     from evolve.campaign import Campaign
     from evolve.config import build_config
     from evolve.loop.controller import Controller
-    from evolve.executors import make_sandbox
+    from evolve.executors import local_executor
     from evolve.mutators import OfflineMutator
 
     config = build_config(None, {"task_dir": str(TOY), "iterations": iterations, "workers": workers,
@@ -161,7 +161,7 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
     task = load_task(task_dir=TOY)
     archive = Archive(db)
     campaign = Campaign.create(archive, config.model_copy(update={"name": "stall"}))
-    sandbox = make_sandbox("process", workers=workers)
+    sandbox = local_executor("process", workers=workers)
     await sandbox.evaluate(task, task.seed_code)  # workers started outside the measured region
     lags: list[float] = []
     done = asyncio.Event()
@@ -176,7 +176,7 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
     ticking = asyncio.create_task(ticker())
     started = time.perf_counter()
     try:
-        await Controller(campaign, sandbox, OfflineMutator()).run()
+        await Controller(campaign.run_spec(), sandbox, OfflineMutator()).run()
     finally:
         elapsed = time.perf_counter() - started
         done.set()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluators.tasks.binpack_online import scorer  # noqa: E402
 from evaluators.tasks.binpack_online.instances import datasets  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 from sandbox import wire  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def priority(item, bins):
 
 async def _evaluations(code: str, splits: list[str], runs: int) -> dict:
     task = load_task("binpack_online")
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
     out = {}
     try:
         await sandbox.evaluate(task, code, split=splits[0])  # warm-up: worker and zygote start

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_offline_tasks import campaign  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 
 
 async def audit(db: Path, task_name: str, workers: int) -> dict:
@@ -41,7 +41,7 @@ async def audit(db: Path, task_name: str, workers: int) -> dict:
                                             "and status != 'ok'")}
     con.close()
     task = load_task(task_name, None)
-    sandbox = make_sandbox("process", workers=workers, jail="auto")
+    sandbox = local_executor("process", workers=workers, jail="auto")
     scores: dict[int, float | None] = {pid: s for pid, s in train.items()}
     scores.update({pid: None for pid in failed})
 

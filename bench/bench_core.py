@@ -26,7 +26,7 @@ from evolve.config import build_config  # noqa: E402
 from evolve.campaign import Campaign  # noqa: E402
 from evolve.loop.controller import Controller  # noqa: E402
 from evolve.mutators import OfflineMutator  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402
 from sandbox.jail import Zygote  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
@@ -40,9 +40,9 @@ async def throughput(iterations: int, workers: int, db: str) -> tuple[float, int
     task = load_task(task_dir=TOY)
     archive = Archive(db)
     campaign = Campaign.create(archive, config.model_copy(update={'name': "bench"}))
-    sandbox = make_sandbox("process", workers=workers)
+    sandbox = local_executor("process", workers=workers)
     await sandbox.evaluate(task, task.seed_code)  # start the workers outside the timed region
-    controller = Controller(campaign, sandbox, OfflineMutator())
+    controller = Controller(campaign.run_spec(), sandbox, OfflineMutator())
     started = time.perf_counter()
     summary = await controller.run()
     elapsed = time.perf_counter() - started
@@ -53,7 +53,7 @@ async def throughput(iterations: int, workers: int, db: str) -> tuple[float, int
 
 async def sandbox_latency(repeats: int) -> list[float]:
     task = load_task(task_dir=TOY)
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
     code = task.baseline_code("zero")
     await sandbox.evaluate(task, code)
     times = []

@@ -33,7 +33,7 @@ import archive_latency  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors.local_cluster import LocalRayCluster  # noqa: E402
 from evolve.executors.ray import RayExecutor  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 from evaluators.contract import Status  # noqa: E402
 
 TRIVIAL = load_task(task_dir=ROOT / "bench" / "trivial_task")
@@ -55,7 +55,7 @@ async def _timed(executor, task) -> float:
 def section_a(address: str, runs: int) -> dict:
     """Ray executor vs local process sandbox, alternated, one warm worker each."""
     async def run():
-        local = make_sandbox("process", workers=1, jail="auto")
+        local = local_executor("process", workers=1, jail="auto")
         remote = RayExecutor(address, workers=1)
         try:
             await remote.warm_up(TRIVIAL)

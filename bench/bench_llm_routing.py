@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 
 SPLITS = ("train", "heldout")
 SHOWN = ("slo_attainment", "ttft_attainment", "tpot_attainment", "ttft_p50", "ttft_p99", "tpot_p99", "e2e_p99",
@@ -29,7 +29,7 @@ SHOWN = ("slo_attainment", "ttft_attainment", "tpot_attainment", "ttft_p50", "tt
 
 async def _measure(runs: int) -> dict:
     task = load_task("llm_routing")
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
     out: dict = {}
     try:
         await sandbox.evaluate(task, task.seed_code, split="train")  # warm-up: worker start, imports

@@ -28,7 +28,7 @@ from evaluators.tasks.models.decoding import continue_batch, score_prefixes  # n
 from evaluators.tasks.models.flops import Meter  # noqa: E402
 from evaluators.tasks.models.registry import shared_model  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 
 QUICK = {"tts_search": ["greedy", "best_of_n"], "spec_decoding": ["fixed_k1", "fixed_k4"]}
 HEADLINE = {"tts_search": ("accuracy", "flops_per_problem"), "spec_decoding": ("speedup", "flops_per_token")}
@@ -38,7 +38,7 @@ async def time_baselines(names: dict[str, list[str]]) -> list[tuple]:
     rows = []
     for task_name, baselines in names.items():
         task = load_task(task_name)
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             for i, baseline in enumerate(baselines):
                 started = time.perf_counter()

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 from evaluators.contract import Status  # noqa: E402
 
 TASK = load_task(task_dir=Path(__file__).resolve().parent / "trivial_task")
@@ -52,7 +52,7 @@ async def warm(sandbox, runs: int, warmup: int = 3) -> list[float]:
 async def cold(runs: int, **options) -> tuple[list[float], list[float]]:
     evaluations, teardowns = [], []
     for _ in range(runs):
-        sandbox = make_sandbox("docker", workers=1, **options)
+        sandbox = local_executor("docker", workers=1, **options)
         evaluations.append(await _timed(sandbox))
         started = time.perf_counter()
         await sandbox.close()
@@ -76,11 +76,11 @@ def main() -> int:
     args = parser.parse_args()
 
     rows: dict[str, dict] = {}
-    rows["process jail"] = summary(asyncio.run(warm(make_sandbox("process", workers=1, jail="auto"), args.runs)))
+    rows["process jail"] = summary(asyncio.run(warm(local_executor("process", workers=1, jail="auto"), args.runs)))
     if not args.skip_docker:
         from evolve.executors.docker_image import image_tag
         options = {"image": args.image or image_tag()}  # fixed once: others may edit the tree meanwhile
-        rows["docker warm"] = summary(asyncio.run(warm(make_sandbox("docker", workers=1, **options), args.runs)))
+        rows["docker warm"] = summary(asyncio.run(warm(local_executor("docker", workers=1, **options), args.runs)))
         evaluations, teardowns = asyncio.run(cold(args.cold_runs, **options))
         rows["docker cold"] = summary(evaluations)
         rows["docker cold"]["teardown_median_ms"] = round(1000 * statistics.median(teardowns), 1)

@@ -24,14 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 
 SPLITS = ("leaderboard", "train", "heldout")
 
 
 async def measure(runs: int) -> dict:
     task = load_task("spot_multi_region")
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
     out: dict = {}
     try:
         for split in SPLITS:

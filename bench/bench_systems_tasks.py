@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from evaluators.tasks.moe_eplb.workloads import warmup  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
-from evolve.executors import make_sandbox  # noqa: E402
+from evolve.executors import local_executor  # noqa: E402
 from sandbox.candidate import Candidate  # noqa: E402
 from sandbox.jail import Zygote  # noqa: E402
 
@@ -55,7 +55,7 @@ class Policy:
 
 async def _evaluations(task_name: str, programs: dict[str, str], split: str, runs: int) -> dict:
     task = load_task(task_name)
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
     out = {}
     try:
         await sandbox.evaluate(task, next(iter(programs.values())), split=split)  # warm-up

@@ -1,9 +1,10 @@
-"""The task contract's result types, and the interface the campaign evaluates programs through."""
+"""The task contract's result types, and the executor: what a campaign evaluates programs through."""
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sandbox.limits import Limits
 
@@ -56,13 +57,36 @@ class EvaluationResult:
         return cls(status=status, artifacts={"message": message, **artifacts})
 
 
-class Sandbox(Protocol):
-    """What a campaign evaluates programs through (a local pool, a Ray cluster, ...)."""
+class Executor(abc.ABC):
+    """Where a campaign's evaluations run: a pool of sandboxed workers on this machine, or on the nodes of
+    a Ray cluster. Each evaluation runs the candidate in a sandbox (sandbox/: a jailed process or a
+    Docker container) against the task's trusted scorer. Subclasses implement `evaluate`; every other
+    member has a documented default.
+    """
 
+    name: str = "executor"
+    workers: int = 1  # evaluations at once
+
+    def check(self, task: Task) -> None:
+        """Raise sandbox.SandboxUnavailable (one line) when this executor cannot run `task`, before a campaign
+        is stored or resumed. Default: no check; problems surface at the first evaluation."""
+        return None
+
+    async def start(self) -> None:
+        """Start the workers ahead of the first evaluation, which otherwise waits for them. Default: nothing
+        to start. Failures are reported by the first evaluation."""
+        return None
+
+    @abc.abstractmethod
     async def evaluate(self, task: Task, code: str, limits: Limits | None = None, split: str | None = None,
-                       options: dict[str, Any] | None = None) -> EvaluationResult: ...
+                       options: dict[str, Any] | None = None) -> EvaluationResult:
+        """Run `code` against the task's scorer on `split` (default: the training split) under `limits`
+        (default: the task's). A candidate's failure is a result (status crashed, timeout, ...); raise
+        sandbox.SandboxUnavailable only when no evaluation can run at all (no Docker engine, no node fits)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Stop the workers and free what they hold. Default: nothing to free."""
+        return None
 
 
-__all__ = ["EvaluationResult", "Limits", "Sandbox", "Status"]
+__all__ = ["EvaluationResult", "Executor", "Limits", "Status"]

@@ -1,6 +1,6 @@
 """Evaluate a task's program on a sandbox worker pool: the task-side half of the trust boundary.
 
-`TaskRunner` turns `evaluate(task, code, limits, split)` into a plain-data request for the
+`LocalExecutor` turns `evaluate(task, code, limits, split)` into a plain-data request for the
 scorer host (`python -m evaluators.host`) running in the pool's workers, and the reply into an
 `EvaluationResult`. The pool (sandbox/) only moves the request and enforces time.
 """
@@ -12,27 +12,28 @@ from typing import Any
 from sandbox import make_pool
 from sandbox.limits import Limits
 
-from .contract import EvaluationResult
+from .contract import EvaluationResult, Executor
 from .task import Task
 
 HOST_MODULE = "evaluators.host"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where `evaluators` is importable from
 
 
-class TaskRunner:
-    """A `contract.Sandbox` over one worker pool."""
+class LocalExecutor(Executor):
+    """An executor over one pool of sandboxed workers on this machine."""
 
-    def __init__(self, pool):
+    def __init__(self, pool, workers: int = 1):
         self.pool = pool
+        self.workers = workers
 
     @property
     def name(self) -> str:
         return self.pool.name
 
     @classmethod
-    def create(cls, kind: str = "process", workers: int = 1, jail: str = "auto", **options) -> "TaskRunner":
+    def create(cls, kind: str = "process", workers: int = 1, jail: str = "auto", **options) -> "LocalExecutor":
         return cls(make_pool(kind, workers, worker_module=HOST_MODULE, pythonpath=[str(PROJECT_ROOT)], jail=jail,
-                             **options))
+                             **options), workers)
 
     async def start(self) -> None:
         await self.pool.start()

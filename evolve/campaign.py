@@ -12,19 +12,22 @@ import dataclasses
 import functools
 import os
 import socket
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
 
 from archive import Archive, CampaignState, Grid
 from archive.schema import CampaignRecord
-from evaluators.contract import Sandbox
+from evaluators.contract import Executor
 from evaluators.task import Task, load_task
-from sandbox.limits import Limits
+from sandbox import Limits
 
 from .code import BUILTIN_DESCRIPTORS
 from .config import CampaignConfig, describe_error
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .loop.spec import RunSpec
 
 
 def process_alive(pid: int | None, host: str | None) -> bool:
@@ -158,22 +161,28 @@ class Campaign:
         return self.record
 
     # ---- running -------------------------------------------------------------------------
+    def run_spec(self) -> "RunSpec":
+        """What the loop needs of this campaign, fixed for one run."""
+        from .loop.spec import RunSpec
+        return RunSpec(archive=self.archive, campaign_id=self.id, config=self.config, task=self.task,
+                       grid=self.grid, limits=self.limits)
+
     async def run(self, on_progress: Callable | None = None) -> RunOutcome:
         """Run (or continue) the loop to its end, then the held-out report; closes what it opened."""
+        from .executors import build_executor
         from .loop.controller import Controller
         from .loop.dbthread import DatabaseThread
-        from .executors import build_executor
         from .mutators import build_mutator
 
         db = DatabaseThread()
         executor = build_executor(self.config)
         # The workers spawn while the mutator (and its SDK) loads; the first evaluation waits for them.
-        starting = asyncio.create_task(executor.start()) if hasattr(executor, "start") else None
+        starting = asyncio.create_task(executor.start())
         mutator = None
         try:
             await asyncio.sleep(0)
             mutator = build_mutator(self.config, self.archive, self.id, db=db)
-            self._controller = Controller(self, executor, mutator, on_progress=on_progress, db=db)
+            self._controller = Controller(self.run_spec(), executor, mutator, on_progress=on_progress, db=db)
             summary = await self._controller.run()
             report = None
             if self.config.heldout_report and summary["state"] == CampaignState.FINISHED:
@@ -181,9 +190,8 @@ class Campaign:
             return RunOutcome(summary, report)
         finally:
             self._controller = None
-            if starting is not None:  # a start that failed is reported by the first evaluation instead
-                starting.cancel()
-                await asyncio.gather(starting, return_exceptions=True)
+            starting.cancel()  # a start that failed is reported by the first evaluation instead
+            await asyncio.gather(starting, return_exceptions=True)
             closing = [executor.close()] + ([mutator.close()] if mutator is not None else [])
             await asyncio.gather(*closing, return_exceptions=True)
             db.close()
@@ -191,29 +199,29 @@ class Campaign:
     def request_stop(self) -> None:
         """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""
         if self._controller is not None:
-            self._controller.request_stop()
+            self._controller.stop()
         else:
             self.archive.request_stop(self.id)
 
     # ---- held-out ------------------------------------------------------------------------
-    async def evaluate_report(self, program_id: int, split: str, sandbox: Sandbox | None = None):
+    async def evaluate_report(self, program_id: int, split: str, executor: Executor | None = None):
         """Evaluate a program on a reporting split and store it (replacing an earlier report)."""
         self.task.check_split(split)
         program = self.archive.program(program_id)
         if program.code is None:
             raise UserError(f"program {program_id} has no code (its edit failed)")
-        own = sandbox is None
+        own = executor is None
         if own:
-            from .executors import make_sandbox
-            sandbox = make_sandbox(self.config.sandbox, workers=1, jail=self.config.jail)
+            from .executors import local_executor
+            executor = local_executor(self.config.sandbox, workers=1, jail=self.config.jail)
         try:
-            result = await sandbox.evaluate(self.task, program.code, self.limits, split=split)
+            result = await executor.evaluate(self.task, program.code, self.limits, split=split)
         finally:
             if own:
-                await sandbox.close()
+                await executor.close()
         return self.archive.record_report(program_id, split, result)
 
-    async def heldout_report(self, sandbox: Sandbox | None = None) -> dict[str, Any] | None:
+    async def heldout_report(self, executor: Executor | None = None) -> dict[str, Any] | None:
         """The best program on the held-out split next to the task's reference baseline (logged as an event)."""
         split = self.task.spec.heldout_split
         if split not in self.task.spec.splits:
@@ -223,15 +231,15 @@ class Campaign:
             return None
         program, _ = found
         evaluation = self.archive.evaluation(program.id, split)
-        own = sandbox is None
+        own = executor is None
         if own:
-            from .executors import make_sandbox
-            sandbox = make_sandbox(self.config.sandbox, workers=1, jail=self.config.jail)
+            from .executors import local_executor
+            executor = local_executor(self.config.sandbox, workers=1, jail=self.config.jail)
         try:
             # the best program and the baseline are scored side by side (two workers: half the wait)
             name = self.task.spec.reference_baseline
-            best_job = self.evaluate_report(program.id, split, sandbox) if evaluation is None else None
-            baseline_job = (sandbox.evaluate(self.task, self.task.baseline_code(name), self.limits, split=split)
+            best_job = self.evaluate_report(program.id, split, executor) if evaluation is None else None
+            baseline_job = (executor.evaluate(self.task, self.task.baseline_code(name), self.limits, split=split)
                             if name else None)
             done = await asyncio.gather(*(job for job in (best_job, baseline_job) if job is not None))
             if best_job is not None:
@@ -246,7 +254,7 @@ class Campaign:
                                       "metrics": baseline.metrics}
         finally:
             if own:
-                await sandbox.close()
+                await executor.close()
         self.archive.log_event(self.id, "heldout_report", program.id, **report)
         return report
 

@@ -66,13 +66,22 @@ def main(argv: list[str] | None = None) -> int:
         startup_gc.resume()
 
 
+def _hint(exc: Exception) -> str | None:
+    """What the user can do about an archive error: the archive names the problem, the CLI the commands."""
+    from archive.errors import CampaignNameTaken, NoCampaigns, NoSuchCampaign
+
+    hints = {CampaignNameTaken: "pick another --name or resume it", NoSuchCampaign: "`evolve status` lists campaigns",
+             NoCampaigns: "start one with `evolve run TASK`"}
+    return next((text for kind, text in hints.items() if isinstance(exc, kind)), None)
+
+
 def _main(argv: list[str]) -> int:
     from sqlalchemy.exc import DatabaseError
 
     from archive import ArchiveError
     from archive.sqlite_file import describe_sqlite_error, display_name
     from evaluators.task import TaskError
-    from sandbox.failures import SandboxUnavailable
+    from sandbox import SandboxUnavailable
 
     args = build_parser(_command(argv)).parse_args(argv)
     if not getattr(args, "startup_gc_paused", False):
@@ -80,7 +89,8 @@ def _main(argv: list[str]) -> int:
     try:
         return int(args.handler(args) or 0)
     except (UserError, TaskError, ArchiveError, SandboxUnavailable) as exc:
-        print(f"evolve: error: {exc}", file=sys.stderr)
+        hint = _hint(exc)
+        print(f"evolve: error: {exc}" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 2
     except DatabaseError as exc:  # damage found past the opening checks, e.g. in a page only a query reads
         db = display_name(args.db) if getattr(args, "db", None) else "the archive"

@@ -170,6 +170,10 @@ class CampaignConfig(BaseModel):
     proposals: int | None = Field(default=None, ge=1, le=1024,
                                   description="mutations in flight (default: workers offline; with an LLM, a window "
                                               "sized from measured latencies, see evolve/loop/concurrency.py)")
+    lag: int | None = Field(default=None, ge=0, le=1024,
+                            description="iteration i sees the verdicts of iterations up to i - lag - 1, so up to "
+                                        "lag + 1 iterations are in flight; the same seed gives the same campaign "
+                                        "at any worker count (default: 4 offline, 16 with an LLM)")
     sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
     executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
     jail: Literal["auto", "bwrap", "none"] = "auto"
@@ -271,11 +275,11 @@ class CampaignConfig(BaseModel):
             return MixConfig(diff=0, full_rewrite=0, crossover=0, offline=1)
         return self.mix or MixConfig()
 
-    def in_flight(self) -> tuple[int, int]:
-        """(proposals, evaluations) in flight at the start; strictly sequential with one worker and one
-        proposal (offline, or `proposals: 1`)."""
-        proposals = self.proposals or self.workers
-        return proposals, self.workers
+    def effective_lag(self) -> int:
+        """The campaign's lag: what iteration i sees is fixed by i and this number (evolve/loop/schedule.py)."""
+        if self.lag is not None:
+            return self.lag
+        return 16 if self.models() else 4
 
 
 def describe_error(error: dict[str, Any]) -> str:

@@ -7,3 +7,8 @@ class UserError(ValueError):
 
 class ExportError(UserError):
     """An export request cannot be satisfied; one line naming what to change."""
+
+
+class CampaignFailed(RuntimeError):
+    """The campaign cannot go on (its seed failed, no evaluation can run, the mutator can never edit);
+    the message is one line, stored with the campaign."""

@@ -31,4 +31,17 @@ def make_pool(kind: str, workers: int = 1, *, worker_module: str, pythonpath: Se
     return pool_class(workers, worker_module=worker_module, **options)
 
 
-__all__ = ["BACKENDS", "Limits", "SandboxUnavailable", "make_pool"]
+# The rest of the public API, imported on first use (the pool loads numpy, the Docker helpers the docker
+# SDK): name -> the module that defines it.
+_LAZY = {"SCORER_GRACE_S": "sandbox.pool", "bwrap_available": "sandbox.jail",
+         **dict.fromkeys(("DockerUnavailable", "connect", "engine_runtimes", "remove_containers",
+                          "sandbox_containers"), "sandbox.docker_backend")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+
+
+__all__ = ["BACKENDS", "Limits", "SandboxUnavailable", "make_pool", *_LAZY]

@@ -269,12 +269,12 @@ def test_the_pool_reaps_the_jail_of_a_worker_it_kills(toy_task_dir):
     import signal
 
     from evaluators.task import load_task
-    from evolve.executors import make_sandbox
+    from evolve.executors import local_executor
     from sandbox import reaper
 
     async def main():
         task = load_task(None, str(toy_task_dir))
-        sandbox = make_sandbox("process", workers=1, jail="bwrap")
+        sandbox = local_executor("process", workers=1, jail="bwrap")
         try:
             result = await sandbox.evaluate(task, (toy_task_dir / "seed.py").read_text())
             assert result.status == "ok", result

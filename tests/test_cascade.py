@@ -12,8 +12,8 @@ from evolve.campaign import Campaign
 from evolve.loop.cascade import stage_threshold
 from evolve.config import build_config
 from evolve.loop.controller import Controller
-from evolve.executors import make_sandbox
-from evolve.mutators import Edit
+from evolve.executors import local_executor
+from evolve.mutators import Edit, Mutator
 from evaluators.task import StageRule
 
 TASK = Path(__file__).parent / "fixtures" / "cascade_task"
@@ -21,7 +21,7 @@ BLOCK = "# EVOLVE-BLOCK-START\ndef f(x):\n{body}\n# EVOLVE-BLOCK-END\n"
 SEED_BODY = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y"
 
 
-class ScriptedMutator:
+class ScriptedMutator(Mutator):
     """Proposes the given programs in order (one per iteration)."""
 
     name = "scripted"
@@ -39,14 +39,14 @@ class ScriptedMutator:
 
 def run_campaign(tmp_path, bodies, **overrides):
     archive = Archive(str(tmp_path / "c.db"))
-    config = build_config(None, {"task_dir": str(TASK), "iterations": len(bodies), "workers": 1,
+    config = build_config(None, {"task_dir": str(TASK), "iterations": len(bodies), "workers": 1, "lag": 0,
                                  "islands": {"count": 1}, "heldout_report": False, **overrides})
     campaign = Campaign.create(archive, config)
 
     async def main():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
-            return await Controller(campaign, sandbox, ScriptedMutator(bodies)).run()
+            return await Controller(campaign.run_spec(), sandbox, ScriptedMutator(bodies)).run()
         finally:
             await sandbox.close()
 
@@ -127,7 +127,7 @@ def test_spot_probe_fingerprints_separate_policies_and_stage_is_a_train_subset()
     assert {s.name for s in scenarios.stage()} < train and len(scenarios.stage()) == len(train) // 6
 
     async def fingerprints():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             out = []
             for code in (task.seed_code, task.seed_code.replace("# EVOLVE-BLOCK-START", "# EVOLVE-BLOCK-START\n"),
@@ -152,7 +152,7 @@ def test_binpack_probe_fingerprints_merge_rewrites_and_separate_heuristics():
     assert rewritten and rewritten != best_fit
 
     async def fingerprints():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             out = []
             for code in (best_fit, rewritten, task.baseline_code("first_fit")):

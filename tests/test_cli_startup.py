@@ -25,13 +25,13 @@ PROBE = textwrap.dedent("""
     import evolve.mutators.providers as providers
 
     seen = {"gc_in_loop": set()}
-    iteration = controller.Controller._iteration
-    async def observed_iteration(self, i):  # as each proposal ends (an LLM one waited for the provider)
+    propose = controller.Controller._propose
+    async def observed_propose(self, prepared, rng):  # as each proposal ends (an LLM one waited for the provider)
         try:
-            return await iteration(self, i)
+            return await propose(self, prepared, rng)
         finally:
             seen["gc_in_loop"].add(gc.isenabled())
-    controller.Controller._iteration = observed_iteration
+    controller.Controller._propose = observed_propose
     build = providers.OpenAIProvider.__init__
     def observed_build(self, model):
         seen["sdk_thread"], seen["gc_during_sdk_build"] = threading.current_thread().name, gc.isenabled()

@@ -8,11 +8,11 @@ from evaluators.task import load_task
 from evolve.config import build_config
 from evolve.campaign import Campaign
 from evolve.loop.controller import Controller
-from evolve.mutators import Edit
-from evolve.executors import make_sandbox
+from evolve.mutators import Edit, Mutator
+from evolve.executors import local_executor
 
 
-class ReformattingMutator:
+class ReformattingMutator(Mutator):
     """Returns the parent with a comment and different spacing: same AST, so a duplicate."""
 
     name = "reformat"
@@ -27,14 +27,14 @@ class ReformattingMutator:
 
 def test_duplicates_are_recorded_and_not_evaluated(tmp_path, toy_task_dir):
     task = load_task(task_dir=toy_task_dir)
-    config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": 3, "workers": 1})
+    config = build_config(None, {"task_dir": str(toy_task_dir), "iterations": 3, "workers": 1, "lag": 0})
     archive = Archive(str(tmp_path / "d.db"))
     campaign = Campaign.create(archive, config.model_copy(update={'name': "d"}))
 
     async def main():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
-            return await Controller(campaign, sandbox, ReformattingMutator()).run()
+            return await Controller(campaign.run_spec(), sandbox, ReformattingMutator()).run()
         finally:
             await sandbox.close()
 

@@ -9,8 +9,8 @@ from evaluators.task import load_task
 from evolve.config import build_config
 from evolve.campaign import Campaign
 from evolve.loop.controller import Controller
-from evolve.mutators import Edit
-from evolve.executors import make_sandbox
+from evolve.mutators import Edit, Mutator
+from evolve.executors import local_executor
 from sandbox.jail import bwrap_available
 
 HONEST = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y\n"
@@ -32,7 +32,7 @@ ATTACKS = {
 }
 
 
-class HostileMutator:
+class HostileMutator(Mutator):
     """Proposes one attack per iteration, in a fixed order: a test input generator, not a stand-in."""
 
     name = "hostile"
@@ -60,9 +60,9 @@ def test_hostile_children_are_recorded_and_the_campaign_finishes(db_url, toy_tas
     campaign = Campaign.create(archive, config.model_copy(update={'name': "h"}))
 
     async def main():
-        sandbox = make_sandbox("process", workers=2, jail="bwrap")
+        sandbox = local_executor("process", workers=2, jail="bwrap")
         try:
-            summary = await Controller(campaign, sandbox, HostileMutator()).run()
+            summary = await Controller(campaign.run_spec(), sandbox, HostileMutator()).run()
             honest = await sandbox.evaluate(task, f"def f(x):\n{HONEST}")
             return summary, honest
         finally:

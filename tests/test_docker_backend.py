@@ -18,7 +18,7 @@ from evaluators.task import load_task
 from sandbox.docker_backend import (LABEL, LABEL_OWNER, LABEL_POOL, ContainerLimits,
                                     GpuUnavailable, container_config, gpu_device_requests)
 from evaluators.contract import Limits, Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_TASK = ROOT / "tests" / "hostile" / "task"
@@ -115,7 +115,7 @@ def _report(result) -> dict:
 
 def test_candidate_sees_a_locked_down_container(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = make_sandbox("docker", workers=1, image=docker_image)
+    sandbox = local_executor("docker", workers=1, image=docker_image)
     [result] = run(evaluate_all(sandbox, task, [INSPECT]))
     report = _report(result)
     assert report["uid"] >= 200_000 and report["gid"] == report["uid"] and report["groups"] == []
@@ -131,7 +131,7 @@ def test_candidate_sees_a_locked_down_container(docker_image, docker_client):
 
 def test_container_host_config_on_the_engine(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = make_sandbox("docker", workers=1, image=docker_image, memory_mb=768, cpus=0.5, pids=100)
+    sandbox = local_executor("docker", workers=1, image=docker_image, memory_mb=768, cpus=0.5, pids=100)
 
     async def go():
         try:
@@ -152,7 +152,7 @@ def test_container_host_config_on_the_engine(docker_image, docker_client):
 
 def test_warm_pool_reuses_then_recycles(docker_image, docker_client):
     task = load_task(task_dir=PROBE_TASK)
-    sandbox = make_sandbox("docker", workers=1, image=docker_image, recycle_after=3)
+    sandbox = local_executor("docker", workers=1, image=docker_image, recycle_after=3)
     seen = []
 
     async def go():
@@ -178,11 +178,11 @@ def test_warm_pool_reuses_then_recycles(docker_image, docker_client):
 
 
 def test_builtin_task_scores_the_same_as_the_process_backend(docker_image, docker_client):
-    from evolve.executors import make_sandbox
+    from evolve.executors import local_executor
     task = load_task("binpack_online")
-    docker_sandbox = make_sandbox("docker", workers=1, image=docker_image)
+    docker_sandbox = local_executor("docker", workers=1, image=docker_image)
     [in_docker] = run(evaluate_all(docker_sandbox, task, [task.seed_code]))
-    [in_process] = run(evaluate_all(make_sandbox("process", workers=1), task, [task.seed_code]))
+    [in_process] = run(evaluate_all(local_executor("process", workers=1), task, [task.seed_code]))
     assert in_docker.status is Status.OK and in_process.status is Status.OK
     assert in_docker.score == in_process.score and in_docker.metrics == in_process.metrics
 
@@ -202,11 +202,11 @@ def test_gpu_task_without_nvidia_runtime(docker_image, docker_client, tmp_path):
     if "nvidia" in engine_runtimes(docker_client):
         pytest.skip("this engine has an NVIDIA runtime; the fallback path cannot be exercised here")
     optional = load_task(task_dir=_task_copy(tmp_path / "a", wants_gpu=True, gpu_optional=True))
-    [result] = run(evaluate_all(make_sandbox("docker", workers=1, image=docker_image), optional, [optional.seed_code]))
+    [result] = run(evaluate_all(local_executor("docker", workers=1, image=docker_image), optional, [optional.seed_code]))
     assert result.status is Status.OK and result.score == 6.0
     assert "ran on CPU" in result.artifacts["gpu"]
     required = load_task(task_dir=_task_copy(tmp_path / "b", wants_gpu=True, gpu_optional=False))
-    sandbox = make_sandbox("docker", workers=1, image=docker_image)
+    sandbox = local_executor("docker", workers=1, image=docker_image)
     with pytest.raises(GpuUnavailable, match="requires a GPU"):
         run(evaluate_all(sandbox, required, [required.seed_code]))
     assert not ours(docker_client, sandbox.pool._pool_id)
@@ -215,10 +215,10 @@ def test_gpu_task_without_nvidia_runtime(docker_image, docker_client, tmp_path):
 KILLED_CONTROLLER = r'''
 import asyncio, sys
 from evaluators.task import load_task
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 async def main():
     task = load_task(task_dir=sys.argv[2])
-    sandbox = make_sandbox("docker", workers=2, image=sys.argv[1])
+    sandbox = local_executor("docker", workers=2, image=sys.argv[1])
     slow = "import time\ndef solve(x):\n    time.sleep(120)\n"
     first = asyncio.ensure_future(sandbox.evaluate(task, slow, __import__("sandbox").Limits(wall_s=100, cpu_s=100)))
     await asyncio.sleep(3)
@@ -268,4 +268,4 @@ def test_cli_doctor_and_build_if_absent(docker_image):
 def test_missing_image_is_one_clear_error(docker_client):
     from sandbox.docker_backend import DockerUnavailable
     with pytest.raises(DockerUnavailable, match=r"sandbox image evolve-sandbox:none-such is absent; build it"):
-        make_sandbox("docker", workers=1, image="evolve-sandbox:none-such")
+        local_executor("docker", workers=1, image="evolve-sandbox:none-such")

@@ -1,4 +1,6 @@
-"""Dependencies point one way: evolve -> evaluators -> sandbox; archive stands alone; the TUI uses no CLI command."""
+"""The layering the README states: evolve -> archive, evaluators, prompts, and sandbox through its public API
+(`sandbox/__init__`) only; evaluators -> sandbox; archive, sandbox and prompts import none of the others;
+the TUI uses no CLI command."""
 from __future__ import annotations
 
 import ast
@@ -22,6 +24,16 @@ ALLOWED = {
 def test_top_level_packages_import_only_downwards():
     wrong = {f"{a} -> {b}: {sites[0]}" for (a, b), sites in import_graph.edges().items() if b not in ALLOWED[a]}
     assert not wrong, sorted(wrong)
+
+
+def test_evolve_reaches_the_sandbox_only_through_its_public_api():
+    inside = []
+    for path in sorted((ROOT / "evolve").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            inside += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.startswith("sandbox.")]
+    assert not inside, inside
 
 
 def test_the_tui_imports_no_cli_command():

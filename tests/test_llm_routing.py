@@ -22,7 +22,7 @@ from evaluators.tasks.llm_routing.replica import SimulationError
 from evaluators.tasks.llm_routing.simulator import Outcome, Scenario, _check, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("llm_routing")
 BASELINES = ("round_robin", "random", "join_shortest_queue", "least_outstanding_tokens", "power_of_two")
@@ -194,7 +194,7 @@ def test_splits_and_slo_targets():
 @pytest.fixture(scope="module")
 def evaluate():
     loop = asyncio.new_event_loop()
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
 
     def run(code: str, split: str = "train", limits: Limits | None = None):
         return loop.run_until_complete(sandbox.evaluate(TASK, code, limits=limits, split=split))

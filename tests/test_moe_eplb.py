@@ -14,7 +14,7 @@ from evaluators.tasks.moe_eplb import workloads as wl
 from evaluators.tasks.moe_eplb.scorer import adrs_score, gpu_balancedness, validate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("moe_eplb")
 SHAPE = wl.Shape()
@@ -179,7 +179,7 @@ def test_hierarchical_baseline_on_other_shapes(experts, replicas, groups, nodes,
 @pytest.fixture(scope="module")
 def evaluate():
     loop = asyncio.new_event_loop()
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
 
     def run(code: str, split: str = "train", limits: Limits | None = None):
         return loop.run_until_complete(sandbox.evaluate(TASK, code, limits=limits, split=split))

@@ -5,7 +5,7 @@ import random
 from evaluators.task import load_task
 from evolve.code import find_blocks
 from evolve.mutators.ast_operators import Located
-from evolve.mutators.base import MutationContext, ProgramView
+from evolve.mutators.base import History, MutationContext, ProgramView
 from evolve.mutators.offline import OfflineMutator, _parse_block
 from evolve.mutators.operators import OPERATORS
 
@@ -92,8 +92,7 @@ def _operators_drawn(states, campaign=None, seeds=200):
     mutator, counts = OfflineMutator(), {}
     for seed in range(seeds):
         context = MutationContext(task=None, parent=PARENT, inspirations=[], rng=random.Random(seed), iteration=1,
-                                  children_of=lambda pid, op: [], child_states=states,
-                                  campaign_states=campaign or {})
+                                  history=History(parent_states=states, campaign_states=campaign or {}))
         edit = mutator.mutate(PARENT_CODE, random.Random(seed), context=context)
         counts[edit.operator] = counts.get(edit.operator, 0) + 1
     return counts

@@ -12,13 +12,13 @@ import pytest
 from core_support import evolve_cmd
 from evaluators.task import load_task
 from evolve.code import find_blocks
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 from evolve.mutators.ast_operators import Located
 from evolve.mutators.operators import OPERATORS
 from evolve.mutators.defuse import undefined_names
 from evolve.mutators.offline import OfflineMutator, _outer_names, _parse_block
 from evolve.code import normalized_hash
-from evolve.mutators.base import MutationContext, ProgramView
+from evolve.mutators.base import History, MutationContext, ProgramView
 from evolve.mutators.tuning import BUDGET, continues_a_run, literals, next_probe, probe_values, with_literals
 
 TASKS = ["binpack_online", "spot_scheduling", "moe_eplb", "tts_search", "spec_decoding"]
@@ -139,7 +139,7 @@ def test_sampled_children_never_fail_at_load_in_the_sandbox(toy_task_dir):
     assert len(children) >= 10
 
     async def evaluate_all():
-        sandbox = make_sandbox("process", workers=2)
+        sandbox = local_executor("process", workers=2)
         try:
             return await asyncio.gather(*(sandbox.evaluate(task, code, task.limits, split="train") for code in children))
         finally:
@@ -228,12 +228,14 @@ def test_a_tuning_probe_that_duplicates_a_cut_program_does_not_hold_up_its_run(t
     assert all(e["stage"] == {"evaluations": 2, "score": -7.5} for e in history)
 
 
-def _run_toy(tmp_path, toy_task_dir, cli_env, name, operators, iterations=48, seed=3):
+def _run_toy(tmp_path, toy_task_dir, cli_env, name, operators, iterations=48, seed=3, lag=0):
+    """A toy campaign of the given operators; lag 0 (each iteration sees every verdict before it) so the
+    figures are the operators' own."""
     config = tmp_path / f"{name}.yaml"
     weights = {op: 0 for op in OPERATORS}
     weights.update(operators)
     config.write_text(json.dumps({"task_dir": str(toy_task_dir), "iterations": iterations, "seed": seed,
-                                  "workers": 1, "operators": weights, "heldout_report": False}))
+                                  "workers": 1, "lag": lag, "operators": weights, "heldout_report": False}))
     db = tmp_path / f"{name}.db"
     proc = subprocess.run(evolve_cmd("run", "--config", config, "--db", db, "--json"), capture_output=True,
                           text=True, env=cli_env, timeout=600)
@@ -299,8 +301,9 @@ def _context_with_tuning_children(slots, made_by="grow_expression"):
                          operator=made_by)
     children = [{"program_id": 10 + i, "iteration": 10 + i, "state": "evaluated", "status": "ok", "score": -1.0,
                  "edit": {"details": {"tuning": {"seed": 5, "slot": slot, "z": [0.0]}}}} for i, slot in enumerate(slots)]
+    children = [{**c, "operator": "tune_constants"} for c in children]
     return MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(0), iteration=1,
-                           children_of=lambda pid, op: children if pid == 7 else [])
+                           history=History(parent_children=tuple(children)))
 
 
 def test_a_begun_tuning_run_is_continued_until_its_budget_is_spent():
@@ -317,7 +320,7 @@ def test_a_new_structure_is_tuned_in_log_space_and_a_tuned_one_in_fine_steps():
     spaces = {}
     for made_by in ("grow_expression", "tune_constants", "seed"):
         context = _context_with_tuning_children([], made_by)
-        child, _, details = tune_constants(code, random.Random(3), context)
+        child, _, details = tune_constants.propose(code, random.Random(3), context)
         spaces[made_by] = details["tuning"]["space"]
         assert literals(child) == pytest.approx(probe_values([-3.5, 2.5], details["tuning"]["z"], spaces[made_by]),
                                                 rel=1e-4)

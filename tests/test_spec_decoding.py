@@ -12,7 +12,7 @@ from evaluators.tasks.spec_decoding.scorer import check_output, spec_models
 from evaluators.tasks.spec_decoding.session import SpecSession, greedy_reference
 from evaluators.task import load_task
 from evaluators.contract import Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("spec_decoding")
 FEW = {"limit": 2}
@@ -40,7 +40,7 @@ SHORT = 'def speculate(lm, n_new):\n    return lm.verify()["tokens"]\n'
 
 def _evaluate(codes: list[str], options: dict | None = None):
     async def go():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             return [await sandbox.evaluate(TASK, code, split="train", options=options or FEW) for code in codes]
         finally:

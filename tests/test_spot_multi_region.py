@@ -20,7 +20,7 @@ from evaluators.tasks.spot_multi_region.scorer import leaderboard_score, report
 from evaluators.tasks.spot_multi_region.simulator import Run, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("spot_multi_region")
 REPO = Path(__file__).resolve().parent.parent
@@ -264,7 +264,7 @@ def test_policy_sees_only_the_current_tick():
 @pytest.fixture(scope="module")
 def evaluate():
     loop = asyncio.new_event_loop()
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
 
     def run(code: str, split: str = "leaderboard", limits: Limits | None = None):
         return loop.run_until_complete(sandbox.evaluate(TASK, code, limits=limits, split=split))

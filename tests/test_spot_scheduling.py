@@ -18,7 +18,7 @@ from evaluators.tasks.spot_scheduling.scorer import leaderboard_score, normalise
 from evaluators.tasks.spot_scheduling.simulator import ACTIONS, Scenario, simulate
 from evaluators.task import load_task
 from evaluators.contract import Limits, Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("spot_scheduling")
 
@@ -146,7 +146,7 @@ def test_report_groups_and_worst():
 @pytest.fixture(scope="module")
 def evaluate():
     loop = asyncio.new_event_loop()
-    sandbox = make_sandbox("process", workers=1)
+    sandbox = local_executor("process", workers=1)
 
     def run(code: str, split: str = "leaderboard", limits: Limits | None = None):
         return loop.run_until_complete(sandbox.evaluate(TASK, code, limits=limits, split=split))

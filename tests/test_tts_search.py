@@ -7,7 +7,7 @@ import pytest
 
 from evaluators.task import load_task
 from evaluators.contract import Status
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 
 TASK = load_task("tts_search")
 FEW = {"limit": 4}
@@ -45,7 +45,7 @@ def search(problem, lm):
 
 def _evaluate(codes: list[str], split: str = "train", options: dict | None = None):
     async def go():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             return [await sandbox.evaluate(TASK, code, split=split, options=options or FEW) for code in codes]
         finally:

@@ -52,7 +52,7 @@ def limits_from_flags(task, args):
 
 def run(args) -> int:
     from evaluators.task import load_task
-    from evolve.executors import make_sandbox
+    from evolve.executors import local_executor
 
     if args.task_dir and args.task and not args.file:  # `evolve eval --task-dir D prog.py`
         args.file, args.task = args.task, None
@@ -62,7 +62,7 @@ def run(args) -> int:
     limits = limits_from_flags(task, args)
 
     async def evaluate():
-        sandbox = make_sandbox(args.sandbox, workers=1, jail=args.jail)
+        sandbox = local_executor(args.sandbox, workers=1, jail=args.jail)
         try:
             return await sandbox.evaluate(task, code, limits, split=split)
         finally:

@@ -106,11 +106,11 @@ def start_providers(config) -> None:
 
 def drive(campaign: Campaign, as_json: bool) -> int:
     """Run a campaign in this process with a live progress bar; Ctrl-C once stops gracefully, twice aborts."""
-    from ..loop.controller import CampaignFailed
+    from ..errors import CampaignFailed
 
     config = campaign.config
     if config.sandbox == "process" and config.jail == "auto":
-        from sandbox.jail import bwrap_available
+        from sandbox import bwrap_available
         if not bwrap_available():
             err_console.print("warning: bubblewrap is not installed: candidates run as plain processes with rlimits "
                               "but can see the filesystem and network; install bubblewrap for the jail")

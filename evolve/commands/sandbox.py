@@ -36,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from sandbox.docker_backend import DockerUnavailable, connect, remove_containers, sandbox_containers
+    from sandbox import DockerUnavailable, connect, remove_containers, sandbox_containers
 
     try:
         if args.sandbox_command == "build":

@@ -122,7 +122,7 @@ def build_image(base: str = DEFAULT_BASE, tag: str | None = None, wheelhouse: Pa
                 python_version: str = "3.11", extra_worker: tuple[str, ...] = (), extra_jail: tuple[str, ...] = (),
                 client=None, log=print) -> str:
     """Build the sandbox image for this checkout on `base`; returns its tag."""
-    from sandbox.docker_backend import connect
+    from sandbox import connect
 
     client = client or connect()
     tag = tag or image_tag()
@@ -176,7 +176,7 @@ def remove_superseded_images(client, keep: str) -> list[str]:
 
 def doctor(client=None) -> list[str]:
     """What the Docker sandbox lacks, one line each ([] when ready). GPU lines start 'no GPU'."""
-    from sandbox.docker_backend import DockerUnavailable, connect, engine_runtimes, sandbox_containers
+    from sandbox import DockerUnavailable, connect, engine_runtimes, sandbox_containers
 
     try:
         client = client or connect(timeout=10)

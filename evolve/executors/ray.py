@@ -21,10 +21,10 @@ import os
 import socket
 from typing import Any
 
-from sandbox.pool import SCORER_GRACE_S
-from evaluators.contract import EvaluationResult, Status
-from sandbox.failures import SandboxUnavailable
-from sandbox.limits import Limits
+from sandbox import SCORER_GRACE_S
+from evaluators.contract import EvaluationResult, Executor, Status
+from sandbox import SandboxUnavailable
+from sandbox import Limits
 
 from . import task_bundle
 from .resources import check_fits, resource_request
@@ -173,7 +173,7 @@ class _ActorPool:
         return actor
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """`evaluate(task, code, limits, split)` on a Ray cluster; at most `workers` in flight."""
 
     name = "ray"
@@ -195,7 +195,10 @@ class RayExecutor:
         self._lock = asyncio.Lock()
 
     # ---- before the campaign ---------------------------------------------------------------
-    def check(self, task) -> dict[str, Any]:
+    def check(self, task) -> None:
+        self.connect_and_fit(task)
+
+    def connect_and_fit(self, task) -> dict[str, Any]:
         """Connect and make sure one evaluation of `task` fits on some node; returns the request."""
         self.ray = connect(self.address)
         nodes = alive_nodes(self.ray)
@@ -203,7 +206,7 @@ class RayExecutor:
         check_fits(task, request, nodes, self.address or os.environ.get("RAY_ADDRESS") or "auto")
         return request
 
-    # ---- the sandbox interface -------------------------------------------------------------
+    # ---- the executor interface -------------------------------------------------------------
     async def evaluate(self, task, code: str, limits: Limits | None = None, split: str | None = None,
                        options: dict[str, Any] | None = None) -> EvaluationResult:
         pool = await self._pool(task)
@@ -288,7 +291,7 @@ class RayExecutor:
             if pool is None:
                 if self.closing:
                     raise SandboxUnavailable("the Ray executor is closed")
-                request = self.check(task)
+                request = self.connect_and_fit(task)
                 bundle = None
                 if not task.builtin:  # a user's task directory travels through the object store
                     try:

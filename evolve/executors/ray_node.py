@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.contract import EvaluationResult, Status
-from sandbox.failures import SandboxUnavailable
-from sandbox.limits import Limits
+from sandbox import SandboxUnavailable
+from sandbox import Limits
 
 from . import task_bundle
 
@@ -28,14 +28,14 @@ class EvaluationActor:
     """One warm sandbox worker on one node; evaluates one program at a time."""
 
     def __init__(self, sandbox: str, jail: str, sandbox_options: dict[str, Any]):
-        from .local import local_sandbox
+        from .local import local_executor
 
         self.task_dirs: dict[str, Path] = {}
         self.tasks: dict[tuple, Any] = {}  # loaded once per actor, not once per evaluation
-        self.sandbox = None
+        self.executor = None
         self.unavailable: str | None = None
         try:
-            self.sandbox = local_sandbox(sandbox, workers=1, jail=jail, **sandbox_options)
+            self.executor = local_executor(sandbox, workers=1, jail=jail, **sandbox_options)
         except SandboxUnavailable as exc:  # reported by ready(): raising here would look like a lost node
             self.unavailable = str(exc)
 
@@ -43,9 +43,9 @@ class EvaluationActor:
         """Start the sandbox worker (warm from the first evaluation on); say where this actor runs."""
         info = {"node_id": node_id(), "pid": os.getpid(), "host": socket.gethostname()}
         try:
-            if self.sandbox is None:
+            if self.executor is None:
                 raise SandboxUnavailable(self.unavailable or "no sandbox")
-            await self.sandbox.pool.start()
+            await self.executor.start()
         except SandboxUnavailable as exc:
             info["unavailable"] = f"node {info['host']}: {exc}"
         return info
@@ -63,7 +63,7 @@ class EvaluationActor:
             task = self.tasks.get(key)
             if task is None:
                 task = self.tasks[key] = load_task_ref(ref)
-            result = await self.sandbox.evaluate(task, code, Limits.from_dict(limits), split=split, options=options)
+            result = await self.executor.evaluate(task, code, Limits.from_dict(limits), split=split, options=options)
         except SandboxUnavailable as exc:
             return {"unavailable": f"node {socket.gethostname()}: {exc}"}
         except TaskError as exc:
@@ -79,13 +79,13 @@ class EvaluationActor:
         return self.task_dirs[digest]
 
     async def close(self) -> None:
-        if self.sandbox is not None:
-            await self.sandbox.close()
+        if self.executor is not None:
+            await self.executor.close()
 
 
 def probe_node() -> dict[str, Any]:
     """Which sandbox backends this node can run (for `evolve sandbox doctor --executor ray`)."""
-    from sandbox.jail import bwrap_available
+    from sandbox import bwrap_available
 
     report: dict[str, Any] = {"node_id": node_id(), "host": socket.gethostname()}
     try:

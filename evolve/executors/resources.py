@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.failures import SandboxUnavailable
+from sandbox import SandboxUnavailable
 
 MIB = 1024 * 1024
 

@@ -230,10 +230,10 @@ def _record(campaign, module: str) -> list[dict]:
     """The module's conversation with the trusted scorer, recorded in the campaign's sandbox."""
     import asyncio
 
-    from ..executors import make_sandbox
+    from ..executors import local_executor
 
     async def run():
-        sandbox = make_sandbox(campaign.config.sandbox, workers=1, jail=campaign.config.jail)
+        sandbox = local_executor(campaign.config.sandbox, workers=1, jail=campaign.config.jail)
         try:
             return await record_cases(campaign.task, module, campaign.limits, sandbox)
         finally:

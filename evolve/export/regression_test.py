@@ -18,7 +18,7 @@ from ..errors import ExportError
 if TYPE_CHECKING:
     from evaluators.contract import Sandbox
     from evaluators.task import Task
-    from sandbox.limits import Limits
+    from sandbox import Limits
 
 RECORD_BYTES = 64_000
 RECORD_MESSAGES = 200

@@ -1,13 +1,15 @@
-"""The evolution loop: sample parents, mutate, deduplicate, cascade, evaluate, archive — all committed as it goes.
+"""The evolution loop: sample parents, mutate, deduplicate, cascade, evaluate, archive — committed as it goes.
 
-K proposals and M evaluations are in flight at once. With one worker and one proposal the
-loop is strictly sequential and, because every iteration's randomness is derived from
-(campaign seed, iteration), reproducible program for program — including across a kill -9
-and `evolve resume`.
+Deterministic by construction: what iteration i sees of the archive is fixed by i (its horizon,
+evolve/loop/schedule.py), proposals are committed and verdicts applied in iteration order, and
+every random draw comes from the stream seeded by (campaign seed, iteration). So the same seed
+gives the same campaign — program for program, score for score — at any number of workers and
+proposals in flight, on a loaded machine, and across kill -9 and `evolve resume`. The exceptions
+are verdicts that depend on the machine (a candidate that times out or runs out of memory near
+its limit) and an LLM budget's stop, which comes when the spend crosses it.
 
 The event loop never waits on the database: every archive call runs on the campaign's database
-thread (evolve/loop/dbthread.py, shared with the LLM call log, in submission order), and what the
-loop needs at every iteration (the code hashes of the campaign's programs) is kept in memory.
+thread (evolve/loop/dbthread.py, shared with the LLM call log, in submission order).
 """
 from __future__ import annotations
 
@@ -15,31 +17,28 @@ import asyncio
 import dataclasses
 import random
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
+from archive.horizon import Horizon
 from archive.sampling import Elite, choose_inspirations, choose_parent
-from evaluators.contract import EvaluationResult, Sandbox, Status
-from sandbox.failures import SandboxUnavailable
+from evaluators.contract import EvaluationResult, Executor
 
-from .cascade import Cascade
-from ..code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
+from ..code import builtin_descriptors, normalized_hash
+from ..errors import CampaignFailed
+from ..mutators import Edit, History, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
+from .cascade import Cascade, Seen
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
+from .evaluation import Evaluator
 from .qd_snapshots import QDSnapshots
-from ..mutators import (HISTORY_OPERATORS, LEARNING_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed,
-                       ProgramView, StopCampaign)
-
-if TYPE_CHECKING:
-    from ..campaign import Campaign
-
+from .schedule import Schedule
+from .spec import RunSpec
 
 STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive
 REPORT_S = 0.25     # the least time between two progress reports
 
-
-class CampaignFailed(RuntimeError):
-    pass
+__all__ = ["CampaignFailed", "Controller", "Progress"]
 
 
 @dataclasses.dataclass
@@ -56,75 +55,67 @@ class Progress:
 
 @dataclasses.dataclass
 class _Prepared:
-    """Everything an iteration reads from the archive, loaded in one trip to the database thread."""
+    """What one iteration saw of the archive, read in one trip to the database thread."""
+    iteration: int
     parent: ProgramView
     inspirations: list[ProgramView]
     mode: str
     recent: list[dict[str, Any]]
     empty_cells: list[str]
-    children: list[dict[str, Any]]  # the parent's children by program-level operators (constant tuning)
-    campaign_children: list[dict[str, Any]]  # the campaign's latest children by learning operators
-    child_states: dict[str, dict[str, int]]  # {operator: {state: count}} of the parent's children
-    campaign_states: dict[str, dict[str, int]]  # the same over the whole campaign
+    history: History
+    seen: Seen
 
 
 class Controller:
-    def __init__(self, campaign: "Campaign", sandbox: Sandbox, mutator: Mutator,
+    def __init__(self, spec: RunSpec, executor: Executor, mutator: Mutator,
                  on_progress: Callable[[Progress], None] | None = None, db: DatabaseThread | None = None):
-        self.archive = campaign.archive
-        self.campaign_id = campaign.id
-        self.config = config = campaign.config
-        self.task = campaign.task
-        self.sandbox = sandbox
+        self.spec = spec
+        self.archive = spec.archive
+        self.campaign_id = spec.campaign_id
+        self.config = config = spec.config
+        self.task = spec.task
+        self.grid = spec.grid
+        self.executor = executor
         self.mutator = mutator
         self.on_progress = on_progress
-        self.grid = campaign.grid
-        self.limits = campaign.limits
         self.weights = SamplingWeights(**config.sampling.model_dump())
         self.islands = config.islands.count
         self._started = time.monotonic()
         self._evaluated_here = 0
-        self._verdicts = 0      # programs with a training verdict (the seed included), for migrations
+        self._verdicts = 0      # applied programs with a training verdict (the seed included), for migrations
         self._migrations = 0    # ring migrations done
+        self._trained: set[int] = set()  # iterations whose verdict is a training evaluation, until applied
         self._state_checked = 0.0
         self._reported = 0.0
-        self._stop = False
-        self._stop_reason: str | None = None  # why the campaign stopped early (e.g. the LLM budget is spent)
+        self._stop_reason: str | None = None  # why the campaign stops early; None while it runs on
         self._owns_db = db is None
         self.db = db or DatabaseThread()
-        self._known_hashes: dict[str, int] = {}
-        self._seed = None  # the seed program while its evaluation runs
-        self._proposing = 0  # proposals (LLM calls) in flight
-        proposals, workers = config.in_flight()
-        self.window = ProposalWindow(workers, config.proposals, adaptive=bool(config.models()),
+        self._known: dict[str, tuple[int, int]] = {}  # code hash -> (program id, iteration): committed programs
+        self._seed_id: int | None = None
+        self._proposals: dict[int, asyncio.Task] = {}  # iteration -> its proposal in flight
+        self._proposed: dict[int, tuple[_Prepared, Edit]] = {}  # proposals done, waiting for their commit
+        self._evaluations: dict[int, asyncio.Task] = {}  # iteration -> its cascade and training evaluation
+        self.window = ProposalWindow(config.workers, config.proposals, adaptive=bool(config.models()),
                                      cap=config.llm_options.concurrency or 64,
                                      budgeted=config.budget.usd is not None or config.budget.tokens is not None)
-        self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
-                               fingerprints=config.functional_hashing, stages=config.cascade,
-                               same_niche=self._same_niche, opens_column=self._opens_column)
+        self.evaluator = Evaluator(executor, self.task, spec.limits, self.window)
+        self.cascade = Cascade(self.archive, self.campaign_id, self.task, self.evaluator, self.grid, self.db,
+                               fingerprints=config.functional_hashing, stages=config.cascade)
         self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
                               declared_offset=config.qd_offset, iterations=config.iterations)
+        self.schedule: Schedule | None = None
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         try:
             await self.db(self.archive.set_state, self.campaign_id, CampaignState.RUNNING, claim=True)
-            self._known_hashes = await self.db(self.archive.known_hashes, self.campaign_id)
-            self._verdicts = (await self.db(self.archive.progress_counts, self.campaign_id))["evaluated"]
-            self._migrations = await self.db(self.archive.count_events, self.campaign_id, "migration")
-            await self.db(self.qd.start, self._verdicts)
-            seeding = await self._ensure_seed()
-            if self.window.adaptive and self.window.evaluation_s is None and seeding is None:
-                # resumed: the evaluations so far give the service time until new ones are measured
-                stats = await self.db(self.archive.stats, self.campaign_id)
-                if stats["evaluated"]:
-                    self.window.evaluation_done(stats["evaluation_seconds"] / stats["evaluated"])
-            await self._loop(seeding)
-            await self._maybe_migrate()
+            await self._restore()
+            await self._drive()
             await self.db(self.qd.record)  # the figures the run ends with
             self._report({"state": "done"}, force=True)
-            state = CampaignState.STOPPED if self._stop else CampaignState.FINISHED
-            await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason if self._stop else None)
+            stopped = self._stop_reason is not None
+            state = CampaignState.STOPPED if stopped else CampaignState.FINISHED
+            await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason)
             return {"state": state.value, **await self.db(self.archive.stats, self.campaign_id)}
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.archive.set_state(self.campaign_id, CampaignState.STOPPED, "interrupted; `evolve resume` continues it")
@@ -133,198 +124,270 @@ class Controller:
             self.archive.set_state(self.campaign_id, CampaignState.FAILED, str(exc))
             raise
         finally:
+            await self._cancel_in_flight()
             if self._owns_db:
                 self.db.close()
 
-    def request_stop(self) -> None:
-        self._stop = True
+    def stop(self, reason: str = "stopped on request; `evolve resume` continues it") -> None:
+        """The one way a campaign stops early: no new iteration is prepared, the work in flight finishes,
+        and `reason` is stored with the campaign. The first reason given stands."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
 
-    # ---- seed ------------------------------------------------------------------------------
-    async def _ensure_seed(self) -> asyncio.Task | None:
-        """Store the seed and evaluate it; when the loop is not sequential, the evaluation is returned as a
-        task so the first proposals (children of the seed) start meanwhile."""
-        seed = await self.db(self.archive.seed_program, self.campaign_id)
-        if seed is None:
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    # ---- start or resume -------------------------------------------------------------------
+    async def _restore(self) -> None:
+        """Where the stored campaign stands: what is committed, decided and applied; evaluations to finish."""
+        states = await self.db(self.archive.iteration_states, self.campaign_id)
+        if 0 not in states:
             code = self.task.seed_code
-            program_id = await self.db(
-                self.archive.add_program, self.campaign_id, iteration=0, code=code, code_hash=normalized_hash(code),
-                parent_id=None, inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0,
-                island=0, state=ProgramState.PENDING)
-            self._known_hashes.setdefault(normalized_hash(code), program_id)
-            seed = await self.db(self.archive.program, program_id)
-        if seed.state == ProgramState.PENDING:
-            self._seed = seed
-            evaluation = asyncio.create_task(self._evaluate_seed(seed))
-            if self._sequential():
-                await evaluation
-                return None
-            return evaluation
-        else:
+            await self.db(self.archive.add_program, self.campaign_id, iteration=0, code=code,
+                          code_hash=normalized_hash(code), parent_id=None, inspiration_ids=[], mutator="seed",
+                          operator="seed", edit={}, generation=0, island=0, state=ProgramState.PENDING)
+            states[0] = ProgramState.PENDING.value
+        committed = 0
+        while committed + 1 in states:
+            committed += 1
+        applied = await self.db(self.archive.applied_through, self.campaign_id)
+        decided = {i for i, state in states.items() if state != ProgramState.PENDING.value and i > applied}
+        self._trained = {i for i in decided if states[i] == ProgramState.EVALUATED.value}
+        lag = self.config.effective_lag()
+        self.schedule = Schedule(lag, self.config.iterations, self.mutator.sees_earlier_proposals,
+                                 committed_through=committed, applied_through=applied, decided=decided)
+        self._known = await self.db(self.archive.known_programs, self.campaign_id)
+        seed = await self.db(self.archive.seed_program, self.campaign_id)
+        self._seed_id = seed.id
+        self._verdicts = await self.db(self.archive.trained_through, self.campaign_id, applied)
+        self._migrations = await self.db(self.archive.count_events, self.campaign_id, "migration")
+        await self.db(self.qd.start, self._verdicts)
+        if seed.state == ProgramState.EVALUATED.value:
             verdict = await self.db(self.archive.training_evaluation, seed.id)
-            if verdict is None or verdict.status != Status.OK:
+            if verdict is None or verdict.status != "ok":
                 raise CampaignFailed("the seed program failed its evaluation; fix the task's seed and start a new "
                                      "campaign")
+        if self.window.adaptive and applied >= 0:  # resumed: the evaluations so far time the service until new ones
+            stats = await self.db(self.archive.stats, self.campaign_id)
+            if stats["evaluated"]:
+                self.window.evaluation_done(stats["evaluation_seconds"] / stats["evaluated"])
+        for program in await self.db(self.archive.pending_programs, self.campaign_id):
+            seen = await self.db(self._seen, program.iteration, program.parent_id)
+            self._start_evaluation(program.iteration, program.id, program.code, program.parent_id, seen)
 
-    async def _evaluate_seed(self, seed) -> None:
-        result = await self._evaluate(seed.id, seed.code, None, islands=range(self.islands))
-        if not result.ok:
-            raise CampaignFailed(f"the seed program failed: {result.status.value}: "
-                                 f"{result.artifacts.get('message', '')}")
+    def _seen(self, iteration: int, parent_id: int | None) -> Seen:
+        """On the database thread: what a pending program's iteration saw, rebuilt for its cascade on resume."""
+        horizon = self.schedule.horizon(iteration)
+        parent_iteration = self.archive.program(parent_id).iteration if parent_id is not None else None
+        occupied = frozenset(self.archive.occupied_keys(self.campaign_id, self.grid, horizon.decided_through))
+        return Seen(horizon, parent_iteration is not None and horizon.decided(parent_iteration), occupied)
 
-    def _sequential(self) -> bool:
-        return self.window.limit == 1 and self.window.workers == 1 and not self.window.adaptive
-
-    # ---- main loop -------------------------------------------------------------------------
-    async def _loop(self, seeding: asyncio.Task | None = None) -> None:
-        done = await self.db(self.archive.iterations_done, self.campaign_id)
-        todo = [i for i in range(1, self.config.iterations + 1) if i not in done]
-        tasks: set[asyncio.Task] = {seeding} if seeding is not None else set()
-        for program in await self.db(self.archive.pending_programs, self.campaign_id):  # interrupted before its verdict
-            if program.iteration > 0:
-                tasks.add(asyncio.create_task(self._evaluate_pending(program.id, program.code, program.island,
-                                                                     program.parent_id)))
-        try:
-            await self._run_tasks(tasks, todo)
-        finally:  # leaving early (an error, a cancel): no task of ours may outlive the loop
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _run_tasks(self, tasks: set, todo: list[int]) -> None:
-        workers = self.window.workers
+    # ---- the loop --------------------------------------------------------------------------
+    async def _drive(self) -> None:
+        schedule = self.schedule
         while True:
-            if time.monotonic() - self._state_checked > STATE_POLL_S:  # `evolve stop` / the TUI ask through the archive
-                self._state_checked = time.monotonic()
-                if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
-                    self._stop = True
-            self.window.tick(time.monotonic(), getattr(self.mutator, "rate_limited", 0), self._proposing)
-            in_flight_limit = 1 if self._sequential() else self.window.limit + workers
-            while todo and not self._stop and self._proposing < self.window.limit and len(tasks) < in_flight_limit:
-                iteration = todo.pop(0)
-                self._proposing += 1
-                self.window.started(time.monotonic())
-                task = asyncio.create_task(self._iteration(iteration))
-                task.proposal = True  # type: ignore[attr-defined]
-                tasks.add(task)
-            if not tasks:
-                break
-            # woken while the window opens: on the latency's lower bound before the first reply, by one call a wake-up
-            wake = self.window.wake_in(time.monotonic()) if todo else None
-            finished, _ = await asyncio.wait(tasks, timeout=wake, return_when=asyncio.FIRST_COMPLETED)
-            tasks.difference_update(finished)  # in place: _loop cancels whatever is left if we leave early
-            for task in finished:
-                follow_up = task.result()  # re-raises controller bugs
-                if getattr(task, "proposal", False):
-                    self._proposing -= 1
-                if follow_up is not None:
-                    tasks.add(follow_up)
+            await self._poll_stop()
+            while await self._advance():
+                pass
+            in_flight = set(self._proposals.values()) | set(self._evaluations.values())
+            if not in_flight:
+                if schedule.finished or self.stopping:
+                    break
+                raise RuntimeError(f"the loop stalled: applied through {schedule.applied_through}, committed through "
+                                   f"{schedule.committed_through}, nothing in flight")
+            self.window.tick(time.monotonic(), self.mutator.rate_limited, len(self._proposals))
+            wake = self.window.wake_in(time.monotonic()) if schedule.next_prepare <= schedule.last else None
+            done, _ = await asyncio.wait(in_flight, timeout=STATE_POLL_S if wake is None else min(wake, STATE_POLL_S),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            failures = [task for task in done if not task.cancelled() and task.exception() is not None]
+            for task in done:
+                if task not in failures:
+                    task.result()
+            if failures:  # every failed task's exception is read; the first one ends the run
+                for task in failures[1:]:
+                    task.exception()
+                raise failures[0].exception()
 
-    async def _iteration(self, iteration: int) -> asyncio.Task | None:
-        """Propose and store a child; returns the task evaluating it (if any)."""
-        rng = random.Random(f"{self.config.seed}:{iteration}")
+    async def _advance(self) -> bool:
+        """Apply, commit and prepare whatever the schedule allows now; True when something moved."""
+        schedule = self.schedule
+        moved = False
+        while schedule.may_apply():
+            await self._apply(schedule.applied())
+            moved = True
+        while schedule.next_commit() in self._proposed:
+            await self._commit(*self._proposed.pop(schedule.next_commit()))
+            moved = True
+        while (schedule.may_prepare(self.stopping) and len(self._proposals) < max(1, self.window.limit)):
+            iteration = schedule.prepared()
+            rng = random.Random(f"{self.config.seed}:{iteration}")
+            prepared = await self.db(self._prepare, iteration, rng)
+            self.window.started(time.monotonic())
+            self._proposals[iteration] = asyncio.create_task(self._propose(prepared, rng))
+            moved = True
+        return moved
+
+    async def _poll_stop(self) -> None:
+        """`evolve stop` and the TUI ask through the archive."""
+        if time.monotonic() - self._state_checked > STATE_POLL_S:
+            self._state_checked = time.monotonic()
+            if await self.db(self.archive.state, self.campaign_id) is CampaignState.STOPPING:
+                self.stop()
+
+    # ---- prepare ---------------------------------------------------------------------------
+    def _prepare(self, iteration: int, rng: random.Random) -> _Prepared:
+        """On the database thread: parent, inspirations and history for one iteration, as its horizon sees
+        them (rng draws in a fixed order)."""
+        horizon = self.schedule.horizon(iteration)
         island = iteration % self.islands
-        prepared = await self.db(self._prepare, rng, island)
-        parent = prepared.parent
+        all_elites = self.archive.elites(self.campaign_id) if horizon.decided_through >= 0 else []
+        elites = (self.archive.elites(self.campaign_id, island) or all_elites) if all_elites else []
+        parent_decided = bool(elites)
+        if not elites:  # the horizon has no verdict yet, not even the seed's: its children are the first proposals
+            elites = [Elite(self._seed_id, self.grid.key({}), float("-inf"))]
+        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
+        inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
+        views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations], horizon)
+        keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
+        as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
+        parent = as_view(parent_elite.program_id)
+        return _Prepared(iteration=iteration, parent=parent, inspirations=[as_view(e.program_id) for e in inspirations],
+                         mode=mode, recent=self.archive.recent_attempts(self.campaign_id, horizon=horizon),
+                         empty_cells=self.grid.empty_cells(e.key for e in elites),
+                         history=self._history(parent.id, horizon),
+                         seen=Seen(horizon, parent_decided, frozenset(e.key for e in all_elites)))
+
+    def _history(self, parent_id: int, horizon: Horizon) -> History:
+        needs = self.mutator.history_needs()
+        if not needs.any:
+            return History()
+        parent_states, campaign_states = (self.archive.operator_states(self.campaign_id, parent_id, horizon)
+                                          if needs.operator_states else ({}, {}))
+        return History(
+            parent_children=tuple(self.archive.children_by_operator(self.campaign_id, parent_id, needs.parent_children,
+                                                                    horizon)) if needs.parent_children else (),
+            campaign_children=tuple(self.archive.recent_children_by_operator(
+                self.campaign_id, needs.campaign_children, horizon=horizon)) if needs.campaign_children else (),
+            parent_states=parent_states, campaign_states=campaign_states)
+
+    # ---- propose and commit ----------------------------------------------------------------
+    async def _propose(self, prepared: _Prepared, rng: random.Random) -> None:
+        iteration = prepared.iteration
+        proposed_through = prepared.seen.horizon.proposed_through
         context = MutationContext(
-            task=self.task, parent=parent, inspirations=prepared.inspirations, rng=rng, iteration=iteration,
+            task=self.task, parent=prepared.parent, inspirations=prepared.inspirations, rng=rng, iteration=iteration,
             recent=prepared.recent, empty_cells=prepared.empty_cells, descriptor_names=self.grid.names,
-            is_known=self._known_hashes.__contains__,
-            children_of=lambda parent_id, operator: [c for c in prepared.children
-                                                     if parent_id == parent.id and c["operator"] == operator],
-            campaign_children=lambda operator: [c for c in prepared.campaign_children if c["operator"] == operator],
-            child_states=prepared.child_states, campaign_states=prepared.campaign_states)
-        started, load, bounced = time.monotonic(), self._proposing, getattr(self.mutator, "rate_limited", 0)
+            is_known=lambda code_hash: self._known.get(code_hash, (0, proposed_through + 1))[1] <= proposed_through,
+            history=prepared.history, decided_through=prepared.seen.horizon.decided_through)
+        started, load, bounced = time.monotonic(), len(self._proposals), self.mutator.rate_limited
         try:
-            edit: Edit = await self.mutator.propose(context)
-            if self.window.adaptive and hasattr(self.mutator, "calls_affordable"):
+            edit = await self.mutator.propose(context)
+            if self.window.adaptive:
                 self.window.affordable = await self.mutator.calls_affordable()
-            rate_limited = getattr(self.mutator, "rate_limited", 0)
-            self.window.proposal_done(time.monotonic() - started, rate_limited, self._proposing,
+            rate_limited = self.mutator.rate_limited
+            self.window.proposal_done(time.monotonic() - started, rate_limited, len(self._proposals),
                                       load if rate_limited == bounced else None)
         except StopCampaign as exc:  # no program row: the iteration is proposed again after a resume
-            if self._stop_reason is None:
+            if not self.stopping:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))
-            self._stop, self._stop_reason = True, str(exc)
-            return None
+            self.stop(str(exc))
+            return
         except MutatorFailed as exc:
             raise CampaignFailed(str(exc)) from None
+        finally:
+            self._proposals.pop(iteration, None)
+        # committed in iteration order by _advance; after a StopCampaign the later ones never are, and are
+        # proposed again (the same) after a resume
+        self._proposed[iteration] = (prepared, edit)
+
+    async def _commit(self, prepared: _Prepared, edit: Edit) -> None:
+        """Store iteration i's proposal (in iteration order: a duplicate is judged against every earlier one)."""
+        iteration, parent = prepared.iteration, prepared.parent
         record = {**edit.record(), "parent_mode": prepared.mode}
         common = dict(iteration=iteration, parent_id=parent.id, inspiration_ids=[e.id for e in prepared.inspirations],
                       mutator=edit.mutator, operator=edit.operator, edit=record,
-                      generation=parent.generation + 1, island=island)
+                      generation=parent.generation + 1, island=iteration % self.islands)
         if edit.code is None:
             await self.db(self.archive.add_program, self.campaign_id, code=None, code_hash=None,
                           state=ProgramState.FAILED_EDIT, **common)
+            self._decided(iteration, trained=False)
             self._report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
-            return None
-        code_hash = normalized_hash(edit.code)
-        duplicate_of = self._known_hashes.get(code_hash)
-        if duplicate_of is not None:
-            await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
-                          state=ProgramState.DUPLICATE, duplicate_of=duplicate_of, **common)
-            self._report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
-            return None
-        program_id = await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
-                                   state=ProgramState.PENDING, **common)
-        self._known_hashes[code_hash] = program_id
-        return asyncio.create_task(self._evaluate_pending(program_id, edit.code, island, parent.id))
-
-    def _prepare(self, rng: random.Random, island: int) -> _Prepared:
-        """On the database thread: parent, inspirations and hints for one iteration (rng draws in a fixed order)."""
-        elites = self.archive.elites(self.campaign_id, island) or self.archive.elites(self.campaign_id)
-        if not elites:  # the seed is still being evaluated: its children are the first proposals
-            elites = [Elite(self._seed.id, self.grid.key({}), float("-inf"))]
-        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
-        inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
-        views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations])
-        keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
-        as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
-        reads_children = getattr(self.mutator, "reads_children", True)
-        child_states, campaign_states = (self.archive.operator_states(self.campaign_id, parent_elite.program_id)
-                                         if reads_children else ({}, {}))
-        return _Prepared(parent=as_view(parent_elite.program_id),
-                         inspirations=[as_view(e.program_id) for e in inspirations], mode=mode,
-                         recent=self.archive.recent_attempts(self.campaign_id), empty_cells=self._empty_cells(elites),
-                         children=self.archive.children_by_operator(self.campaign_id, parent_elite.program_id,
-                                                                    HISTORY_OPERATORS) if reads_children else [],
-                         campaign_children=self.archive.recent_children_by_operator(
-                             self.campaign_id, LEARNING_OPERATORS) if reads_children else [],
-                         child_states=child_states, campaign_states=campaign_states)
-
-    async def _evaluate_pending(self, program_id: int, code: str, island: int, parent_id: int | None) -> None:
-        result = await self._evaluate(program_id, code, parent_id, islands=[island])
-        await self._maybe_migrate()
-        self._report({"program_id": program_id, "status": result.status.value if result else None,
-                      "score": result.score if result else None})
-
-    async def _evaluate(self, program_id: int, code: str, parent_id: int | None, islands) -> EvaluationResult | None:
-        """The cascade, then (if it goes on) the training evaluation; None when the cascade ended it."""
-        verdict = await self.cascade.run(program_id, code, parent_id)
-        split = self.task.spec.train_split
-        if verdict.state == "failed":
-            result, split = verdict.result, verdict.split
-        elif verdict.state is not None:
-            return None
         else:
-            result = await self._evaluate_on(code, split, None)
-        if result.ok:
-            result.descriptors = self._descriptors(code, result.metrics)
-        placed = await self.db(self.archive.record_training, program_id, split, result, grid=self.grid,
-                               islands=list(islands))
-        await self.db(self.qd.after_training, placed.new_elite)
-        self._evaluated_here += 1
-        self._verdicts += 1
-        return result
+            code_hash = normalized_hash(edit.code)
+            twin = self._known.get(code_hash)
+            if twin is not None:
+                await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
+                              state=ProgramState.DUPLICATE, duplicate_of=twin[0], **common)
+                self._decided(iteration, trained=False)
+                self._report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
+            else:
+                program_id = await self.db(self.archive.add_program, self.campaign_id, code=edit.code,
+                                           code_hash=code_hash, state=ProgramState.PENDING, **common)
+                self._known[code_hash] = (program_id, iteration)
+                self._start_evaluation(iteration, program_id, edit.code, parent.id, prepared.seen)
+        self.schedule.committed(iteration)
 
-    async def _evaluate_on(self, code: str, split: str, options: dict[str, Any] | None) -> EvaluationResult:
+    # ---- evaluate, decide, apply -----------------------------------------------------------
+    def _start_evaluation(self, iteration: int, program_id: int, code: str, parent_id: int | None, seen: Seen) -> None:
+        self._evaluations[iteration] = asyncio.create_task(
+            self._evaluate(iteration, program_id, code, parent_id, seen))
+
+    async def _evaluate(self, iteration: int, program_id: int, code: str, parent_id: int | None, seen: Seen) -> None:
+        """The cascade, then (if it goes on) the training evaluation; the verdict is stored, not yet applied."""
         try:
-            result = await self.sandbox.evaluate(self.task, code, self.limits, split=split, options=options)
-            self.window.evaluation_done(result.wall_time)
-            return result
-        except SandboxUnavailable as exc:
-            raise CampaignFailed(str(exc)) from None
-        except Exception as exc:  # a sandbox infrastructure failure is recorded, never fatal to the campaign
-            return EvaluationResult.failure(Status.CRASHED, f"sandbox error: {type(exc).__name__}: {exc}")
+            verdict = await self.cascade.run(program_id, code, parent_id, seen)
+            split = self.task.spec.train_split
+            if verdict.state == "failed":
+                result, split = verdict.result, verdict.split
+            elif verdict.state is not None:
+                self._decided(iteration, trained=False)
+                return
+            else:
+                result = await self.evaluator.evaluate(code, split)
+            if result.ok:
+                result.descriptors = self._descriptors(code, result.metrics)
+            if iteration == 0 and not result.ok:
+                await self.db(self.archive.record_training, program_id, split, result)
+                raise CampaignFailed(f"the seed program failed: {result.status.value}: "
+                                     f"{result.artifacts.get('message', '')}")
+            await self.db(self.archive.record_training, program_id, split, result)
+            self._evaluated_here += 1
+            self._decided(iteration, trained=True)
+            self._report({"program_id": program_id, "status": result.status.value, "score": result.score})
+        finally:
+            self._evaluations.pop(iteration, None)
+
+    def _decided(self, iteration: int, trained: bool) -> None:
+        if trained:
+            self._trained.add(iteration)
+        self.schedule.decide(iteration)
+
+    async def _apply(self, iteration: int) -> None:
+        islands = list(range(self.islands)) if iteration == 0 else [iteration % self.islands]
+        placed = await self.db(self.archive.apply, self.campaign_id, iteration, grid=self.grid, islands=islands)
+        if iteration in self._trained:
+            self._trained.discard(iteration)
+            self._verdicts += 1
+            await self.db(self.qd.after_training, placed.new_elite)
+            await self._maybe_migrate()
+
+    async def _maybe_migrate(self) -> None:
+        """Catch up on ring migrations owed: one per `migration_interval` applied training verdicts."""
+        if self.islands < 2:
+            return
+        owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
+        while self._migrations < owed:
+            await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
+            await self.db(self.qd.cells_changed)
+            self._migrations += 1
+
+    async def _cancel_in_flight(self) -> None:
+        """Leaving early (an error, a cancel): no task of ours may outlive the loop, and each one's end is read."""
+        tasks = list(self._proposals.values()) + list(self._evaluations.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- helpers ---------------------------------------------------------------------------
     def _descriptors(self, code: str, metrics: dict[str, Any]) -> dict[str, float]:
@@ -334,43 +397,6 @@ class Controller:
             value = metrics.get(name, builtins.get(name))
             values[name] = float(value) if isinstance(value, (int, float)) else float("nan")
         return values
-
-    async def _same_niche(self, code: str, twin_id: int) -> bool:
-        """Whether a child that behaves like `twin_id` would also land in its cell: its metrics would be the
-        twin's, so only the code descriptors (code_size, ...) can differ."""
-        axes = [a for a in self.grid.axes if a.name in BUILTIN_DESCRIPTORS]
-        if not axes:
-            return True
-        twin = await self.db(self.archive.program, twin_id)
-        mine, theirs = builtin_descriptors(code), builtin_descriptors(twin.code)
-        return all(a.index(mine[a.name]) == a.index(theirs[a.name]) for a in axes)
-
-    async def _opens_column(self, code: str) -> bool:
-        """Whether no elite (of any island) shares the bins of this code's descriptors (code_size, ...):
-        then the child lands in an empty cell whatever its metrics. False on a grid without code axes."""
-        axes = [i for i, a in enumerate(self.grid.axes) if a.name in BUILTIN_DESCRIPTORS]
-        if not axes:
-            return False
-        mine = builtin_descriptors(code)
-        column = tuple(self.grid.axes[i].index(mine[self.grid.axes[i].name]) for i in axes)
-        elites = await self.db(self.archive.elites, self.campaign_id)
-        return all(tuple(self.grid.parse(e.key)[i] for i in axes) != column for e in elites)
-
-    def _empty_cells(self, elites) -> list[str]:
-        if self.grid.size > 4096:
-            return []
-        filled = {e.key for e in elites}
-        return [k for k in self.grid.all_keys() if k not in filled]
-
-    async def _maybe_migrate(self) -> None:
-        """Catch up on ring migrations owed: one per `migration_interval` children with a verdict."""
-        if self.islands < 2:
-            return
-        owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
-        while self._migrations < owed:
-            await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
-            await self.db(self.qd.cells_changed)
-            self._migrations += 1
 
     def _report(self, last: dict[str, Any], force: bool = False) -> None:
         """Progress for the view (a CLI bar): from the archive, at most every REPORT_S unless forced."""

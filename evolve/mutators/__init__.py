@@ -3,15 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Edit, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
-from .operators import OPERATORS
+from .base import Edit, History, HistoryNeeds, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 from .offline import OfflineMutator
-
-# operators the controller hands their parent's earlier children: those that edit a whole program from
-# that history (constant tuning) and those that learn from it what to try; the latter also get the
-# campaign's latest children by them, of any parent
-HISTORY_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.propose is not None or op.learns)
-LEARNING_OPERATORS = tuple(name for name, op in OPERATORS.items() if op.learns)
 
 if TYPE_CHECKING:
     from archive import Archive
@@ -50,5 +43,5 @@ def preflight(config) -> None:
     Prompts(config.llm_options.templates)
 
 
-__all__ = ["HISTORY_OPERATORS", "LEARNING_OPERATORS", "Edit", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator", "ProgramView", "StopCampaign",
-           "build_mutator", "preflight"]
+__all__ = ["Edit", "History", "HistoryNeeds", "MutationContext", "Mutator", "MutatorFailed", "OfflineMutator",
+           "ProgramView", "StopCampaign", "build_mutator", "preflight"]

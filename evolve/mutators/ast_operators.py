@@ -1,10 +1,9 @@
-"""The offline mutator's AST operators: one registry, one small function per operator.
+"""The offline mutator's AST operators: one small function per operator, declared as an `Operator`.
 
 Each operator edits a block's AST in place and returns a description of what it did, or None
-when it does not apply to this tree. `OPERATORS` (name -> Operator) is the single place an
-operator is added; its default weight is the operator's share of offline edits, and campaign
-configs (`operators: {name: weight}`) are validated against its names. grow.py and tuning.py add
-theirs to it: read the whole registry from operators.py.
+when it does not apply to this tree. Its default weight is the operator's share of offline
+edits. The one list of operators (what campaign configs' `operators: {name: weight}` are
+validated against) is evolve/mutators/operators.py; grow.py and tuning.py declare theirs too.
 """
 from __future__ import annotations
 
@@ -45,9 +44,9 @@ def perturb_number(value: float | int, rng: random.Random) -> float | int:
 class Located:
     """Collects nodes of a block's AST that an operator can act on, and checks an edit keeps def-use intact.
 
-    `history(operator)`: the parent's earlier children by that operator (MutationContext.children_of), for
+    `history(operator)`: the parent's earlier children by that operator (`History.children`), for
     operators that learn from them; `campaign(operator)`: the campaign's latest children by it, of any
-    parent (MutationContext.campaign_children). Both are empty when the caller has no archive.
+    parent (`History.campaign`). Both are empty when the caller has no archive.
     """
 
     def __init__(self, tree: ast.Module, outer: frozenset[str] = frozenset(),
@@ -106,25 +105,18 @@ class Operator:
     propose: Callable | None = None
 
 
-OPERATORS: dict[str, Operator] = {}
-
-
 def operator(name: str, weight: float, needs_donor: bool = False, learns: bool = False):
-    def register(apply: Apply) -> Apply:
-        OPERATORS[name] = Operator(name, weight, apply, needs_donor, learns)
-        return apply
-    return register
+    """Declares a block-level operator: `apply` becomes an Operator (listed in evolve/mutators/operators.py)."""
+    def declare(apply: Apply) -> Operator:
+        return Operator(name, weight, apply, needs_donor, learns)
+    return declare
 
 
 def program_operator(name: str, weight: float):
-    def register(propose: Callable) -> Callable:
-        OPERATORS[name] = Operator(name, weight, None, propose=propose)
-        return propose
-    return register
-
-
-def default_weights() -> dict[str, float]:
-    return {name: op.weight for name, op in OPERATORS.items()}
+    """Declares a program-level operator: `propose` becomes an Operator (listed in operators.py)."""
+    def declare(propose: Callable) -> Operator:
+        return Operator(name, weight, None, propose=propose)
+    return declare
 
 
 @operator("perturb_constant", 4.0)

@@ -13,7 +13,7 @@ from typing import Any
 from evaluators.task import Task
 
 from ..config import CampaignConfig, MixConfig
-from .base import Edit, MutationContext, MutatorFailed, ProgramView
+from .base import Edit, HistoryNeeds, MutationContext, Mutator, MutatorFailed, ProgramView
 from .client import BudgetExhausted, CallLog, LLMClient
 from .edits import EditError, apply_diff, apply_rewrite, check_program, parse_diff, parse_rewrite
 from .offline import OfflineMutator
@@ -43,7 +43,7 @@ def _description(text: str) -> str:
 
 
 class LLMMutator:
-    """diff / full_rewrite / crossover proposals from an ensemble of models."""
+    """diff / full_rewrite / crossover proposals from an ensemble of models: MixMutator's LLM half."""
     name = "llm"
 
     def __init__(self, config: CampaignConfig, log: CallLog, prompts: Prompts | None = None):
@@ -129,10 +129,12 @@ class LLMMutator:
         await self.client.close()
 
 
-class MixMutator:
+class MixMutator(Mutator):
     """Per proposal, one operator drawn from the campaign's mix: an LLM diff / full rewrite / crossover,
-    or an offline AST edit (cheap constant tuning of LLM-written elites)."""
+    or an offline AST edit (cheap constant tuning of LLM-written elites). Up to `lag` proposals are
+    LLM calls at once, so each sees earlier proposals only up to its decided horizon."""
     name = "mix"
+    sees_earlier_proposals = False
 
     def __init__(self, mix: MixConfig, llm: LLMMutator, offline: OfflineMutator):
         self.mix = mix
@@ -140,9 +142,10 @@ class MixMutator:
         self.offline = offline
         self.operators = [op for op in ("diff", "full_rewrite", "crossover", "offline") if getattr(mix, op) > 0]
         self.weights = [getattr(mix, op) for op in self.operators]
-        # only offline edits (tune_constants, grow_expression) read a parent's earlier children: without
-        # them the controller does not load those (one query per proposal)
-        self.reads_children = "offline" in self.operators
+
+    def history_needs(self) -> HistoryNeeds:
+        """Only offline edits (tune_constants, grow_expression) read the archive's history."""
+        return self.offline.history_needs() if "offline" in self.operators else HistoryNeeds()
 
     @property
     def rate_limited(self) -> int:

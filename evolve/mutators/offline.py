@@ -20,8 +20,8 @@ import textwrap
 
 from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, replace_block
 from .ast_operators import Located
-from .operators import OPERATORS, default_weights
-from .base import Edit, MutationContext
+from .operators import HISTORY_OPERATORS, LEARNING_OPERATORS, OPERATORS, default_weights
+from .base import Edit, HistoryNeeds, MutationContext, Mutator
 from .tuning import NAME as TUNING, continues_a_run
 from .defuse import module_names, undefined_names
 
@@ -70,16 +70,25 @@ def _parse_block(code: str, block: Block) -> tuple[ast.Module, str] | None:
         return None
 
 
-class OfflineMutator:
-    """Seeded AST-level edits; the default when no LLM is configured."""
+class OfflineMutator(Mutator):
+    """Seeded AST-level edits; the default when no LLM is configured. Computes in this process, so it
+    sees every earlier proposal (`sees_earlier_proposals`)."""
 
     name = "offline"
+    sees_earlier_proposals = True
 
     def __init__(self, operator_weights: dict[str, float] | None = None):
         weights = dict(OPERATOR_WEIGHTS)
         weights.update(operator_weights or {})
         self.operators = [op for op, w in weights.items() if w > 0]
         self.weights = [weights[op] for op in self.operators]
+
+    def history_needs(self) -> HistoryNeeds:
+        """Constant tuning rebuilds its run from the parent's earlier tuning children, grow_expression learns
+        from its children of the parent and of the campaign, and every operator's weight on a parent
+        follows how its children there ended."""
+        return HistoryNeeds(parent_children=HISTORY_OPERATORS, campaign_children=LEARNING_OPERATORS,
+                            operator_states=True)
 
     async def propose(self, context: MutationContext) -> Edit:
         return self.mutate(context.parent.code, context.rng, [i.code for i in context.inspirations],
@@ -167,8 +176,8 @@ class OfflineMutator:
         The draw's prior is how the operator's children of the campaign's other parents ended, worth at
         most PRIOR_CHILDREN children: a new parent does not have to find out again that, on bin packing,
         duplicating a statement or swapping an operator almost never changes which bin wins."""
-        states = context.child_states if context is not None else {}
-        campaign = context.campaign_states if context is not None else {}
+        states = context.history.parent_states if context is not None else {}
+        campaign = context.history.campaign_states if context is not None else {}
         if not states and not campaign:
             return dict(zip(self.operators, self.weights))
         weights = {}
@@ -186,12 +195,9 @@ class OfflineMutator:
                  context: MutationContext | None) -> Located:
         """What an operator may edit in `tree`, and (for learning operators: a `context`) the parent's earlier
         children and the campaign's latest ones by it."""
-        history = campaign = None
-        if context is not None and context.children_of is not None:
-            history = lambda name: context.children_of(context.parent.id, name)  # noqa: E731
-        if context is not None and context.campaign_children is not None:
-            campaign = context.campaign_children
-        return Located(tree, _outer_names(module, block), history, campaign)
+        if context is None:
+            return Located(tree, _outer_names(module, block))
+        return Located(tree, _outer_names(module, block), context.history.children, context.history.campaign)
 
     def _program_level(self, operator: str, code: str, rng: random.Random, context: MutationContext | None,
                        required: set[str], parent_unresolved: set[str]) -> Edit | None:
@@ -222,5 +228,3 @@ class OfflineMutator:
         merged = ast.Module(body=[s for t in trees for s in t.body], type_ignores=[])
         return merged
 
-    async def close(self) -> None:
-        return None

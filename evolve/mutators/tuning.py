@@ -192,10 +192,10 @@ def continues_a_run(context) -> bool:
     """True when the parent has a tuning run begun and not yet spent: the mutator then gives the run
     most of the parent's turns, since a run only moves when its parent is picked, and a run that
     moves one probe per dozen picks never gets anywhere within a campaign."""
-    if context is None or context.children_of is None:
+    if context is None:
         return False
     slots = {(c["edit"].get("details") or {}).get("tuning", {}).get("slot")
-             for c in context.children_of(context.parent.id, NAME)}
+             for c in context.history.children(NAME)}
     slots.discard(None)
     return 0 < len(slots) < BUDGET
 
@@ -210,13 +210,13 @@ def tune_constants(code: str, rng: random.Random, context):
     exploitation); a started run continues whenever its parent is picked again, until its budget
     is spent.
     """
-    if context is None or context.children_of is None or context.parent.score is None:
+    if context is None or context.parent.score is None:
         return None
     x0 = literals(code)
     if not x0:
         return None
     parent = context.parent
-    seed, history = _history(context.children_of(parent.id, NAME))
+    seed, history = _history(context.history.children(NAME))
     fresh_structure = parent.operator not in UNSTRUCTURAL
     if seed is None:
         if not fresh_structure and any(i.score is not None and i.score > parent.score for i in context.inspirations):

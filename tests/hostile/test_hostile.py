@@ -20,7 +20,7 @@ import pytest
 
 from docker_support import unavailable
 from evaluators.task import load_task
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 from evaluators.contract import Status
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +73,7 @@ class Harness:
     def __init__(self, kind: str, **options):
         self.kind = kind
         self.loop = asyncio.new_event_loop()
-        self.sandbox = make_sandbox(kind, workers=1, **options)
+        self.sandbox = local_executor(kind, workers=1, **options)
         self.task = load_task(task_dir=TASK_DIR)
 
     def evaluate(self, code: str):

@@ -15,7 +15,7 @@ import sys
 import time
 
 from evaluators.task import load_task
-from evaluators.runner import TaskRunner
+from evaluators.runner import LocalExecutor
 
 COLUMNS = {
     "tts_search": ["accuracy", "accuracy_level1", "accuracy_level2", "accuracy_level3", "accuracy_level4",
@@ -31,7 +31,7 @@ def _fmt(value: float) -> str:
 
 async def measure(task_name: str, splits: list[str]) -> dict:
     task = load_task(task_name)
-    sandbox = TaskRunner.create("process", workers=1)
+    sandbox = LocalExecutor.create("process", workers=1)
     out: dict = {}
     try:
         for name in task.spec.baselines:

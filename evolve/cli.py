@@ -18,7 +18,7 @@ COMMAND_MODULES = [
 OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
 # The module that adds each subcommand. `evolve run ...` then imports only its own module (the others
 # bring rich tables, syntax highlighting, the TUI...); help and unknown commands load them all.
-# tests/test_cli_startup.py checks this table against the parser the modules build.
+# tests/commands/test_cli_startup.py checks this table against the parser the modules build.
 COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run", "resume": "evolve.commands.run",
                   "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
                   "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",

@@ -27,7 +27,7 @@ Why Thompson sampling with Beta priors, not UCB1 or a greedy rate:
   most trusted model starts uniform (mean 1/2) and one with half its weight at mean 1/3. At most two
   pseudo-calls each: a handful of real calls outweighs them. (A single optimistic Beta(3, 1) on the
   improvement rate alone kept a model whose edits never applied competitive for ~10 calls in the
-  toy-task campaign of tests/test_model_choice.py, where the good model's children improve the
+  toy-task campaign of tests/mutators/test_model_choice.py, where the good model's children improve the
   archive about one time in four and rarely in its first calls.)
 - The second factor's prior is the *other* models' improvement rate so far (leave-one-out empirical
   Bayes, Laplace-smoothed), worth at most three resolved calls; uniform while they have none. A

@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "evolve.commands.run",
     "evolve.commands.inspect",
     "evolve.commands.evaluate",
+    "evolve.commands.config",
 ]
 # Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
 OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
@@ -23,7 +24,7 @@ COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run"
                   "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
                   "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",
                   "export": "evolve.commands.export", "tui": "evolve.commands.tui",
-                  "sandbox": "evolve.commands.sandbox"}
+                  "sandbox": "evolve.commands.sandbox", "config": "evolve.commands.config"}
 
 
 class OneLineParser(argparse.ArgumentParser):

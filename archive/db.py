@@ -135,7 +135,7 @@ def upgrade(engine: Engine) -> None:
 def _create_at_head(connection, head: str) -> None:
     """A fresh database: the schema as the models declare it, stamped at the head revision.
 
-    tests/test_archive_schema.py checks that this equals what the migrations build, so a model
+    tests/archive/test_archive_schema.py checks that this equals what the migrations build, so a model
     change without its migration fails there.
     """
     from .schema import Base

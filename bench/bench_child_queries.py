@@ -8,9 +8,9 @@ Each offline iteration reads, on the database thread (evolve/loop/controller.py 
   operator_states               how the parent's and the campaign's children ended, per operator
 This builds a SQLite archive of `--programs` children (parents: the first `--parents-share` of them,
 operators and states drawn like a real binpack campaign's), then times each query for random parents
-(median and p90 in ms). An index on programs (campaign_id, parent_id) was tried and measured with
-this bench at commit 1fe8759: 1.98 against 2.09 ms for children_by_operator at 10,000 programs, and
-no gain elsewhere (decoding the rows, not finding them, is the cost), so the archive does not have it.
+(median and p90 in ms). An index on programs (campaign_id, parent_id) was tried with this bench and
+gained next to nothing (decoding the rows, not finding them, is the cost), so the archive does not
+have it (the figures: BENCHMARKS.md, "The core").
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Two models, equal weights and prices. Each pick is one call; a usable answer's c
 `--delay` picks later (its outcome is pending until then), and the counts are re-read every pick.
 Scenarios:
   unusable  the good model's edits always apply and improve the archive with probability 0 in the
-            first 16 calls, 0.3 afterwards (the toy campaign of tests/test_model_choice.py improves
+            first 16 calls, 0.3 afterwards (the toy campaign of tests/mutators/test_model_choice.py improves
             nothing early); the other model's edits never apply.
   rates     both models' edits apply; the good one improves with probability 0.3, the other 0.1.
 Prints, per prior, the median and 5th percentile of the calls that went to the good model.

@@ -37,9 +37,9 @@ class MetricSpec(BaseModel):
 class DescriptorSpec(BaseModel):
     """A MAP-Elites axis: a task metric or a built-in (code_size, code_lines, ast_nodes)."""
     model_config = ConfigDict(extra="forbid")
-    name: str
-    range: tuple[float, float]
-    bins: int = Field(default=10, ge=1, le=1000)
+    name: str = Field(description="a metric of the task, or code_size, code_lines, ast_nodes")
+    range: tuple[float, float] = Field(description="[low, high]; values outside fall in the edge bins")
+    bins: int = Field(default=10, ge=1, le=1000, description="cells along this axis")
 
     @field_validator("range")
     @classmethod

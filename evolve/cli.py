@@ -13,17 +13,18 @@ COMMAND_MODULES = [
     "evolve.commands.run",
     "evolve.commands.inspect",
     "evolve.commands.evaluate",
+    "evolve.commands.config",
 ]
 # Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
 OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
 # The module that adds each subcommand. `evolve run ...` then imports only its own module (the others
 # bring rich tables, syntax highlighting, the TUI...); help and unknown commands load them all.
-# tests/test_cli_startup.py checks this table against the parser the modules build.
+# tests/commands/test_cli_startup.py checks this table against the parser the modules build.
 COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run", "resume": "evolve.commands.run",
                   "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
                   "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",
                   "export": "evolve.commands.export", "tui": "evolve.commands.tui",
-                  "sandbox": "evolve.commands.sandbox"}
+                  "sandbox": "evolve.commands.sandbox", "config": "evolve.commands.config"}
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -29,17 +29,19 @@ def default_workers() -> int:
 
 class IslandConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    count: int = Field(default=2, ge=1, le=64)
+    count: int = Field(default=2, ge=1, le=64, description="islands: populations that evolve apart and meet by migration")
     migration_interval: int = Field(default=25, ge=1, description="iterations between ring migrations")
 
 
 class SamplingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    exploit: float = Field(default=0.4, ge=0)
-    explore: float = Field(default=0.4, ge=0)
-    frontier: float = Field(default=0.2, ge=0)
-    top_inspirations: int = Field(default=2, ge=0, le=16)
-    diverse_inspirations: int = Field(default=1, ge=0, le=16)
+    exploit: float = Field(default=0.4, ge=0, description="weight of taking the island's best elite as the parent")
+    explore: float = Field(default=0.4, ge=0, description="weight of a uniformly random elite as the parent")
+    frontier: float = Field(default=0.2, ge=0, description="weight of an elite next to empty cells as the parent "
+                                                           "(fills the map)")
+    top_inspirations: int = Field(default=2, ge=0, le=16, description="best elites shown beside the parent")
+    diverse_inspirations: int = Field(default=1, ge=0, le=16, description="elites from cells far from the "
+                                                                          "parent's, shown beside it")
 
     @model_validator(mode="after")
     def _some_weight(self):
@@ -50,11 +52,11 @@ class SamplingConfig(BaseModel):
 
 class LimitsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    wall_s: float | None = Field(default=None, gt=0)
-    cpu_s: float | None = Field(default=None, gt=0)
-    memory_mb: int | None = Field(default=None, ge=64)
-    nproc: int | None = Field(default=None, ge=1)
-    fsize_mb: int | None = Field(default=None, ge=1)
+    wall_s: float | None = Field(default=None, gt=0, description="wall-clock seconds per evaluation (default: the task's)")
+    cpu_s: float | None = Field(default=None, gt=0, description="CPU seconds per evaluation (default: the task's)")
+    memory_mb: int | None = Field(default=None, ge=64, description="memory of the candidate process (default: the task's)")
+    nproc: int | None = Field(default=None, ge=1, description="processes the candidate may run (default: the task's)")
+    fsize_mb: int | None = Field(default=None, ge=1, description="largest file the candidate may write (default: the task's)")
 
 
 PROVIDERS = tuple(PROVIDER_REGISTRY)
@@ -64,11 +66,12 @@ LLM_OPERATORS = ("diff", "full_rewrite", "crossover")
 class ModelConfig(BaseModel):
     """One LLM of the ensemble. The key is read from the environment variable `api_key_env`, never stored."""
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    provider: Literal[PROVIDERS]  # type: ignore[valid-type]  (from the provider registry)
-    model: str = Field(min_length=1, max_length=200)
-    weight: float = Field(default=1.0, gt=0)
+    provider: Literal[PROVIDERS] = Field(  # type: ignore[valid-type]  (from the provider registry)
+        description="the API it speaks", examples=["openai"])
+    model: str = Field(min_length=1, max_length=200, description="the model name the API knows", examples=["gpt-4o-mini"])
+    weight: float = Field(default=1.0, gt=0, description="its share of the calls (the prior, with adaptive model choice)")
     temperature: float | None = Field(default=None, ge=0, le=2, description="default: the provider's")
-    max_tokens: int = Field(default=4096, ge=16, le=1_000_000)
+    max_tokens: int = Field(default=4096, ge=16, le=1_000_000, description="output tokens per call")
     timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds per call")
     base_url: str | None = Field(default=None, description="default: the SDK's (the provider's *_BASE_URL variable)")
     api_key_env: str | None = Field(default=None, description="default: the provider's key variable, e.g. OPENAI_API_KEY")
@@ -107,24 +110,24 @@ def parse_llm_spec(spec: str) -> str | dict[str, Any]:
 class PriceConfig(BaseModel):
     """Dollars per million tokens."""
     model_config = ConfigDict(extra="forbid")
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
+    input: float = Field(ge=0, description="$ per million input tokens", examples=[0.15])
+    output: float = Field(ge=0, description="$ per million output tokens", examples=[0.6])
 
 
 class BudgetConfig(BaseModel):
     """A cap on LLM spend: new calls stop once the logged calls reach it (in-flight calls finish)."""
     model_config = ConfigDict(extra="forbid")
-    usd: float | None = Field(default=None, gt=0)
+    usd: float | None = Field(default=None, gt=0, description="dollars (needs prices for every model)")
     tokens: int | None = Field(default=None, ge=1, description="input + output tokens")
 
 
 class MixConfig(BaseModel):
     """Probabilities (relative weights) of the mutation operators."""
     model_config = ConfigDict(extra="forbid")
-    diff: float = Field(default=0.7, ge=0)
-    full_rewrite: float = Field(default=0.1, ge=0)
-    crossover: float = Field(default=0.1, ge=0)
-    offline: float = Field(default=0.1, ge=0)
+    diff: float = Field(default=0.7, ge=0, description="the LLM edits the parent with SEARCH/REPLACE blocks")
+    full_rewrite: float = Field(default=0.1, ge=0, description="the LLM rewrites the EVOLVE-BLOCK regions whole")
+    crossover: float = Field(default=0.1, ge=0, description="the LLM combines the parent with an inspiration")
+    offline: float = Field(default=0.1, ge=0, description="an offline AST edit, no LLM call")
 
     @model_validator(mode="after")
     def _some_weight(self):
@@ -140,7 +143,7 @@ class LLMOptions(BaseModel):
                                                 "for the adaptive window)")
     max_retries: int = Field(default=4, ge=0, le=20, description="retries of a call on 429/5xx/timeout/connection errors")
     backoff_s: float = Field(default=1.0, gt=0, le=600, description="first retry delay; doubles per retry, with jitter")
-    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600, description="longest retry delay")
     bench_after: int = Field(default=3, ge=1, le=1000, description="consecutive failed calls (429s aside) before a model is benched")
     bench_s: float = Field(default=60.0, ge=0, le=86400, description="how long a failing model sits out")
     edit_retries: int = Field(default=1, ge=0, le=5, description="re-asks with the error after a failed edit")
@@ -161,35 +164,51 @@ class RayOptions(BaseModel):
 
 class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    task: str | None = None
-    task_dir: str | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    iterations: int = Field(default=100, ge=1, le=10_000_000)
-    seed: int = Field(default=0, ge=0)
-    workers: int = Field(default_factory=default_workers, ge=1, le=256)
+    task: str | None = Field(default=None, description="a built-in task (`evolve tasks` lists them); give task "
+                                                       "or task_dir, not both")
+    task_dir: str | None = Field(default=None, description="a task directory of your own (task.yaml, seed, scorer)")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="campaign name (default: TASK-ID)")
+    iterations: int = Field(default=100, ge=1, le=10_000_000, description="children to propose: the budget")
+    seed: int = Field(default=0, ge=0, description="random seed of every draw the campaign makes")
+    workers: int = Field(default_factory=default_workers, ge=1, le=256, examples=[2],
+                         description="evaluations in flight (default: the CPU count)")
     proposals: int | None = Field(default=None, ge=1, le=1024,
-                                  description="mutations in flight (default: workers offline; with an LLM, a window "
-                                              "sized from measured latencies, see evolve/loop/concurrency.py)")
+                                  description="LLM proposals in flight (default: a window sized from measured "
+                                              "latencies, see evolve/loop/concurrency.py; never more than lag + 1); "
+                                              "offline proposals are made one at a time")
     lag: int | None = Field(default=None, ge=0, le=1024,
                             description="iteration i sees the verdicts of iterations up to i - lag - 1, so up to "
                                         "lag + 1 iterations are in flight; the same seed gives the same campaign "
                                         "at any worker count (default: 4 offline, 16 with an LLM)")
-    sandbox: Literal[SANDBOX_BACKENDS] = "process"  # type: ignore[valid-type]  (sandbox.BACKENDS)
-    executor: Literal[EXECUTOR_NAMES] = "local"  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
-    jail: Literal["auto", "bwrap", "none"] = "auto"
-    ray: RayOptions = Field(default_factory=RayOptions)
-    llm: list[Literal["offline"] | ModelConfig] = Field(default_factory=lambda: ["offline"])
-    prices: dict[str, PriceConfig] = Field(default_factory=dict, description="per model ($ per million tokens)")
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    sandbox: Literal[SANDBOX_BACKENDS] = Field(  # type: ignore[valid-type]  (sandbox.BACKENDS)
+        default="process", description="where a candidate runs: a jailed process or a Docker container")
+    executor: Literal[EXECUTOR_NAMES] = Field(  # type: ignore[valid-type]  (evolve.executors.EXECUTORS)
+        default="local", description="where evaluations run: this machine or a Ray cluster")
+    jail: Literal["auto", "bwrap", "none"] = Field(default="auto", description="the process sandbox's jail; auto: "
+                                                                               "bubblewrap when installed")
+    ray: RayOptions = Field(default_factory=RayOptions, description="the Ray cluster (executor: ray)")
+    llm: list[Literal["offline"] | ModelConfig] = Field(
+        default_factory=lambda: ["offline"],
+        description="the mutators: offline, or LLMs, each PROVIDER:MODEL[@WEIGHT] or a mapping",
+        examples=[[{"provider": "openai", "model": "gpt-4o-mini", "weight": 0.7}, "anthropic:claude-3-5-haiku-latest@0.3"]])
+    prices: dict[str, PriceConfig] = Field(default_factory=dict, description="per model ($ per million tokens)",
+                                           examples=[{"openai:gpt-4o-mini": {"input": 0.15, "output": 0.6}}])
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="a cap on LLM spend")
     mix: MixConfig | None = Field(default=None, description="operator probabilities (default: offline only "
-                                                            "without an LLM, MixConfig() with one)")
-    llm_options: LLMOptions = Field(default_factory=LLMOptions)
-    operators: dict[str, float] = Field(default_factory=dict, description="offline operator weights")
-    descriptors: list[DescriptorSpec] | None = None  # same schema as a task.yaml axis
-    islands: IslandConfig = Field(default_factory=IslandConfig)
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    heldout_report: bool = True
+                                                            "without an LLM, the values below with one)")
+    llm_options: LLMOptions = Field(default_factory=LLMOptions, description="how LLM calls are made")
+    operators: dict[str, float] = Field(default_factory=dict, description="offline operator weights (default: each "
+                                                                          "operator's own, as in the example)")
+    descriptors: list[DescriptorSpec] | None = Field(  # same schema as a task.yaml axis
+        default=None, description="MAP-Elites axes: a task metric or code_size, code_lines, ast_nodes "
+                                  "(default: the task's)",
+        examples=[[{"name": "code_size", "range": [0, 4000], "bins": 10}]])
+    islands: IslandConfig = Field(default_factory=IslandConfig, description="the island model")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="how parents and inspirations "
+                                                                                 "are drawn")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="per-evaluation limits")
+    heldout_report: bool = Field(default=True, description="evaluate the best program on the held-out split at "
+                                                           "the end")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,
                                     description="QD score offset (archive/qd.py); default: the task's qd_offset, "
                                                 "else the seed program's training score")

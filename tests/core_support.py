@@ -1,4 +1,4 @@
-"""Helpers shared by the core tests (a uniquely named module: tests/hostile has its own conftest)."""
+"""Helpers shared by the core tests (a uniquely named module: tests/sandbox/hostile has its own conftest)."""
 import os
 import sys
 from pathlib import Path

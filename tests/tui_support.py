@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_TASK = ROOT / "tests" / "fixtures" / "toy_task"
-SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+SNAPSHOTS = Path(__file__).resolve().parent / "tui" / "snapshots"
 BASE = dt.datetime(2026, 1, 1, 12, 0, 0)
 NOW = BASE + dt.timedelta(minutes=5)
 
@@ -107,7 +107,7 @@ def _normalise(svg: str) -> str:
 
 
 def assert_snapshot(app, name: str) -> None:
-    """Compare the app's SVG screenshot with tests/snapshots/NAME.svg (EVOLVE_UPDATE_SNAPSHOTS=1 rewrites)."""
+    """Compare the app's SVG screenshot with tests/tui/snapshots/NAME.svg (EVOLVE_UPDATE_SNAPSHOTS=1 rewrites)."""
     actual = _normalise(app.export_screenshot(title=name))
     path = SNAPSHOTS / f"{name}.svg"
     if os.environ.get("EVOLVE_UPDATE_SNAPSHOTS") == "1" or not path.exists():

@@ -26,21 +26,17 @@ Why Thompson sampling with Beta priors, not UCB1 or a greedy rate:
 - The configured weights become the prior of the first factor directly: Beta(w / w_max, 1), so the
   most trusted model starts uniform (mean 1/2) and one with half its weight at mean 1/3. At most two
   pseudo-calls each: a handful of real calls outweighs them. (A single optimistic Beta(3, 1) on the
-  improvement rate alone kept a model whose edits never applied competitive for ~10 calls in the
-  toy-task campaign of tests/test_model_choice.py, where the good model's children improve the
-  archive about one time in four and rarely in its first calls.)
+  improvement rate alone kept a model whose edits never applied competitive for many calls in the
+  toy-task campaign of tests/mutators/test_model_choice.py, where the good model's children improve
+  the archive rarely, and seldom in its first calls.)
 - The second factor's prior is the *other* models' improvement rate so far (leave-one-out empirical
   Bayes, Laplace-smoothed), worth at most three resolved calls; uniform while they have none. A
-  fixed uniform prior left a model with no evaluated child at an improvement rate of 1/2 for ever,
-  while the model whose children were evaluated fell to the campaign's real rate (none in the toy
-  campaign's first 16 calls), so the model whose edits never apply kept winning draws on its
-  usable-answer factor alone: 24-33 of the first 40 calls went to the good model (bench_model_choice
-  and a CI run). Leaving a model's own data out of its prior counts nothing twice; the cap keeps two
-  usable models apart. In `bench/bench_model_choice_sim.py` (4000 seeds), with a model whose edits
-  never apply, the good model's 5th percentile of the first 40 calls rose from 25 (uniform prior)
-  to 33; with two usable models improving 30 % and 10 % of the time, the better one's 5th
-  percentile of 100 calls was 56 at a cap of 3, against 45 at a cap of 2 and 59 with the uniform
-  prior (medians 85, 87, 85).
+  fixed uniform prior leaves a model with no evaluated child at an improvement rate of 1/2 for ever,
+  while the model whose children were evaluated falls to the campaign's real rate, so a model whose
+  edits never apply keeps winning draws on its usable-answer factor alone. Leaving a model's own data
+  out of its prior counts nothing twice; the cap keeps two usable models apart.
+  `bench/bench_model_choice.py` and `bench/bench_model_choice_sim.py` compare the priors and the cap
+  (their figures: BENCHMARKS.md, "Adaptive model choice").
 - The state is nothing but counts, rebuilt from the archive by one query (`Archive.model_stats`),
   so after kill -9 or `evolve resume` the bandit is exactly where the archive says. The draws come
   from the campaign's seeded rng: given the archive and the seed, the choices are reproducible.

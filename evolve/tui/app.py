@@ -38,8 +38,8 @@ class EvolveApp(App):
         """Move everything built at start-up out of the garbage collector's reach.
 
         Opening a screen allocates many short-lived objects; each full collection used to walk
-        the whole start-up heap (Textual, SQLAlchemy, pygments), which added 100-200 ms pauses to
-        screen opens (bench/bench_tui.py). Frozen objects are never scanned; cycles created later
+        the whole start-up heap (Textual, SQLAlchemy, pygments), which paused screen opens
+        (bench/bench_tui.py; BENCHMARKS.md). Frozen objects are never scanned; cycles created later
         are still collected.
         """
         for screen_module in ("dashboard", "elite_map", "program"):  # import now, so they are frozen too

@@ -4,7 +4,7 @@
 (device, model). A forward pass's FLOPs depend only on its shape (batch, new tokens, cached
 tokens, whether only the last position is projected), so the meter can remember the count of
 a shape it has already counted (`memo=True`, the default) instead of running the counter's
-dispatch hooks again: the number booked is the counter's own, and `tests/test_models.py`
+dispatch hooks again: the number booked is the counter's own, and `tests/tasks/test_models.py`
 checks the memoised and fresh counts agree. `bench/bench_model_tasks.py` reports the overhead
 of counting every call.
 """

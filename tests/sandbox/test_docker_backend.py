@@ -20,8 +20,8 @@ from sandbox.docker_backend import (LABEL, LABEL_OWNER, LABEL_POOL, ContainerLim
 from evaluators.contract import Limits, Status
 from evolve.executors import local_executor
 
-ROOT = Path(__file__).resolve().parent.parent
-PROBE_TASK = ROOT / "tests" / "hostile" / "task"
+ROOT = Path(__file__).resolve().parents[2]
+PROBE_TASK = ROOT / "tests" / "sandbox" / "hostile" / "task"
 
 
 def run(coro):

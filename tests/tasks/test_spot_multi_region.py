@@ -23,7 +23,7 @@ from evaluators.contract import Limits, Status
 from evolve.executors import local_executor
 
 TASK = load_task("spot_multi_region")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- in-process runs of the real adapter (trusted code only: baselines and spec examples) ----------

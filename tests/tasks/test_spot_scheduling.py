@@ -181,7 +181,7 @@ def test_leaderboard_numbers_through_the_cli():
     """The issue's acceptance path: `evolve eval spot_scheduling --baseline greedy --split leaderboard --json`."""
     out = subprocess.run([sys.executable, "-m", "evolve", "eval", "spot_scheduling", "--baseline", "greedy",
                           "--split", "leaderboard", "--json"], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).resolve().parent.parent)
+                         cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["metrics"]["mean_cost"] == pytest.approx(119.0345, abs=1e-3)

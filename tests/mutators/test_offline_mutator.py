@@ -64,7 +64,7 @@ def test_mutations_parse_stay_inside_blocks_and_name_their_operator():
         if edit.operator.startswith("crossover"):
             assert edit.crossover_id == 42
         seen.add(edit.operator)
-    # program-level operators (tune_constants) need the campaign's history: tests/test_offline_search.py
+    # program-level operators (tune_constants) need the campaign's history: tests/mutators/test_offline_search.py
     block_level = {name for name, op in OPERATORS.items() if op.propose is None}
     assert seen == block_level, f"operators never applied: {block_level - seen}"
 

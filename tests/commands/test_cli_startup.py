@@ -49,7 +49,8 @@ PROBE = textwrap.dedent("""
 """)
 
 NOT_FOR_RUN = ["textual", "pygments", "evolve.tui", "evolve.commands.inspect", "evolve.commands.tasks",
-               "evolve.commands.evaluate", "evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
+               "evolve.commands.evaluate", "evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox",
+               "evolve.commands.config", "evolve.config_doc"]
 
 
 def _probe(cli_env, tmp_path, *args) -> dict:

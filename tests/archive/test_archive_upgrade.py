@@ -15,7 +15,7 @@ from pathlib import Path
 from archive import Archive, EvaluationRole
 from tui_support import evolve
 
-FIXTURE = Path(__file__).parent / "fixtures" / "archives" / "release-0.1.0-binpack.db"
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "archives" / "release-0.1.0-binpack.db"
 REPORTED = json.loads(FIXTURE.with_suffix(".json").read_text())
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from docker_support import docker_client, docker_image  # noqa: F401  (fixtures)
 from sandbox.docker_backend import LABEL, LABEL_OWNER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _containers(client, pid: int) -> list:

@@ -15,7 +15,7 @@ from evolve.mutators.base import MutationContext
 from evolve.mutators.llm import LLMMutator, MixMutator
 from llm_server import FakeLLM
 
-TASK_DIR = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "sleep50"
+TASK_DIR = Path(__file__).resolve().parents[2] / "bench" / "tasks" / "sleep50"
 PROVIDERS = ["openai", "anthropic"]
 
 

@@ -266,7 +266,7 @@ def test_heldout_baseline_through_the_cli():
     """The README's path: `evolve eval llm_routing --baseline round_robin --split heldout --json`."""
     out = subprocess.run([sys.executable, "-m", "evolve", "eval", "llm_routing", "--baseline", "round_robin",
                           "--split", "heldout", "--json"], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).resolve().parent.parent)
+                         cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads(out.stdout)["metrics"]
     assert figures["slo_attainment"] == pytest.approx(TASK.spec.baselines["round_robin"].measured["heldout"]["slo_attainment"],

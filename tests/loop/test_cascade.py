@@ -16,7 +16,7 @@ from evolve.executors import local_executor
 from evolve.mutators import Edit, Mutator
 from evaluators.task import StageRule
 
-TASK = Path(__file__).parent / "fixtures" / "cascade_task"
+TASK = Path(__file__).parent.parent / "fixtures" / "cascade_task"
 BLOCK = "# EVOLVE-BLOCK-START\ndef f(x):\n{body}\n# EVOLVE-BLOCK-END\n"
 SEED_BODY = "    y = 0.5 * x + 0.1\n    if x > 0.5:\n        y = y + 0.2\n    return y"
 

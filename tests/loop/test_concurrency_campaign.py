@@ -9,7 +9,7 @@ import yaml
 from core_support import evolve_cmd, query
 from llm_server import FakeLLM
 
-TASK_DIR = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "sleep50"
+TASK_DIR = Path(__file__).resolve().parents[2] / "bench" / "tasks" / "sleep50"
 
 
 def _run(tmp_path, cli_env, fake, iterations, *extra, **config_extra):

@@ -13,7 +13,7 @@ import yaml
 from core_support import evolve_cmd, query
 from llm_server import FakeLLM
 
-TASK_DIR = Path(__file__).resolve().parent.parent / "bench" / "tasks" / "sleep50"
+TASK_DIR = Path(__file__).resolve().parents[2] / "bench" / "tasks" / "sleep50"
 PRICE = {"input": 3.0, "output": 15.0}  # $ per million tokens
 
 EXPECTED_OUTCOME = {"valid": "ok", "unmatched": "edit_error", "outside": "edit_error", "syntax": "edit_error",

@@ -1,4 +1,4 @@
-"""SVG snapshots of every screen at 80x24, compared with tests/snapshots/*.svg.
+"""SVG snapshots of every screen at 80x24, compared with tests/tui/snapshots/*.svg.
 
 pytest-textual-snapshot pins syrupy 4.8, which pins pytest < 9 (our test extra uses pytest 9),
 so this is a small equivalent on `App.export_screenshot()`. EVOLVE_UPDATE_SNAPSHOTS=1 rewrites.

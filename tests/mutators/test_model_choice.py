@@ -20,7 +20,7 @@ from evolve.mutators.client import CallLog, LLMClient
 from evolve.mutators.model_choice import PRIOR_CALLS, ThompsonChoice, model_report
 from llm_server import FakeLLM
 
-TOY = Path(__file__).resolve().parent / "fixtures" / "toy_task"
+TOY = Path(__file__).resolve().parent.parent / "fixtures" / "toy_task"
 PRICE = {"input": 3.0, "output": 15.0}
 
 

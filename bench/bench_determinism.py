@@ -1,6 +1,6 @@
 """What determinism costs: this checkout's loop against an earlier, free-running one, side by side.
 
-    python bench/bench_determinism.py --baseline REF [--seeds 0,...,9] [--iterations 200] [--workers 2]
+    python bench/bench_determinism.py --baseline REF | --baseline-dir DIR [--seeds 0,...,9] [--iterations 200] [--workers 2]
                                       [--llm-runs 5] [--llm-iterations 60] [--skip-first-command] [--skip-llm]
 
 REF is a git revision of this repository whose loop ran free (e.g. the last commit before the
@@ -129,7 +129,9 @@ def llm_campaigns(det: Path, free: Path, runs: int, iterations: int, workers: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", required=True, help="git revision of the free-running loop")
+    baseline = parser.add_mutually_exclusive_group(required=True)
+    baseline.add_argument("--baseline", help="git revision of the free-running loop (exported from this repository)")
+    baseline.add_argument("--baseline-dir", type=Path, help="a checkout of the free-running loop")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
@@ -140,8 +142,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        free = export(args.baseline, scratch / "free")
-        print(f"deterministic: {ROOT}; free-running: {args.baseline}; {os.cpu_count()} cores")
+        free = args.baseline_dir.resolve() if args.baseline_dir else export(args.baseline, scratch / "free")
+        print(f"deterministic: {ROOT}; free-running: {args.baseline or free}; {os.cpu_count()} cores")
         if not args.skip_first_command:
             first_command(ROOT, free, [int(s) for s in args.seeds.split(",")], args.iterations, args.workers, scratch)
         if not args.skip_llm:

@@ -48,6 +48,19 @@ def make_engine(db: str) -> Engine:
     return engine
 
 
+def checkpoint(engine: Engine) -> None:
+    """Copy a SQLite archive's write-ahead log into the database file and empty the log.
+
+    In WAL mode committed pages live in `-wal` until a checkpoint; a file copied without its -wal
+    misses them. TRUNCATE waits (busy timeout) for readers and writers of other processes, then
+    leaves the .db file whole on its own. A no-op on other backends.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _script_directory():
     from alembic.config import Config
     from alembic.script import ScriptDirectory

@@ -223,6 +223,12 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         return {r[0]: {"id": r[0], "code": r[1], "generation": r[2], "island": r[3], "operator": r[4], "score": r[5],
                        "metrics": dict(r[6] or {}), "artifacts": dict(r[7] or {})} for r in rows}
 
+    def iterations_of(self, program_ids: Iterable[int]) -> dict[int, int]:
+        """Program id -> the iteration that made it (0: the seed): a program's number within its campaign."""
+        ids = list(dict.fromkeys(program_ids))
+        with self.session() as s:
+            return dict(s.execute(select(Program.id, Program.iteration).where(Program.id.in_(ids))).all())
+
     def iterations_done(self, campaign_id: int) -> set[int]:
         with self.session() as s:
             return set(s.scalars(select(Program.iteration).where(Program.campaign_id == campaign_id)))

@@ -10,7 +10,9 @@ replays run with `--workers 1 --proposals 1`.
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -34,16 +36,25 @@ def _offline_env(cli_env):
     return {k: v for k, v in cli_env.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
 
 
-def _record(tmp_path, cli_env, provider, db) -> None:
+def _config(tmp_path, provider) -> Path:
     config = {"llm": [{"provider": provider, "model": "fake-model", "timeout": 5}],
               "prices": {"fake-model": {"input": 3.0, "output": 15.0}},
               "llm_options": {"backoff_s": 0.05, "backoff_max_s": 1.0, "max_retries": 3, "bench_after": 20},
               "mix": {"diff": 0.5, "full_rewrite": 0.2, "crossover": 0.2, "offline": 0.1}}
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _server_env(cli_env, fake):
+    return dict(cli_env, OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-test", OPENAI_BASE_URL=fake.openai_url,
+                ANTHROPIC_BASE_URL=fake.anthropic_url)
+
+
+def _record(tmp_path, cli_env, provider, db) -> None:
+    path = _config(tmp_path, provider)
     with FakeLLM(script=SCRIPT) as fake:
-        env = dict(cli_env, OPENAI_API_KEY="sk-test", ANTHROPIC_API_KEY="sk-test",
-                   OPENAI_BASE_URL=fake.openai_url, ANTHROPIC_BASE_URL=fake.anthropic_url)
+        env = _server_env(cli_env, fake)
         out = subprocess.run(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", path, "--iterations", ITERATIONS,
                                         "--workers", 1, "--proposals", 1, "--no-log-prompts", "--name", "recorded",
                                         "--db", db, "--json"), env=env, capture_output=True, text=True, timeout=600)
@@ -143,3 +154,25 @@ def test_an_unreplayable_source_is_refused_before_a_campaign_starts(tmp_path, cl
         out = _replay(env, *args, "--db", target, check=False)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and expected in out.stderr, out.stderr
         assert not Path(target).exists()
+
+
+def test_a_campaign_killed_mid_run_replays_what_it_completed(tmp_path, cli_env):
+    db = str(tmp_path / "killed.db")
+    with FakeLLM(script=SCRIPT, latency=0.3) as fake:
+        proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", _config(tmp_path, "openai"),
+                                           "--iterations", 1000, "--workers", 1, "--proposals", 1, "--name", "killed",
+                                           "--db", db, "--json"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_server_env(cli_env, fake))
+        deadline = time.monotonic() + 300
+        while len(query(db, "select id from programs where state != 'pending'")) < 8:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "fewer than 8 programs in 300 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    recorded = [r for r in campaign_rows(db, "killed") if r[4] != "pending"]
+    completed = max(r[0] for r in recorded)
+    assert [r[0] for r in recorded] == list(range(completed + 1))
+    summary = json.loads(_replay(_offline_env(cli_env), db, "--name", "replayed", "--db", db).stdout)
+    assert summary["iterations_done"] == completed
+    assert campaign_rows(db, "replayed") == recorded

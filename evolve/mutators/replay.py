@@ -178,7 +178,8 @@ def check_source(source: ReplaySource) -> None:
 
 def replay_base(db: str, ref: str | None) -> dict[str, Any]:
     """The config of the recorded campaign `ref` of `db`, set to replay it into a new campaign: no name
-    of its own, as many iterations as the recording completed in a row, the replay source set."""
+    of its own, as many iterations as the recording completed in a row (a finished or an interrupted
+    campaign), the replay source set."""
     from sqlalchemy.engine import make_url
 
     from archive.db import database_url, display_url
@@ -199,7 +200,9 @@ def replay_base(db: str, ref: str | None) -> dict[str, Any]:
                 raise UserError(f"--replay-campaign: {exc}") from None
         source = ReplaySource(db=db, campaign=record.id, name=record.name)
         _recorded_calls(archive, record.id, _source_name(source))
-        done = archive.iterations_done(record.id)
+        # iterations the recording completed: a program that was still being evaluated when the recorded
+        # campaign was interrupted has no outcome to reproduce
+        done = archive.iterations_done(record.id) - {p.iteration for p in archive.pending_programs(record.id)}
     finally:
         archive.close()
     completed = 0

@@ -131,6 +131,8 @@ def test_a_request_never_recorded_is_a_one_line_error_naming_the_iteration(recor
     first_unrecorded = min(set(range(ITERATIONS + 1, ITERATIONS + 4)) - stored)  # offline edits need no answer
     assert f"iteration {first_unrecorded}: the request to " in out.stderr and "never recorded" in out.stderr
     assert campaign_rows(longer, "sleep50-1")[:ITERATIONS + 1] == campaign_rows(db, "recorded")
+    # the failed campaign's archive is whole in its file, as after any command that ends in an error
+    assert not os.path.exists(longer + "-wal") or os.path.getsize(longer + "-wal") == 0
     # a prompt that differs from the recorded one (another system template): named at iteration 1
     templates = tmp_path / "templates"
     shutil.copytree(ROOT / "prompts", templates, ignore=shutil.ignore_patterns("*.py", "__pycache__"))

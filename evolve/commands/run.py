@@ -93,8 +93,11 @@ def run_command(args) -> int:
     start_providers(config)
     campaign = Campaign.create(open_archive(args.db, must_exist=False), config, task=task)
     if not args.json:
+        replay = config.llm_options.replay
+        source = f" · replaying {replay.name} of {display_url(replay.db)}" if replay is not None else ""
         console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {campaign.task.name} · "
-                      f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}")
+                      f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}{source}",
+                      highlight=False)
     return drive(campaign, args.json)
 
 

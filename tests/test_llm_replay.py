@@ -178,3 +178,23 @@ def test_a_campaign_killed_mid_run_replays_what_it_completed(tmp_path, cli_env):
     summary = json.loads(_replay(_offline_env(cli_env), db, "--name", "replayed", "--db", db).stdout)
     assert summary["iterations_done"] == completed
     assert campaign_rows(db, "replayed") == recorded
+
+
+def test_a_replay_killed_mid_run_resumes_to_the_same_campaign(recording, tmp_path, cli_env):
+    db, backup = recording
+    env = _offline_env(cli_env)
+    target = str(tmp_path / "resumed.db")
+    proc = subprocess.Popen(evolve_cmd("run", "--replay", backup, "--name", "replay", "--db", target, "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 300
+    while len(query(target, "select id from programs where state != 'pending'")) < 4:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "fewer than 4 programs in 300 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert len(campaign_rows(target, "replay")) < ITERATIONS + 1
+    out = subprocess.run(evolve_cmd("resume", "replay", "--db", target, "--json"), env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert campaign_rows(target, "replay") == campaign_rows(db, "recorded")

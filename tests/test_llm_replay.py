@@ -151,15 +151,16 @@ def test_an_unreplayable_source_is_refused_before_a_campaign_starts(tmp_path, cl
                                     offline, "--json"), env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     for args, expected in (((offline,), "made no LLM calls"), ((str(tmp_path / "missing.db"),), "no such archive"),
-                           ((offline, "--replay-campaign", "nope"), "no campaign 'nope'")):
+                           ((offline, "--replay-campaign", "nope"), "no campaign 'nope'"),
+                           (("postgresql+psycopg://u:secret@127.0.0.1:9/x",), "must not hold a password")):
         target = str(tmp_path / "target.db")
         out = _replay(env, *args, "--db", target, check=False)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and expected in out.stderr, out.stderr
-        assert not Path(target).exists()
+        assert not Path(target).exists() and "secret" not in out.stderr
 
 
-def test_a_campaign_killed_mid_run_replays_what_it_completed(tmp_path, cli_env):
-    db = str(tmp_path / "killed.db")
+def test_a_campaign_killed_mid_run_replays_what_it_completed(tmp_path, cli_env, db_url):
+    db = db_url  # a SQLite file, then a PostgreSQL URL as the replay source
     with FakeLLM(script=SCRIPT, latency=0.3) as fake:
         proc = subprocess.Popen(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", _config(tmp_path, "openai"),
                                            "--iterations", 1000, "--workers", 1, "--proposals", 1, "--name", "killed",

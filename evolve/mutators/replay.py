@@ -184,6 +184,10 @@ def replay_base(db: str, ref: str | None) -> dict[str, Any]:
 
     from archive.db import database_url, display_url
 
+    url = database_url(db)
+    if not url.startswith("sqlite") and make_url(url).password is not None:
+        raise UserError(f"--replay {display_url(db)}: the source is stored with the new campaign (a resume reads it "
+                        f"again), so it must not hold a password: put it in PGPASSWORD or ~/.pgpass instead")
     archive = _open(db)
     try:
         if ref is None:
@@ -208,11 +212,7 @@ def replay_base(db: str, ref: str | None) -> dict[str, Any]:
     completed = 0
     while completed + 1 in done:
         completed += 1
-    url = database_url(db)
-    # a path is stored absolute (a resume may run elsewhere); a URL without its password (libpq reads
-    # PGPASSWORD or ~/.pgpass): the archive never stores a secret
-    stored_db = (url[len("sqlite:///"):] if url.startswith("sqlite:///")
-                 else make_url(url).set(password=None).render_as_string(hide_password=False))
+    stored_db = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url  # a path absolute: resumable elsewhere
     config = dict(record.config)
     config["name"] = None
     config["iterations"] = max(completed, 1)

@@ -22,6 +22,8 @@ import json
 import os
 from typing import Any, Iterable
 
+from archive import ArchiveError
+
 from ..config import ModelConfig, ReplaySource
 from ..errors import UserError
 from .base import MutatorFailed
@@ -109,7 +111,7 @@ class Recording:
             label = _source_name(source)
             try:
                 record = archive.campaign(source.campaign)
-            except Exception as exc:  # noqa: BLE001 - ArchiveError: say which replay source lacks it
+            except ArchiveError as exc:
                 raise UserError(f"replay source: {exc}") from None
             return cls(source, _recorded_calls(archive, record.id, label))
         finally:
@@ -200,7 +202,7 @@ def replay_base(db: str, ref: str | None) -> dict[str, Any]:
         else:
             try:
                 record = archive.campaign(ref)
-            except Exception as exc:  # noqa: BLE001 - ArchiveError
+            except ArchiveError as exc:
                 raise UserError(f"--replay-campaign: {exc}") from None
         source = ReplaySource(db=db, campaign=record.id, name=record.name)
         _recorded_calls(archive, record.id, _source_name(source))

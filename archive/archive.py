@@ -9,14 +9,15 @@ import dataclasses
 import os
 import socket
 import uuid
+import weakref
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .cascade_log import CascadeLog
-from .db import database_url, known_revisions, make_engine, upgrade
+from .db import checkpoint, database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
 from .horizon import EVERYTHING, Horizon
 from .llm_log import LLMCallLog
@@ -35,30 +36,65 @@ class PlacementOutcome:
     new_best: bool
 
 
+_OPEN: "weakref.WeakSet[Archive]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every archive this process opened and has not closed (the CLI's exit path, errors included)."""
+    for archive in list(_OPEN):
+        archive.close()
+
+
 class Archive(ArchiveViews, LLMCallLog, CascadeLog):
-    def __init__(self, db: str):
+    """`create=False` opens only an existing evolve archive: a database without its campaigns table
+    (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
+
+    def __init__(self, db: str, create: bool = True):
         self.db = db
         url = database_url(db)
         if url.startswith("sqlite:///"):  # messages name the path as the user gave it
             path = os.path.expanduser(db) if "://" not in db else url[len("sqlite:///"):]
-            check_archive_path(path, known_revisions())
+            check_archive_path(path, known_revisions(), require_campaigns=not create)
         try:
             self.engine = make_engine(db)
         except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
             raise ArchiveUnusable(f"--db {display_name(db)}: not a usable database URL ({exc}); "
                                   f"use a file path or postgresql+psycopg://USER@HOST/DB") from None
         try:
+            if not create and not url.startswith("sqlite"):
+                self._require_campaigns()
             upgrade(self.engine)
         except DatabaseError as exc:
             self.engine.dispose()  # closing the last connection removes the -wal/-shm it opened
             raise ArchiveUnusable(describe_sqlite_error(display_name(db), exc)) from None
+        except ArchiveUnusable:
+            self.engine.dispose()
+            raise
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._closed = False
+        _OPEN.add(self)
+
+    def _require_campaigns(self) -> None:
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("campaigns"):
+                raise ArchiveUnusable(f"{display_name(self.db)} holds no evolve archive (no campaigns table); "
+                                      f"start a campaign in it with `evolve run TASK --db URL`")
 
     def session(self) -> Session:
         return self._session()
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Leave the archive whole in its file (SQLite: the write-ahead log checkpointed), then disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN.discard(self)
+        try:
+            checkpoint(self.engine)
+        except DatabaseError:
+            pass  # a damaged or read-only file: nothing more can be written to it; disconnecting still helps
+        finally:
+            self.engine.dispose()
 
     # ---- campaigns -----------------------------------------------------------------------
     def create_campaign(self, *, name: str | None, task_name: str, task_dir: str | None, config: dict[str, Any],
@@ -202,6 +238,12 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         for code_hash, program_id, iteration in rows:
             known.setdefault(code_hash, (program_id, iteration))
         return known
+
+    def iterations_of(self, program_ids: Iterable[int]) -> dict[int, int]:
+        """Program id -> the iteration that made it (0: the seed): a program's number within its campaign."""
+        ids = list(dict.fromkeys(program_ids))
+        with self.session() as s:
+            return dict(s.execute(select(Program.id, Program.iteration).where(Program.id.in_(ids))).all())
 
     def iterations_done(self, campaign_id: int) -> set[int]:
         with self.session() as s:

@@ -48,6 +48,24 @@ def make_engine(db: str) -> Engine:
     return engine
 
 
+CHECKPOINT_WAIT_MS = 2000  # how long closing waits for another process's transaction before leaving it the checkpoint
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy a SQLite archive's write-ahead log into the database file and empty the log.
+
+    In WAL mode committed pages live in `-wal` until a checkpoint; a file copied without its -wal
+    misses them. TRUNCATE waits for other processes' readers and writers, briefly: one still
+    writing (a campaign a TUI watches) checkpoints in its turn when it closes, so the last process
+    to close leaves the .db file whole on its own. A no-op on other backends.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _script_directory():
     from alembic.config import Config
     from alembic.script import ScriptDirectory

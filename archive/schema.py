@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .portable import PortableString, PortableText
@@ -115,7 +115,10 @@ class Event(Base):
 class LLMCall(Base):
     """One request to an LLM: what was asked (unless prompts are kept out), what came back, what it cost.
 
-    Spend is always the sum over these rows, so it survives kill -9 and resume exactly.
+    Spend is always the sum over these rows, so it survives kill -9 and resume exactly. The request's
+    digest and sampling parameters, the reply's stop kind and a failure's retry class are what
+    `evolve run --replay` needs to answer the same request again without the server (they are kept
+    when prompts are kept out).
     """
     __tablename__ = "llm_calls"
     __table_args__ = (Index("ix_llm_calls_campaign_iteration", "campaign_id", "iteration"),)
@@ -134,6 +137,11 @@ class LLMCall(Base):
     response: Mapped[str | None] = mapped_column(PortableText)
     response_id: Mapped[str | None] = mapped_column(PortableString(200))
     stop_reason: Mapped[str | None] = mapped_column(PortableString(50))
+    prompt_digest: Mapped[str | None] = mapped_column(PortableString(64))  # sha256 of the messages (request_digest.py)
+    sampling: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # temperature, max_tokens as sent
+    stop: Mapped[str | None] = mapped_column(PortableString(20))  # an answer's stop | length | refusal
+    retryable: Mapped[bool | None] = mapped_column(Boolean)  # a failure's: worth asking again
+    permanent: Mapped[bool | None] = mapped_column(Boolean)  # a failure's: the model is out for good
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

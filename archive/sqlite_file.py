@@ -21,8 +21,9 @@ def recover_hint(path: str) -> str:
             f"and pass --db {stem}-recovered.db")
 
 
-def check_archive_path(path: str, known_revisions: set[str]) -> None:
-    """Raise ArchiveUnusable unless `path` is an evolve archive or a place one can be created."""
+def check_archive_path(path: str, known_revisions: set[str], require_campaigns: bool = False) -> None:
+    """Raise ArchiveUnusable unless `path` is an evolve archive or a place one can be created
+    (`require_campaigns`: unless it is an evolve archive with its campaigns table)."""
     if os.path.isdir(path):
         raise ArchiveUnusable(f"{path} is a directory, not an archive file; pass a file path such as "
                                f"{os.path.join(path, 'evolve.db')}")
@@ -38,6 +39,8 @@ def check_archive_path(path: str, known_revisions: set[str]) -> None:
     except OSError as exc:
         raise ArchiveUnusable(f"cannot read archive {path}: {exc.strerror or exc}") from None
     if not header:
+        if require_campaigns:
+            raise ArchiveUnusable(_no_campaigns(path))
         return  # an empty file is an empty database: the schema is created in it
     if not header.startswith(SQLITE_MAGIC):
         raise ArchiveUnusable(f"{path} is not an SQLite database (its first bytes are not an SQLite header); "
@@ -49,7 +52,14 @@ def check_archive_path(path: str, known_revisions: set[str]) -> None:
         declared = f"{_declared_size(header)} bytes" if len(header) == HEADER_SIZE else "more"
         raise ArchiveUnusable(f"archive {path} is truncated ({size} bytes, its header declares {declared}); "
                                + recover_hint(path))
-    _check_is_evolve_archive(path, known_revisions)
+    _check_is_evolve_archive(path, known_revisions, require_campaigns)
+
+
+def _no_campaigns(path: str) -> str:
+    wal = os.path.exists(path + "-wal")
+    return (f"{path} holds no evolve archive (no campaigns table: an empty database" +
+            ("" if wal else ", or a copy of an archive made without its -wal file while a campaign wrote it") +
+            f"); pass an archive with --db, or start a campaign in it with `evolve run TASK --db {path}`")
 
 
 def _open_in_this_process(path: str) -> bool:
@@ -92,7 +102,7 @@ def _check_creatable(path: str) -> None:
         raise ArchiveUnusable(f"cannot create archive {path}: no write permission in {parent}; pass another --db")
 
 
-def _check_is_evolve_archive(path: str, known_revisions: set[str]) -> None:
+def _check_is_evolve_archive(path: str, known_revisions: set[str], require_campaigns: bool) -> None:
     """Refuse a database that belongs to something else, or to a newer evolve, before any write.
 
     A plain read-write connection without pragmas: it writes nothing, and SQLite removes any
@@ -114,6 +124,8 @@ def _check_is_evolve_archive(path: str, known_revisions: set[str]) -> None:
         shown = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
         raise ArchiveUnusable(f"{path} is an SQLite database but not an evolve archive (tables: {shown}); "
                                f"pass an evolve archive, or a new file name, with --db")
+    if require_campaigns and "campaigns" not in tables:
+        raise ArchiveUnusable(_no_campaigns(path))
     unknown = revisions - known_revisions
     if unknown:
         raise ArchiveUnusable(f"archive {path} has schema revision {', '.join(sorted(unknown))}, which this "

@@ -269,4 +269,4 @@ def open_archive(db: str, must_exist: bool = True) -> Archive:
         what = "is empty" if os.path.isfile(path) else "does not exist"  # an empty file would get a schema
         raise UserError(f"no archive database at {db} (the file {what}); start a campaign with "
                         f"`evolve run TASK` or pass --db PATH")
-    return Archive(db)
+    return Archive(db, create=not must_exist)  # must_exist: no schema is created in a file without one

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__, startup_gc
@@ -58,13 +59,21 @@ def _command(argv: list[str]) -> str | None:
     return argv[0] if argv and not argv[0].startswith("-") else None
 
 
+def _terminated(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the archives are closed whole on the way out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     startup_gc.pause()  # until the command is under way (commands that start campaigns say when: startup_gc.py)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return _main(argv)
     finally:
         startup_gc.resume()
+        if "archive" in sys.modules:  # every archive the command opened is left whole in its file
+            sys.modules["archive"].close_all()
 
 
 def _hint(exc: Exception) -> str | None:

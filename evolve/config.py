@@ -136,6 +136,14 @@ class MixConfig(BaseModel):
         return self
 
 
+class ReplaySource(BaseModel):
+    """A recorded campaign whose logged LLM answers stand in for the models (`evolve run --replay`)."""
+    model_config = ConfigDict(extra="forbid")
+    db: str = Field(min_length=1, description="the archive holding it: a SQLite file path or a SQLAlchemy URL")
+    campaign: int = Field(ge=1, description="its id in that archive")
+    name: str | None = Field(default=None, description="its name there (for messages)")
+
+
 class LLMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     concurrency: int | None = Field(default=None, ge=1, le=1024,
@@ -152,6 +160,8 @@ class LLMOptions(BaseModel):
     model_choice: Literal["adaptive", "weights"] = Field(
         default="adaptive", description="adaptive: Thompson sampling on improvements per dollar, the weights as "
                                         "prior (evolve/mutators/model_choice.py); weights: the configured weights only")
+    replay: ReplaySource | None = Field(default=None, description="answer every request from this recorded "
+                                                                  "campaign's call log instead of the models")
 
 
 class RayOptions(BaseModel):
@@ -353,14 +363,20 @@ def _load_yaml_mapping(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CampaignConfig:
-    """Load the YAML file (if any), apply non-None overrides, validate. Raises UserError."""
-    raw: dict[str, Any] = {}
+def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                 base: dict[str, Any] | None = None) -> CampaignConfig:
+    """Start from `base` (a stored campaign's config, for a replay), apply the YAML file (if any) key by key,
+    then the non-None overrides; validate. Raises UserError."""
+    raw: dict[str, Any] = dict(base or {})
     source = "config"
     if file:
         path = Path(file)
         source = str(path)
-        raw.update(_load_yaml_mapping(path))
+        loaded = _load_yaml_mapping(path)
+        if "task" in loaded or "task_dir" in loaded:  # one task, of either kind
+            raw.pop("task", None)
+            raw.pop("task_dir", None)
+        raw.update(loaded)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if "task" in overrides:  # a task named on the command line replaces the file's, of either kind
         raw.pop("task_dir", None)

@@ -23,9 +23,12 @@ def add_parser(sub) -> None:
     best = sub.add_parser("best", help="the best program of a campaign")
     best.add_argument("campaign", nargs="?", help="campaign id or name (default: the latest)")
     best.add_argument("--code-only", action="store_true", help="print only the program text")
-    grid = sub.add_parser("archive", help="the MAP-Elites grid of a campaign as a table")
-    grid.add_argument("campaign", nargs="?", help="campaign id or name (default: the latest)")
+    grid = sub.add_parser("archive", help="the MAP-Elites grid of a campaign as a table, or a backup of the archive")
+    grid.add_argument("campaign", nargs="?", help="campaign id or name (default: the latest; with --backup: "
+                                                  "every campaign)")
     grid.add_argument("--island", type=int, help="one island only (default: best over islands)")
+    grid.add_argument("--backup", metavar="PATH", help="write the archive (or only CAMPAIGN) to the new SQLite file "
+                                                       "PATH: one self-contained file to keep or share")
     for parser, handler in ((status, status_command), (best, best_command), (grid, archive_command)):
         add_db(parser)
         add_json(parser)
@@ -153,6 +156,8 @@ def archive_command(args) -> int:
     from ..campaign import Campaign
 
     archive = open_archive(args.db)
+    if args.backup:
+        return backup_command(archive, args)
     campaign = Campaign.open(archive, args.campaign)
     grid = campaign.grid
     elites = archive.elites(campaign.id, args.island)
@@ -187,6 +192,19 @@ def archive_command(args) -> int:
                           f"#{cell['program_id']}")
     console.print(table)
     console.print(f"{len(elites)} of {grid.size} cells filled")
+    return 0
+
+
+def backup_command(archive: Archive, args) -> int:
+    from archive.backup import backup
+
+    ids = None if args.campaign is None else [archive.campaign(args.campaign).id]
+    done = backup(archive, args.backup, ids)
+    if args.json:
+        print_json({"backup": done.path, "campaigns": done.campaigns, "bytes": done.bytes})
+    else:
+        console.print(f"wrote {done.path} ({done.bytes} bytes): {len(done.campaigns)} campaign(s): "
+                      f"{', '.join(done.campaigns) or '-'}", markup=False)
     return 0
 
 

@@ -34,6 +34,12 @@ def add_parser(sub) -> None:
                           "(openai:gpt-4o-mini@0.7); repeat for an ensemble; keys from OPENAI_API_KEY / "
                           "ANTHROPIC_API_KEY, servers from OPENAI_BASE_URL / ANTHROPIC_BASE_URL")
     add_budget(run)
+    run.add_argument("--replay", metavar="SOURCE",
+                     help="re-run a recorded LLM campaign from its logged answers, without any server, into a new "
+                          "campaign in --db: SOURCE is its archive (a file, e.g. one made by `evolve archive "
+                          "--backup`, or a URL); its settings are the default, flags override them")
+    run.add_argument("--replay-campaign", metavar="NAME|ID",
+                     help="the campaign of SOURCE to replay (needed when SOURCE holds several)")
     run.add_argument("--templates", metavar="DIR", help="prompt templates overriding prompts/*.j2")
     run.add_argument("--no-log-prompts", action="store_true", help="keep prompts out of the call log")
     run.add_argument("--sandbox", help=f"where candidates run: {' | '.join(BACKENDS)} (default process)")
@@ -74,13 +80,24 @@ def run_command(args) -> int:
                  "llm_options": {k: v for k, v in (("templates", args.templates),
                                                    ("log_prompts", False if args.no_log_prompts else None))
                                  if v is not None} or None}
-    config = build_config(args.config, overrides)
+    if args.replay_campaign and not args.replay:
+        raise UserError("--replay-campaign names a campaign of --replay SOURCE; pass --replay too")
+    base = None
+    if args.replay:
+        from ..mutators.replay import replay_base
+        base = replay_base(args.replay, args.replay_campaign)
+        # kept whatever llm_options a --config file brings
+        overrides["llm_options"] = {**(overrides["llm_options"] or {}), "replay": base["llm_options"]["replay"]}
+    config = build_config(args.config, overrides, base=base)
     task = Campaign.check(config)
     start_providers(config)
     campaign = Campaign.create(open_archive(args.db, must_exist=False), config, task=task)
     if not args.json:
+        replay = config.llm_options.replay
+        source = f" · replaying {replay.name} of {display_url(replay.db)}" if replay is not None else ""
         console.print(f"campaign [bold]{campaign.name}[/bold] (id {campaign.id}) · task {campaign.task.name} · "
-                      f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}")
+                      f"{config.iterations} iterations · {config.workers} worker(s) · db {display_url(args.db)}{source}",
+                      highlight=False)
     return drive(campaign, args.json)
 
 
@@ -99,7 +116,7 @@ def resume_command(args) -> int:
 def start_providers(config) -> None:
     """Import the LLM SDKs and build their clients on a thread while the campaign starts (mutators/preload.py);
     once built, garbage collection resumes (evolve/startup_gc.py)."""
-    if config.models():
+    if config.models() and config.llm_options.replay is None:
         from ..mutators import preload
         preload.start(config.models(), then=startup_gc.resume)
 

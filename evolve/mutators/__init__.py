@@ -38,8 +38,12 @@ def preflight(config) -> None:
     from .prompts import Prompts
     from .providers import resolve_key
 
-    for model in config.models():
-        resolve_key(model)
+    if config.llm_options.replay is not None:  # answers come from a recorded campaign: no key, no server
+        from .replay import check_source
+        check_source(config.llm_options.replay)
+    else:
+        for model in config.models():
+            resolve_key(model)
     Prompts(config.llm_options.templates)
 
 

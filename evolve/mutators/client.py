@@ -10,7 +10,9 @@
   keeps the configured weights.
 - Before each request the spend so far is read from the call log in the database: once it reaches
   the budget no new request starts (requests in flight finish and are logged).
-- Every request is logged: failed attempts here, answers by the caller once it knows the outcome.
+- Every request is logged: failed attempts here, answers by the caller once it knows the outcome;
+  each row carries the request's digest and sampling parameters, so a campaign can be replayed.
+- With `llm_options.replay` every model answers from a recorded campaign (replay.py), not a server.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .base import MutatorFailed, StopCampaign
 from .model_choice import ThompsonChoice
 from . import preload
 from .providers import CallFailure, Reply
+from .request_digest import prompt_digest, sampling
 
 
 REFRESH_EVERY = 2  # picks between two reads of the per-model counts from the archive
@@ -64,6 +67,10 @@ class CallLog:
     async def model_stats(self) -> list[dict[str, Any]]:
         return await self.db(self.archive.model_stats, self.campaign_id)
 
+    async def program_numbers(self, program_ids: list[int]) -> dict[int, int]:
+        """Program id -> its iteration in the campaign (archive ids differ between archives; these do not)."""
+        return await self.db(self.archive.iterations_of, program_ids)
+
     async def event(self, kind: str, **data: Any) -> None:
         await self.db(self.archive.log_event, self.campaign_id, kind, **data)
 
@@ -71,7 +78,7 @@ class CallLog:
 @dataclasses.dataclass
 class ModelSlot:
     config: ModelConfig
-    provider: preload.PendingProvider  # the Provider, built on the preload thread
+    provider: Any  # a preload.PendingProvider (the Provider, built on the preload thread), or a ReplayProvider
     price: PriceConfig | None
     failures: int = 0                # consecutive failed requests
     benched_until: float = 0.0       # monotonic time
@@ -97,7 +104,12 @@ class LLMClient:
         self.budget = config.budget
         self.log = log
         # providers are built on a thread while the campaign starts (preload.py); the first call waits for them
-        self.slots = [ModelSlot(m, preload.provider(m), config.price(m)) for m in config.models()]
+        if self.options.replay is not None:
+            from .replay import replay_providers
+            providers = replay_providers(self.options.replay, config.models())
+        else:
+            providers = [preload.provider(m) for m in config.models()]
+        self.slots = [ModelSlot(m, p, config.price(m)) for m, p in zip(config.models(), providers)]
         # A fixed `proposals` bounds the calls in flight as before; by default the controller's
         # proposal window (evolve/loop/concurrency.py) does, and this semaphore only enforces the cap.
         self.concurrency = self.options.concurrency or config.proposals or 1024
@@ -199,14 +211,18 @@ class LLMClient:
         """A reply from some model of the ensemble. Raises CallFailure once retries are exhausted,
         BudgetExhausted when the budget is spent, MutatorFailed when no model is usable."""
         prompt = [{"role": "system", "content": system}, *messages]
+        digest = prompt_digest(prompt)
         last: CallFailure | None = None
         for attempt in range(self.options.max_retries + 1):
             slot = await self._pick(rng)
+            request = dict(iteration=iteration, provider=slot.config.provider, model=slot.config.model,
+                           operator=operator, attempt=attempt, prompt=prompt, prompt_digest=digest,
+                           sampling=sampling(slot.config))
             async with self._slots_free:
                 await self.check_budget()  # after getting a slot: waiters do not all pass the check at once
                 started, t0 = utcnow(), time.monotonic()
                 try:
-                    reply = await slot.provider.complete(system, messages)
+                    reply = await slot.provider.complete(system, messages, iteration=iteration)
                 except CallFailure as failure:
                     last = failure
                     if failure.outcome == "rate_limited":
@@ -214,14 +230,12 @@ class LLMClient:
                 else:
                     slot.failures = 0
                     return Answer(slot, reply, dict(
-                        iteration=iteration, provider=slot.config.provider, model=slot.config.model, operator=operator,
-                        attempt=attempt, prompt=prompt, response=reply.text, response_id=reply.response_id,
+                        **request, response=reply.text, response_id=reply.response_id, stop=reply.stop,
                         stop_reason=reply.stop_reason, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
                         cost_usd=slot.cost(reply.tokens_in, reply.tokens_out), latency_s=time.monotonic() - t0,
                         started_at=started))
-                await self.log.write(iteration=iteration, provider=slot.config.provider, model=slot.config.model,
-                               operator=operator, attempt=attempt, outcome=last.outcome, error=last.message,
-                               prompt=prompt, latency_s=time.monotonic() - t0, started_at=started)
+                await self.log.write(**request, outcome=last.outcome, error=last.message, retryable=last.retryable,
+                                     permanent=last.permanent, latency_s=time.monotonic() - t0, started_at=started)
             await self._failed(slot, last)
             if attempt == self.options.max_retries or not (last.retryable or last.permanent):
                 break

@@ -23,8 +23,8 @@ from .providers import CallFailure
 _EDIT_START = re.compile(r"^[ \t]*(<{5,9}[ \t]*SEARCH|```)", re.MULTILINE)
 
 
-def _program(view: ProgramView) -> dict[str, Any]:
-    return {"id": view.id, "code": view.code, "score": view.score, "metrics": view.metrics,
+def _program(view: ProgramView, numbers: dict[int, int]) -> dict[str, Any]:
+    return {"id": numbers.get(view.id, view.id), "code": view.code, "score": view.score, "metrics": view.metrics,
             "artifacts": view.artifacts, "generation": view.generation, "island": view.island,
             "operator": view.operator, "cell": view.cell}
 
@@ -51,10 +51,18 @@ class LLMMutator:
         self.client = LLMClient(config, log)
         self.edit_retries = config.llm_options.edit_retries
 
-    def context(self, ctx: MutationContext, operator: str, other: ProgramView | None) -> dict[str, Any]:
+    def context(self, ctx: MutationContext, operator: str, other: ProgramView | None,
+                numbers: dict[int, int] | None = None) -> dict[str, Any]:
+        """The templates' variables. A program's `id` there is its number in the campaign (the iteration that
+        made it, 0 for the seed), not its archive row id: the same campaign gets the same prompts in any
+        archive, which is what lets `evolve run --replay` match them."""
+        numbers = numbers or {}
         inspirations = [i for i in ctx.inspirations if other is None or i.id != other.id]
-        return {"task": _task(ctx.task), "parent": _program(ctx.parent), "other": _program(other) if other else None,
-                "inspirations": [_program(i) for i in inspirations], "recent": ctx.recent,
+        recent = [{**r, **{k: numbers.get(r[k], r[k]) for k in ("program_id", "parent_id") if r.get(k) is not None}}
+                  for r in ctx.recent]
+        return {"task": _task(ctx.task), "parent": _program(ctx.parent, numbers),
+                "other": _program(other, numbers) if other else None,
+                "inspirations": [_program(i, numbers) for i in inspirations], "recent": recent,
                 "empty_cells": ctx.empty_cells, "descriptor_names": ctx.descriptor_names, "operator": operator,
                 "iteration": ctx.iteration}
 
@@ -65,7 +73,9 @@ class LLMMutator:
                 operator = "diff"
             else:
                 other = ctx.rng.choice(ctx.inspirations)
-        variables = self.context(ctx, operator, other)
+        shown = [ctx.parent.id, *(i.id for i in ctx.inspirations),
+                 *(r[k] for r in ctx.recent for k in ("program_id", "parent_id") if r.get(k) is not None)]
+        variables = self.context(ctx, operator, other, await self.client.log.program_numbers(shown))
         try:
             system = self.prompts.render("system", **variables)
             messages = [{"role": "user", "content": self.prompts.render(operator, **variables)}]

@@ -99,9 +99,9 @@ class PendingProvider:
                 await built.close()
         return self._provider
 
-    async def complete(self, system: str, messages: list[dict[str, str]]) -> Reply:
+    async def complete(self, system: str, messages: list[dict[str, str]], *, iteration: int | None = None) -> Reply:
         provider = self._provider or await self.ready()
-        return await provider.complete(system, messages)
+        return await provider.complete(system, messages, iteration=iteration)
 
     async def close(self) -> None:
         if self._provider is None and self._future.done() and not self._future.exception():

@@ -106,7 +106,8 @@ class Provider:
     def __init__(self, model: ModelConfig):
         self.model = model
 
-    async def complete(self, system: str, messages: list[dict[str, str]]) -> Reply:
+    async def complete(self, system: str, messages: list[dict[str, str]], *, iteration: int | None = None) -> Reply:
+        """One request. `iteration` (the campaign iteration asking) is not sent: a replay matches by it."""
         try:
             # The SDK timeout bounds each network phase; this bounds the whole call.
             return await asyncio.wait_for(self._request(system, messages), timeout=self.model.timeout)

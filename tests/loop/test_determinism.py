@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from campaign_digest import campaign_digest, first_difference
+from campaign_digest import campaign_record, first_difference
 from core_support import ROOT, evolve_cmd, query
 
 CASCADE_TASK = ROOT / "tests" / "fixtures" / "cascade_task"
@@ -30,7 +30,7 @@ def test_the_same_seed_gives_the_same_campaign_with_1_2_and_4_workers(tmp_path, 
         db = str(tmp_path / f"w{workers}.db")
         proc = _run(db, cli_env, task_dir, workers)
         assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
-        digests[workers] = campaign_digest(db)
+        digests[workers] = campaign_record(db)
     assert len(digests[1]["programs"]) == ITERATIONS + 1
     assert any(row[5] == "ok" for row in digests[1]["programs"][1:]), "no child was evaluated"
     assert first_difference(digests[1], digests[2]) is None, first_difference(digests[1], digests[2])
@@ -42,7 +42,7 @@ def test_a_campaign_killed_three_times_and_resumed_equals_the_uninterrupted_one(
     reference_db = str(tmp_path / "reference.db")
     proc = _run(reference_db, cli_env, CASCADE_TASK, 2)
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
-    reference = campaign_digest(reference_db)
+    reference = campaign_record(reference_db)
 
     db, rng, kills = db_url, random.Random(5), 0
     proc = _run(db, cli_env, CASCADE_TASK, 2)
@@ -62,5 +62,5 @@ def test_a_campaign_killed_three_times_and_resumed_equals_the_uninterrupted_one(
         proc = subprocess.Popen(evolve_cmd("resume", "1", "--db", db, "--json", "--workers", 1 + kills % 2 * 3),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env)
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
-    resumed = campaign_digest(db)
+    resumed = campaign_record(db)
     assert first_difference(reference, resumed) is None, first_difference(reference, resumed)

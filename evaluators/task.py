@@ -113,6 +113,11 @@ class TaskSpec(BaseModel):
     splits: dict[str, str]
     train_split: str = "train"
     heldout_split: str = "heldout"
+    validation_split: str | None = Field(
+        default=None, description="the split that chooses what a campaign hands the user: drawn from the training "
+                                  "distribution, disjoint from train and held-out (the task README says how); the "
+                                  "best is the top training program with the best score here, the search never "
+                                  "sees it")
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
     reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,
@@ -133,10 +138,34 @@ class TaskSpec(BaseModel):
                                                         for i, st in enumerate(self.stages)]
         if self.fingerprint is not None:
             named.append(("fingerprint.split", self.fingerprint.split))
+        if self.validation_split is not None:
+            named.append(("validation_split", self.validation_split))
         for key, split in named:
             if split not in self.splits:
                 raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")
+        if self.validation_split is not None and self.validation_split in (self.train_split, self.heldout_split):
+            role = "train_split" if self.validation_split == self.train_split else "heldout_split"
+            raise ValueError(f"validation_split: {self.validation_split!r} is also the {role}; name a split of its "
+                             f"own, disjoint from train and held-out")
+        if self.reference_baseline is not None and self.reference_baseline not in self.baselines:
+            raise ValueError(f"reference_baseline: {self.reference_baseline!r} is not one of the task's baselines "
+                             f"({', '.join(self.baselines) or 'none'})")
         return self
+
+    def split_roles(self) -> dict[str, str]:
+        """Each split's role: train (search), validation (choosing the best), heldout (reporting only), stage
+        (a cascade stage), probe (functional hashing) or other (named but unused by a campaign)."""
+        roles = {name: "other" for name in self.splits}
+        if self.fingerprint is not None:
+            roles[self.fingerprint.split] = "probe"
+        for stage in self.stages:
+            roles[stage.split] = "stage"
+        if self.heldout_split in roles:
+            roles[self.heldout_split] = "heldout"
+        if self.validation_split is not None:
+            roles[self.validation_split] = "validation"
+        roles[self.train_split] = "train"
+        return roles
 
 
 class Task:

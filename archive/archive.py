@@ -20,6 +20,7 @@ from .db import database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable
 from .llm_log import LLMCallLog
 from .mapelites import Grid
+from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
@@ -34,7 +35,7 @@ class PlacementOutcome:
     new_best: bool
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries):
     def __init__(self, db: str):
         self.db = db
         url = database_url(db)
@@ -235,6 +236,8 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
                 if existing.role == EvaluationRole.TRAIN.value:
                     raise ArchiveError(f"program {program_id}'s {split} evaluation placed it in the archive; "
                                        f"it cannot be replaced")
+                if existing.role == EvaluationRole.VALIDATION.value:
+                    return existing  # it chose (or may choose) the campaign's best: kept as it is
                 s.delete(existing)
                 s.flush()
             evaluation = self._evaluation_row(program_id, split, EvaluationRole.REPORT, result)
@@ -343,7 +346,8 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.operator, Program.mutator, Program.state, Program.parent_id,
                                     Evaluation.status, Evaluation.score)
-                             .outerjoin(Evaluation, Evaluation.program_id == Program.id)
+                             .outerjoin(Evaluation, (Evaluation.program_id == Program.id)  # the search's own only
+                                        & Evaluation.role.in_([EvaluationRole.TRAIN.value, EvaluationRole.STAGE.value]))
                              .where(Program.campaign_id == campaign_id, Program.iteration > 0)
                              .order_by(Program.id.desc()).limit(limit)).all()
         return [{"program_id": r[0], "operator": r[1], "mutator": r[2], "state": r[3], "parent_id": r[4],
@@ -365,6 +369,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         return {"iterations_done": children, "programs": programs, "evaluations": statuses,
                 "evaluated": sum(statuses.values()), "failures": sum(v for k, v in statuses.items() if k != "ok"),
                 "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time,
+                "validations": self.count_validations(campaign_id),
                 "spend": self.spend(campaign_id)}
 
     def events(self, campaign_id: int, after_id: int = 0, limit: int = 100) -> list[Event]:

@@ -183,7 +183,12 @@ def print_summary(campaign, summary: dict, report: dict | None) -> None:
     if summary["state"] == "stopped" and campaign.message:
         console.print(f"stopped: {campaign.message}")
     if report:
-        from .inspect import heldout_table, qd_table
+        from .inspect import generalization_table, heldout_table, qd_table
+        if report.get("splits"):
+            baseline = report.get("baseline")
+            console.print(generalization_table(
+                report["splits"], report["best"]["program_id"], {**report["best"]["splits"], "gap": report["best"]["gap"]},
+                {"name": baseline["name"], **baseline["splits"], "gap": baseline["gap"]} if baseline else None))
         console.print(heldout_table(report))
         if report.get("qd") and report["qd"]["offset"] is not None:
             console.print(qd_table(report["qd"]))

@@ -27,6 +27,7 @@ from ..code import BUILTIN_DESCRIPTORS, builtin_descriptors, normalized_hash
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .qd_snapshots import QDSnapshots
+from .selection import ValidationSelection
 from ..mutators import (HISTORY_OPERATORS, LEARNING_OPERATORS, Edit, MutationContext, Mutator, MutatorFailed,
                        ProgramView, StopCampaign)
 
@@ -102,6 +103,8 @@ class Controller:
         self.cascade = Cascade(self.archive, self.campaign_id, self.task, self._evaluate_on, self.db,
                                fingerprints=config.functional_hashing, stages=config.cascade,
                                same_niche=self._same_niche, opens_column=self._opens_column)
+        self.selection = ValidationSelection(self.archive, self.campaign_id, self.task, config.selection.top_k,
+                                             self._evaluate_on, self.db)
         self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
                               declared_offset=config.qd_offset, iterations=config.iterations)
 
@@ -120,6 +123,7 @@ class Controller:
                 if stats["evaluated"]:
                     self.window.evaluation_done(stats["evaluation_seconds"] / stats["evaluated"])
             await self._loop(seeding)
+            await self.selection.after_training()  # entrants a kill left unvalidated after the last verdict
             await self._maybe_migrate()
             await self.db(self.qd.record)  # the figures the run ends with
             self._report({"state": "done"}, force=True)
@@ -314,6 +318,7 @@ class Controller:
         await self.db(self.qd.after_training, placed.new_elite)
         self._evaluated_here += 1
         self._verdicts += 1
+        await self.selection.after_training()
         return result
 
     async def _evaluate_on(self, code: str, split: str, options: dict[str, Any] | None) -> EvaluationResult:

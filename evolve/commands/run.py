@@ -176,7 +176,9 @@ def print_summary(campaign, summary: dict, report: dict | None) -> None:
                                                                          ("cut", "cut")) if programs.get(state))
     console.print(f"campaign {campaign.name}: {summary['state']} · {summary['iterations_done']} iterations · "
                   f"{summary['evaluated']} evaluations · {summary['failures']} failures · "
-                  f"{programs.get('duplicate', 0)} duplicates · {spared}best train score {fmt(summary['best_score'], 6)}")
+                  f"{programs.get('duplicate', 0)} duplicates · {spared}"
+                  + (f"{summary['validations']} validations · " if summary.get("validations") else "")
+                  + f"best train score {fmt(summary['best_score'], 6)}")
     spend = summary.get("spend") or {}
     if spend.get("calls"):
         console.print(spend_line(spend))

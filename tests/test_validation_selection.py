@@ -62,8 +62,8 @@ class ScriptedMutator:
         return None
 
 
-def run_scripted(tmp_path, task_dir: Path, programs: list[str], **overrides):
-    archive = Archive(str(tmp_path / "c.db"))
+def run_scripted(tmp_path, task_dir: Path, programs: list[str], db: str | None = None, **overrides):
+    archive = Archive(db or str(tmp_path / "c.db"))
     config = build_config(None, {"task_dir": str(task_dir), "iterations": len(programs), "workers": 1,
                                  "islands": {"count": 1}, "heldout_report": False, **overrides})
     campaign = Campaign.create(archive, config)
@@ -115,10 +115,10 @@ def test_best_on_train_but_worse_on_validation_is_not_chosen(tmp_path, cli_env):
     assert "chosen by best validation score" in text and "baseline zero" in text and "gap" in text
 
 
-def test_entering_the_top_k_triggers_validation_and_nothing_else_does(tmp_path):
+def test_entering_the_top_k_triggers_validation_and_nothing_else_does(tmp_path, db_url):
     programs = [offset("0.3"), offset("0.2"), offset("0.5"), offset("0.3", flipped=True), offset("0.1"),
                 offset("0.25")]
-    campaign, summary, _, ids = run_scripted(tmp_path, OVERFIT, programs, selection={"top_k": 2})
+    campaign, summary, _, ids = run_scripted(tmp_path, OVERFIT, programs, db=db_url, selection={"top_k": 2})
     archive = campaign.archive
     seed_score = archive.training_evaluation(ids[0]).score
     assert seed_score < -0.25  # the seed is worse than every offset program
@@ -137,6 +137,7 @@ def test_entering_the_top_k_triggers_validation_and_nothing_else_does(tmp_path):
     assert len(attempts) == len(programs) and all(a["score"] == archive.training_evaluation(a["program_id"]).score
                                                   for a in attempts)
     assert archive.selected_best(campaign.id, 2).program.id == ids[5]
+    archive.close()
 
 
 def test_top_k_entrants_rank_ties_by_verdict_order():
@@ -210,3 +211,43 @@ def test_tasks_json_shows_split_roles_and_the_reference_baseline(cli_env):
     assert {name: s["role"] for name, s in mine["splits"].items()} == {"train": "train", "validation": "validation",
                                                                       "heldout": "heldout"}
     assert mine["validation_split"] == "validation" and mine["warnings"] == []
+
+
+@pytest.fixture
+def overfit_campaign(tmp_path) -> tuple[str, dict[int, int]]:
+    """A finished campaign whose training best (the memorizer, iteration 1) validates worse than iteration 2."""
+    _, _, _, ids = run_scripted(tmp_path, OVERFIT, [memorizer(), offset("0.05")])
+    return str(tmp_path / "c.db"), ids
+
+
+async def test_the_tui_opens_the_selected_best(overfit_campaign):
+    from evolve.tui import EvolveApp
+    from evolve.tui.program import ProgramScreen
+    from tui_support import loaded
+
+    db, ids = overfit_campaign
+    app = EvolveApp(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        await pilot.press("enter")  # the campaign's dashboard
+        await loaded(pilot)
+        await pilot.press("b")
+        program = await loaded(pilot)
+        assert isinstance(program, ProgramScreen) and program.program_id == ids[2]  # not the memorizer, ids[1]
+
+
+def test_run_summary_shows_every_split_beside_the_baseline(tmp_path, cli_env):
+    db = tmp_path / "run.db"
+    done = subprocess.run(evolve_cmd("run", "--task-dir", OVERFIT, "--iterations", 8, "--workers", 1, "--db", db),
+                          env=cli_env, capture_output=True, text=True, check=True)
+    assert "validations" in done.stdout and "score by split" in done.stdout
+    assert "validation (validation)" in done.stdout and "held-out (heldout)" in done.stdout
+    assert "baseline zero" in done.stdout and "gap" in done.stdout
+    summary = json.loads(subprocess.run(evolve_cmd("run", "--task-dir", OVERFIT, "--iterations", 8, "--workers", 1,
+                                                   "--db", db, "--json"), env=cli_env, capture_output=True,
+                                        text=True, check=True).stdout)
+    report = summary["heldout"]
+    assert report["splits"] == {"train": "train", "validation": "validation", "heldout": "heldout"}
+    assert {role: row["status"] for role, row in report["best"]["splits"].items()} == {
+        "train": "ok", "validation": "ok", "heldout": "ok"}
+    assert summary["validations"] >= 1

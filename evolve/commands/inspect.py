@@ -77,7 +77,8 @@ def status_command(args) -> int:
     table.add_row("cells filled", str(row["cells_filled"]))
     for field, value in qd_rows(qd):
         table.add_row(field, value)
-    table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s")
+    table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s"
+                  + (f" (validation of the top-k included: {row['validations']} evaluations)" if row["validations"] else ""))
     spend = row["spend"]
     if spend["calls"]:
         budget = (campaign.config or {}).get("budget") or {}

@@ -3,6 +3,12 @@
 A task directory contains `task.yaml`, a seed program with EVOLVE-BLOCK markers, a scorer
 module exposing `evaluate(candidate, split, ctx) -> dict`, and baseline programs. Built-in
 tasks live in `evaluators/tasks/<name>/`; a user's own task is any directory of the same shape.
+
+Splits have roles (`TaskSpec.split_roles`): `train_split` is what the search optimises;
+`validation_split` (optional; drawn from the training distribution, disjoint from train and
+held-out, the task README saying how) chooses what a campaign hands the user among its top
+training programs; `heldout_split` is for reporting only; cascade stages and the functional-hashing
+probe have their own splits. `reference_baseline` names the baseline every report compares against.
 """
 from __future__ import annotations
 

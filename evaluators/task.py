@@ -149,10 +149,15 @@ class TaskSpec(BaseModel):
         for key, split in named:
             if split not in self.splits:
                 raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")
-        if self.validation_split is not None and self.validation_split in (self.train_split, self.heldout_split):
-            role = "train_split" if self.validation_split == self.train_split else "heldout_split"
-            raise ValueError(f"validation_split: {self.validation_split!r} is also the {role}; name a split of its "
-                             f"own, disjoint from train and held-out")
+        if self.validation_split is not None:  # the search must never see it: no other role may use it
+            others = {self.train_split: "train_split", self.heldout_split: "heldout_split",
+                      **{st.split: f"stages.{i}.split" for i, st in enumerate(self.stages)}}
+            if self.fingerprint is not None:
+                others[self.fingerprint.split] = "fingerprint.split"
+            if self.validation_split in others:
+                raise ValueError(f"validation_split: {self.validation_split!r} is also the "
+                                 f"{others[self.validation_split]}; name a split of its own, disjoint from train "
+                                 f"and held-out")
         if self.reference_baseline is not None and self.reference_baseline not in self.baselines:
             raise ValueError(f"reference_baseline: {self.reference_baseline!r} is not one of the task's baselines "
                              f"({', '.join(self.baselines) or 'none'})")

@@ -183,11 +183,16 @@ def test_validation_never_steers_the_search(tmp_path, cli_env):
 def test_validation_split_must_be_a_split_of_its_own(tmp_path):
     for value, message in (("nope", "validation_split: 'nope' is not one of the task's splits"),
                            ("train", "validation_split: 'train' is also the train_split"),
-                           ("heldout", "validation_split: 'heldout' is also the heldout_split")):
+                           ("heldout", "validation_split: 'heldout' is also the heldout_split"),
+                           ("probe", "validation_split: 'probe' is also the fingerprint.split"),
+                           ("stage", "validation_split: 'stage' is also the stages.0.split")):
         task_dir = tmp_path / value
         shutil.copytree(OVERFIT, task_dir)
         spec = yaml.safe_load((task_dir / "task.yaml").read_text())
         spec["validation_split"] = value
+        spec["splits"].update(probe="a probe", stage="a cascade stage")
+        spec["fingerprint"] = {"split": "probe"}
+        spec["stages"] = [{"split": "stage", "rule": {"top_fraction": 0.5}}]
         (task_dir / "task.yaml").write_text(yaml.safe_dump(spec))
         with pytest.raises(TaskError, match=message):
             load_task_dir(task_dir)

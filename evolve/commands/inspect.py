@@ -147,7 +147,8 @@ def best_command(args) -> int:
         print_json(data)
         return 0
     how = ("best validation score among the top " + str(len(selected.candidates)) + " training programs"
-           if selected.selected_by == "validation" else "best training score (no validation results)")
+           if selected.selected_by == "validation" else "best training score " +
+           ("(the task has no validation split)" if splits["validation"] is None else "(no validation result yet)"))
     console.print(f"best of {campaign.name}: program {program.id} (iteration {program.iteration}, "
                   f"generation {program.generation}, {program.mutator}/{program.operator}) · chosen by {how}")
     console.print(generalization_table(splits, program.id, best_row, baseline_row))

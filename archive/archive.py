@@ -22,6 +22,7 @@ from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaign
 from .horizon import EVERYTHING, Horizon
 from .llm_log import LLMCallLog
 from .mapelites import Grid
+from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
@@ -45,7 +46,7 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
@@ -335,6 +336,8 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
                 if existing.role == EvaluationRole.TRAIN.value:
                     raise ArchiveError(f"program {program_id}'s {split} evaluation placed it in the archive; "
                                        f"it cannot be replaced")
+                if existing.role == EvaluationRole.VALIDATION.value:
+                    return existing  # it chose (or may choose) the campaign's best: kept as it is
                 s.delete(existing)
                 s.flush()
             evaluation = self._evaluation_row(program_id, split, EvaluationRole.REPORT, result)
@@ -471,6 +474,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         return {"iterations_done": children, "programs": programs, "evaluations": statuses,
                 "evaluated": sum(statuses.values()), "failures": sum(v for k, v in statuses.items() if k != "ok"),
                 "best_score": best, "cells_filled": cells or 0, "evaluation_seconds": eval_time,
+                "validations": self.count_validations(campaign_id),
                 "spend": self.spend(campaign_id)}
 
     def events(self, campaign_id: int, after_id: int = 0, limit: int = 100) -> list[Event]:

@@ -42,4 +42,6 @@ KNOWN_PROGRAM_STATES = (ProgramState.PENDING, ProgramState.EVALUATED, ProgramSta
 class EvaluationRole(str, enum.Enum):
     TRAIN = "train"      # the verdict: placed the program in the archive, or the failure that ended it; immutable
     STAGE = "stage"      # a cascade stage or the probe run before the verdict; may only reject
+    VALIDATION = "validation"  # chooses what the campaign hands the user among its top training programs; never
+                               # read by the search, never redone
     REPORT = "report"    # held-out / leaderboard reporting; never competes, may be redone

@@ -152,6 +152,11 @@ class ArchiveViews:
             return list(s.scalars(select(Event).where(Event.campaign_id == campaign_id, Event.kind != QD_EVENT)
                                   .order_by(Event.id.desc()).limit(limit)))
 
+    def latest_event(self, campaign_id: int, kind: str) -> Event | None:
+        with self.session() as s:
+            return s.scalar(select(Event).where(Event.campaign_id == campaign_id, Event.kind == kind)
+                            .order_by(Event.id.desc()).limit(1))
+
     def change_token(self, campaign_id: int) -> tuple:
         """Cheap fingerprint of a campaign's progress: pollers skip their heavy queries while it holds."""
         with self.session() as s:

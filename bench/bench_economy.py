@@ -5,8 +5,8 @@
 
 For every task and seed, four offline campaigns (`evolve run`, same seed and iterations) differ
 only in `cascade:` and `functional_hashing:`. Per campaign it reads the archive: evaluation-seconds
-(sum of the wall time of every evaluation of the children: probe runs, stages, training; the
-held-out report is not counted), best train score, the held-out score of the best program, and the
+(sum of the wall time of every evaluation of the children: probe runs, stages, training, validation;
+the held-out report is not counted), best train score, the held-out score of the best program, and the
 share of children cut, functionally merged and crashed. The summary gives, per task, the mean over
 seeds and the saving of each variant against the plain one (goal for cascade + hashing: at least
 40 % fewer evaluation-seconds for a best score at least as good).

@@ -3,6 +3,12 @@
 A task directory contains `task.yaml`, a seed program with EVOLVE-BLOCK markers, a scorer
 module exposing `evaluate(candidate, split, ctx) -> dict`, and baseline programs. Built-in
 tasks live in `evaluators/tasks/<name>/`; a user's own task is any directory of the same shape.
+
+Splits have roles (`TaskSpec.split_roles`): `train_split` is what the search optimises;
+`validation_split` (optional; drawn from the training distribution, disjoint from train and
+held-out, the task README saying how) chooses what a campaign hands the user among its top
+training programs; `heldout_split` is for reporting only; cascade stages and the functional-hashing
+probe have their own splits. `reference_baseline` names the baseline every report compares against.
 """
 from __future__ import annotations
 
@@ -113,6 +119,11 @@ class TaskSpec(BaseModel):
     splits: dict[str, str]
     train_split: str = "train"
     heldout_split: str = "heldout"
+    validation_split: str | None = Field(
+        default=None, description="the split that chooses what a campaign hands the user: drawn from the training "
+                                  "distribution, disjoint from train and held-out (the task README says how); the "
+                                  "best is the top training program with the best score here, the search never "
+                                  "sees it")
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
     reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,
@@ -133,10 +144,39 @@ class TaskSpec(BaseModel):
                                                         for i, st in enumerate(self.stages)]
         if self.fingerprint is not None:
             named.append(("fingerprint.split", self.fingerprint.split))
+        if self.validation_split is not None:
+            named.append(("validation_split", self.validation_split))
         for key, split in named:
             if split not in self.splits:
                 raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")
+        if self.validation_split is not None:  # the search must never see it: no other role may use it
+            others = {self.train_split: "train_split", self.heldout_split: "heldout_split",
+                      **{st.split: f"stages.{i}.split" for i, st in enumerate(self.stages)}}
+            if self.fingerprint is not None:
+                others[self.fingerprint.split] = "fingerprint.split"
+            if self.validation_split in others:
+                raise ValueError(f"validation_split: {self.validation_split!r} is also the "
+                                 f"{others[self.validation_split]}; name a split of its own, disjoint from train "
+                                 f"and held-out")
+        if self.reference_baseline is not None and self.reference_baseline not in self.baselines:
+            raise ValueError(f"reference_baseline: {self.reference_baseline!r} is not one of the task's baselines "
+                             f"({', '.join(self.baselines) or 'none'})")
         return self
+
+    def split_roles(self) -> dict[str, str]:
+        """Each split's role: train (search), validation (choosing the best), heldout (reporting only), stage
+        (a cascade stage), probe (functional hashing) or other (named but unused by a campaign)."""
+        roles = {name: "other" for name in self.splits}
+        if self.fingerprint is not None:
+            roles[self.fingerprint.split] = "probe"
+        for stage in self.stages:
+            roles[stage.split] = "stage"
+        if self.heldout_split in roles:
+            roles[self.heldout_split] = "heldout"
+        if self.validation_split is not None:
+            roles[self.validation_split] = "validation"
+        roles[self.train_split] = "train"
+        return roles
 
 
 class Task:

@@ -222,41 +222,18 @@ class Campaign:
         return self.archive.record_report(program_id, split, result)
 
     async def heldout_report(self, executor: Executor | None = None) -> dict[str, Any] | None:
-        """The best program on the held-out split next to the task's reference baseline (logged as an event)."""
-        split = self.task.spec.heldout_split
-        if split not in self.task.spec.splits:
-            return None
-        found = self.archive.best(self.id)
-        if found is None:
-            return None
-        program, _ = found
-        evaluation = self.archive.evaluation(program.id, split)
+        """The selected best next to the reference baseline on train, validation and held-out (evolve/generalization.py)."""
+        from .generalization import heldout_report
+
         own = executor is None
         if own:
             from .executors import local_executor
             executor = local_executor(self.config.sandbox, workers=1, jail=self.config.jail)
         try:
-            # the best program and the baseline are scored side by side (two workers: half the wait)
-            name = self.task.spec.reference_baseline
-            best_job = self.evaluate_report(program.id, split, executor) if evaluation is None else None
-            baseline_job = (executor.evaluate(self.task, self.task.baseline_code(name), self.limits, split=split)
-                            if name else None)
-            done = await asyncio.gather(*(job for job in (best_job, baseline_job) if job is not None))
-            if best_job is not None:
-                evaluation = done.pop(0)
-            report: dict[str, Any] = {"split": split, "best": {"program_id": program.id, "status": evaluation.status,
-                                                               "score": evaluation.score,
-                                                               "metrics": evaluation.metrics},
-                                      "qd": self.quality_diversity(history=False)}  # the training archive's
-            if name:
-                baseline = done.pop(0)
-                report["baseline"] = {"name": name, "status": baseline.status.value, "score": baseline.score,
-                                      "metrics": baseline.metrics}
+            return await heldout_report(self, executor)
         finally:
             if own:
                 await executor.close()
-        self.archive.log_event(self.id, "heldout_report", program.id, **report)
-        return report
 
 
 def open_archive(db: str, must_exist: bool = True) -> Archive:

@@ -172,6 +172,16 @@ class RayOptions(BaseModel):
     retries: int = Field(default=2, ge=0, le=20, description="re-runs of an evaluation whose node or worker was lost")
 
 
+class SelectionConfig(BaseModel):
+    """How the campaign's best (what `best`, `export`, the TUI and the held-out report show) is chosen."""
+    model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(default=5, ge=1, le=1000,
+                       description="the best is the program with the best validation score among the top_k by "
+                                   "training score; each program that enters the training top_k is scored on the "
+                                   "task's validation split as the campaign goes (a task without one: the best "
+                                   "training program)")
+
+
 class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str | None = Field(default=None, description="a built-in task (`evolve tasks` lists them); give task "
@@ -219,6 +229,8 @@ class CampaignConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="per-evaluation limits")
     heldout_report: bool = Field(default=True, description="evaluate the best program on the held-out split at "
                                                            "the end")
+    selection: SelectionConfig = Field(default_factory=SelectionConfig,
+                                       description="how the program handed to the user is chosen")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,
                                     description="QD score offset (archive/qd.py); default: the task's qd_offset, "
                                                 "else the seed program's training score")

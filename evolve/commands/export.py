@@ -9,7 +9,7 @@ def add_parser(sub) -> None:
     parser.add_argument("campaign", help="campaign id or name")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--program", type=int, metavar="ID", help="the program to export")
-    which.add_argument("--best", action="store_true", help="the campaign's best program (the default)")
+    which.add_argument("--best", action="store_true", help="the campaign's best program, as `evolve best` shows it (the default)")
     which.add_argument("--cell", metavar="KEY", help="the elite of a MAP-Elites cell, e.g. 3,4")
     parser.add_argument("--out", required=True, metavar="PATH",
                         help="module file (NAME.py) or an existing directory; the sidecar is NAME.json")

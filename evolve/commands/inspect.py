@@ -7,6 +7,7 @@ from rich.table import Table
 from typing import TYPE_CHECKING
 
 
+from archive import EvaluationRole
 from archive.db import display_url
 
 from .common import add_db, add_json, console, fmt, open_archive, print_json
@@ -79,7 +80,8 @@ def status_command(args) -> int:
     table.add_row("cells filled", str(row["cells_filled"]))
     for field, value in qd_rows(qd):
         table.add_row(field, value)
-    table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s")
+    table.add_row("evaluation time", f"{row['evaluation_seconds']:.1f} s"
+                  + (f" (validation of the top-k included: {row['validations']} evaluations)" if row["validations"] else ""))
     spend = row["spend"]
     if spend["calls"]:
         budget = (campaign.config or {}).get("budget") or {}
@@ -120,36 +122,83 @@ def models_table(models: list[dict]) -> Table:
 
 
 def best_command(args) -> int:
+    from ..best import latest_baseline_row, program_row, selected_best
+
     archive = open_archive(args.db)
     campaign = archive.campaign(args.campaign) if args.campaign else archive.latest_campaign()
-    found = archive.best(campaign.id)
-    if found is None:
+    selected = selected_best(archive, campaign)
+    if selected is None:
         from ..errors import UserError
         raise UserError(f"campaign {campaign.name} has no successfully evaluated program yet")
-    program, evaluation = found
-    from archive import EvaluationRole
-
-    heldout = [e for e in archive.evaluations_of(program.id) if e.role == EvaluationRole.REPORT]
+    program, evaluation = selected.program, selected.train
     if args.code_only:
         print(program.code, end="")
         return 0
+    splits = campaign_splits(archive, campaign)
+    best_row = program_row(archive, selected, splits["heldout"])
+    baseline_row = latest_baseline_row(archive, campaign.id)
+    reports = [e for e in archive.evaluations_of(program.id) if e.role == EvaluationRole.REPORT.value]
     data = {"campaign": campaign.name, "program_id": program.id, "iteration": program.iteration,
             "generation": program.generation, "operator": program.operator, "mutator": program.mutator,
             "score": evaluation.score, "metrics": evaluation.metrics, "descriptors": evaluation.descriptors,
-            "heldout": [{"split": e.split, "status": e.status, "score": e.score, "metrics": e.metrics} for e in heldout],
+            "selected_by": selected.selected_by, "top_k": selected.describe()["top_k"], "splits": splits,
+            "figures": {role: best_row[role] for role in ("train", "validation", "heldout")}, "gap": best_row["gap"],
+            "baseline": baseline_row,
+            "heldout": [{"split": e.split, "status": e.status, "score": e.score, "metrics": e.metrics} for e in reports],
             "code": program.code}
     if args.json:
         print_json(data)
         return 0
+    how = ("best validation score among the top " + str(len(selected.candidates)) + " training programs"
+           if selected.selected_by == "validation" else "best training score " +
+           ("(the task has no validation split)" if splits["validation"] is None else "(no validation result yet)"))
     console.print(f"best of {campaign.name}: program {program.id} (iteration {program.iteration}, "
-                  f"generation {program.generation}, {program.mutator}/{program.operator}) · train score "
-                  f"{fmt(evaluation.score, 6)}")
+                  f"generation {program.generation}, {program.mutator}/{program.operator}) · chosen by {how}")
+    console.print(generalization_table(splits, program.id, best_row, baseline_row))
     for name, value in evaluation.metrics.items():
-        console.print(f"  {name} = {fmt(value, 6)}")
-    for e in heldout:
+        console.print(f"  train {name} = {fmt(value, 6)}")
+    for e in reports:
         console.print(f"  {e.split}: score {fmt(e.score, 6)} " + " ".join(f"{k}={fmt(v, 5)}" for k, v in e.metrics.items()))
     console.print(Syntax(program.code, "python", line_numbers=True))
     return 0
+
+
+def campaign_splits(archive: Archive, campaign: CampaignRecord) -> dict:
+    """The campaign task's split names by role; a task that no longer loads: the defaults."""
+    from ..campaign import Campaign
+    from ..errors import UserError
+    from ..generalization import split_names
+    from evaluators.task import TaskError
+
+    try:
+        return split_names(Campaign.from_record(archive, campaign))
+    except (UserError, TaskError):
+        return {"train": "train", "validation": None, "heldout": "heldout"}
+
+
+def _figure(figures: dict | None) -> str:
+    if not figures:
+        return "-"
+    return fmt(figures["score"], 6) if figures["status"] == "ok" else figures["status"]
+
+
+def generalization_table(splits: dict, program_id: int, best: dict, baseline: dict | None) -> Table:
+    """Scores on train / validation / held-out side by side with the reference baseline's, and the gap."""
+    table = Table(title="score by split (the gap: held-out minus train)")
+    table.add_column("")
+    for role, label in (("train", "train"), ("validation", "validation"), ("heldout", "held-out")):
+        table.add_column(f"{label} ({splits[role]})" if splits.get(role) else f"{label} (none)", justify="right")
+    table.add_column("gap", justify="right")
+    rows = [(f"best (program {program_id})", best)]
+    rows.append((f"baseline {baseline['name']}", baseline) if baseline else
+                ("reference baseline", None))
+    for label, row in rows:
+        if row is None:
+            table.add_row(label, "-", "-", "-", "no held-out report yet")
+            continue
+        table.add_row(label, *(_figure(row.get(role)) for role in ("train", "validation", "heldout")),
+                      fmt(row.get("gap"), 4))
+    return table
 
 
 def archive_command(args) -> int:

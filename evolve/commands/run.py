@@ -193,14 +193,21 @@ def print_summary(campaign, summary: dict, report: dict | None) -> None:
                                                                          ("cut", "cut")) if programs.get(state))
     console.print(f"campaign {campaign.name}: {summary['state']} · {summary['iterations_done']} iterations · "
                   f"{summary['evaluated']} evaluations · {summary['failures']} failures · "
-                  f"{programs.get('duplicate', 0)} duplicates · {spared}best train score {fmt(summary['best_score'], 6)}")
+                  f"{programs.get('duplicate', 0)} duplicates · {spared}"
+                  + (f"{summary['validations']} validations · " if summary.get("validations") else "")
+                  + f"best train score {fmt(summary['best_score'], 6)}")
     spend = summary.get("spend") or {}
     if spend.get("calls"):
         console.print(spend_line(spend))
     if summary["state"] == "stopped" and campaign.message:
         console.print(f"stopped: {campaign.message}")
     if report:
-        from .inspect import heldout_table, qd_table
+        from .inspect import generalization_table, heldout_table, qd_table
+        if report.get("splits"):
+            baseline = report.get("baseline")
+            console.print(generalization_table(
+                report["splits"], report["best"]["program_id"], {**report["best"]["splits"], "gap": report["best"]["gap"]},
+                {"name": baseline["name"], **baseline["splits"], "gap": baseline["gap"]} if baseline else None))
         console.print(heldout_table(report))
         if report.get("qd") and report["qd"]["offset"] is not None:
             console.print(qd_table(report["qd"]))

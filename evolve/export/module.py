@@ -27,6 +27,7 @@ from evaluators.task import Task
 from .. import __version__
 from ..code import strip_markers
 from ..errors import ExportError
+from ..best import selected_best
 from .regression_test import build_test, record_cases
 
 PROJECT_PACKAGES = {"evolve", "evaluators", "sandbox", "archive", "prompts"}
@@ -61,9 +62,10 @@ def choose_program(campaign, *, program_id: int | None = None, best: bool = Fals
             filled = ", ".join(sorted(e.key for e in elites)[:12]) or "none"
             raise ExportError(f"cell {cell!r} of campaign {campaign.name} holds no elite; filled cells: {filled}")
         return found[0].program_id
-    if not elites:
+    selected = selected_best(archive, campaign.record)  # what `evolve best` shows: chosen on validation
+    if selected is None:
         raise ExportError(f"campaign {campaign.name} has no successfully evaluated program yet")
-    return max(elites, key=lambda e: (e.score, -e.program_id)).program_id
+    return selected.program.id
 
 
 # ---- the module -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ExportError
 
 if TYPE_CHECKING:
-    from evaluators.contract import Sandbox
+    from evaluators.contract import Executor
     from evaluators.task import Task
     from sandbox import Limits
 
@@ -40,10 +40,10 @@ def _to_json(value):
     return value
 
 
-async def record_cases(task: Task, code: str, limits: Limits, sandbox: Sandbox) -> list[dict[str, Any]]:
-    """Run the trusted scorer on the train split against `code` in `sandbox`; the recorded messages."""
+async def record_cases(task: Task, code: str, limits: Limits, executor: Executor) -> list[dict[str, Any]]:
+    """Run the trusted scorer on the train split against `code` through `executor`; the recorded messages."""
     split = task.spec.train_split
-    result = await sandbox.evaluate(task, code, limits, split=split,
+    result = await executor.evaluate(task, code, limits, split=split,
                                     options={"record": {"max_bytes": RECORD_BYTES, "max_messages": RECORD_MESSAGES}})
     recording = result.artifacts.get("recording") or {}
     if recording.get("refused"):

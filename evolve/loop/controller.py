@@ -33,6 +33,7 @@ from .dbthread import DatabaseThread
 from .evaluation import Evaluator
 from .qd_snapshots import QDSnapshots
 from .schedule import Schedule
+from .selection import ValidationSelection
 from .spec import RunSpec
 
 STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive
@@ -103,6 +104,10 @@ class Controller:
                                fingerprints=config.functional_hashing, stages=config.cascade)
         self.qd = QDSnapshots(self.archive, self.campaign_id, grid_size=self.grid.size, islands=self.islands,
                               declared_offset=config.qd_offset, iterations=config.iterations)
+        # what the user takes home is chosen on the validation split; the search never sees those results
+        self.selection = ValidationSelection(self.archive, self.campaign_id, self.task, config.selection.top_k,
+                                             self.evaluator.evaluate, self.db)
+        self._validations: list[asyncio.Task] = []
         self.schedule: Schedule | None = None
 
     # ---- public ----------------------------------------------------------------------------
@@ -110,7 +115,9 @@ class Controller:
         try:
             await self.db(self.archive.set_state, self.campaign_id, CampaignState.RUNNING, claim=True)
             await self._restore()
+            self._validate(self.schedule.applied_through)  # entrants an interrupted run left unvalidated
             await self._drive()
+            await asyncio.gather(*self._validations)
             await self.db(self.qd.record)  # the figures the run ends with
             self._report({"state": "done"}, force=True)
             stopped = self._stop_reason is not None
@@ -371,6 +378,12 @@ class Controller:
             self._verdicts += 1
             await self.db(self.qd.after_training, placed.new_elite)
             await self._maybe_migrate()
+            self._validate(iteration)
+
+    def _validate(self, through: int) -> None:
+        """Score the verdicts up to `through` that entered the training top-k on the validation split, beside the
+        loop (scans run in the order they are started: iteration order)."""
+        self._validations.append(asyncio.create_task(self.selection.after_applying(through)))
 
     async def _maybe_migrate(self) -> None:
         """Catch up on ring migrations owed: one per `migration_interval` applied training verdicts."""
@@ -384,7 +397,7 @@ class Controller:
 
     async def _cancel_in_flight(self) -> None:
         """Leaving early (an error, a cancel): no task of ours may outlive the loop, and each one's end is read."""
-        tasks = list(self._proposals.values()) + list(self._evaluations.values())
+        tasks = list(self._proposals.values()) + list(self._evaluations.values()) + self._validations
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

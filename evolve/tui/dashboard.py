@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from archive import CampaignState, ProgramState
 
+from ..best import selected_best
 from .base import PollingScreen
 from .data import DashboardData, load_dashboard
 from .dialogs import ConfirmScreen
@@ -217,11 +218,12 @@ class DashboardScreen(PollingScreen):
         self.app.open_elite_map(self.campaign_id)
 
     def action_best(self) -> None:
-        elites = self.app.archive.elites(self.campaign_id)
-        if not elites:
+        archive = self.app.archive
+        selected = selected_best(archive, archive.campaign(self.campaign_id))  # what `evolve best` shows
+        if selected is None:
             self.notify("no successfully evaluated program yet", severity="warning")
             return
-        self.app.open_program(max(elites, key=lambda e: (e.score, -e.program_id)).program_id)
+        self.app.open_program(selected.program.id)
 
     def action_stop(self) -> None:
         campaign = self.app.archive.campaign(self.campaign_id)

@@ -129,7 +129,8 @@ class ProgramScreen(PollingScreen):
         table = Table(box=None, padding=(0, 1), header_style="bold")
         table.add_column("metric")
         for e in evaluations:
-            label = "train" if e.role == EvaluationRole.TRAIN else "held-out" if e.split == spec.heldout_split else e.split
+            label = ("train" if e.role == EvaluationRole.TRAIN else "validation" if e.role == EvaluationRole.VALIDATION
+                     else "held-out" if e.split == spec.heldout_split else e.split)
             table.add_column(f"{label} ({e.split})", justify="right")
         table.add_column("better", style="dim")
         if not evaluations:

@@ -1,6 +1,7 @@
 """The shared model package: FLOP counting, KV cache, domain, training script, shipped weights."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -137,6 +138,13 @@ def test_shipped_weights_are_small_plain_state_dicts_and_documented():
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         assert manifest[f.stem]["train_seconds"] > 0
     assert 0.5 < manifest["verifier"]["report"]["step_auroc"] <= 1.0
+
+
+def test_shipped_weights_match_the_digests_in_their_manifest():
+    manifest = json.loads((WEIGHTS / "manifest.json").read_text())
+    for f in WEIGHTS.glob("*.pt"):
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        assert digest == manifest[f.stem]["sha256"], f"{f.name} is not the file its manifest entry describes"
 
 
 def test_device_auto_picks_cuda_only_when_available():

@@ -106,3 +106,15 @@ def test_seed_runs_with_verifier_flops_booked_apart():
     (res,) = _evaluate([TASK.seed_code], options={"limit": 2})
     assert res.status is Status.OK, res.artifacts
     assert res.metrics["verifier_flops_per_problem"] > 0 and res.metrics["generator_flops_per_problem"] > 0
+
+
+def test_splits_are_disjoint_and_no_model_trained_on_them():
+    from evaluators.tasks.models.train import eval_problem_texts
+    from evaluators.tasks.tts_search.problems import SPLITS, problem_set
+
+    assert set(SPLITS) == set(TASK.spec.splits) and TASK.spec.validation_split == "validation"
+    texts = {split: [p.text for p in problem_set(split)] for split in SPLITS}
+    assert {split: len(t) for split, t in texts.items()} == {"train": 32, "validation": 100, "heldout": 200}
+    every = [t for split in texts.values() for t in split]
+    assert len(set(every)) == len(every), "the splits share a problem"
+    assert set(every) <= eval_problem_texts(), "a split has problems the training script does not exclude"

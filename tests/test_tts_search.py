@@ -118,3 +118,54 @@ def test_splits_are_disjoint_and_no_model_trained_on_them():
     every = [t for split in texts.values() for t in split]
     assert len(set(every)) == len(every), "the splits share a problem"
     assert set(every) <= eval_problem_texts(), "a split has problems the training script does not exclude"
+
+
+GREEDY_ONLY = ["greedy", "majority_vote"]                             # no verifier
+BY_GRANULARITY = ["beam_search", "vg_search", "vg_search_g4", "best_of_n"]   # g = 1, 2, 4, infinity
+
+
+def _remeasure(names: list[str], split: str) -> dict:
+    async def go():
+        sandbox = make_sandbox("process", workers=2)
+        try:
+            runs = [sandbox.evaluate(TASK, TASK.baseline_code(n), split=split, options={"limit": 10**6}) for n in names]
+            return dict(zip(names, await asyncio.gather(*runs)))
+        finally:
+            await sandbox.close()
+    results = asyncio.run(go())
+    for name, res in results.items():
+        assert res.status is Status.OK, (name, res.artifacts)
+    return {name: res.metrics for name, res in results.items()}
+
+
+@pytest.fixture(scope="module")
+def validation():
+    return _remeasure(GREEDY_ONLY + BY_GRANULARITY, "validation")
+
+
+@pytest.mark.parametrize("name", GREEDY_ONLY + BY_GRANULARITY)
+def test_baselines_reproduce_their_published_validation_figures(validation, name):
+    published = TASK.spec.baselines[name].measured["validation"]
+    for key, value in published.items():
+        assert validation[name][key] == pytest.approx(value, rel=1e-3, abs=1e-9), (name, key)
+
+
+def _search_pays(metrics: dict) -> None:
+    """The shape the README claims: verifier-guided search beats greedy at every granularity
+    (so greedy, the cheapest point, dominates none of them), and beats majority vote."""
+    greedy = metrics["greedy"]
+    for name in BY_GRANULARITY:
+        assert metrics[name]["accuracy"] > greedy["accuracy"], name
+        assert metrics[name]["accuracy"] > metrics["majority_vote"]["accuracy"], name
+    flops = [metrics[name]["flops_per_problem"] for name in BY_GRANULARITY]
+    assert flops == sorted(flops, reverse=True), "coarser verification must cost fewer FLOPs"
+
+
+def test_search_pays_on_validation_remeasured(validation):
+    _search_pays(validation)
+
+
+def test_search_pays_in_the_published_heldout_figures_and_the_reference_is_the_strongest():
+    heldout = {name: spec.measured["heldout"] for name, spec in TASK.spec.baselines.items()}
+    _search_pays(heldout)
+    assert TASK.spec.reference_baseline == max(heldout, key=lambda n: heldout[n]["accuracy"])

@@ -109,15 +109,20 @@ def test_seed_runs_with_verifier_flops_booked_apart():
 
 
 def test_splits_are_disjoint_and_no_model_trained_on_them():
-    from evaluators.tasks.models.train import eval_problem_texts
+    from evaluators.tasks.models.train import GENERATOR_EXCLUDED, eval_problem_texts, generator_training_texts
     from evaluators.tasks.tts_search.problems import SPLITS, problem_set
 
     assert set(SPLITS) == set(TASK.spec.splits) and TASK.spec.validation_split == "validation"
     texts = {split: [p.text for p in problem_set(split)] for split in SPLITS}
     assert {split: len(t) for split, t in texts.items()} == {"train": 32, "validation": 100, "heldout": 200}
+    assert [p.level for p in problem_set("validation")] == [1] * 25 + [2] * 25 + [3] * 25 + [4] * 25
     every = [t for split in texts.values() for t in split]
     assert len(set(every)) == len(every), "the splits share a problem"
-    assert set(every) <= eval_problem_texts(), "a split has problems the training script does not exclude"
+    # Every model's training data excludes train and heldout; the verifier's also excludes validation,
+    # and the generator (trained before that split) never drew a validation problem.
+    assert set(texts["train"]) | set(texts["heldout"]) <= eval_problem_texts(GENERATOR_EXCLUDED)
+    assert set(texts["validation"]) <= eval_problem_texts()
+    assert not set(every) & generator_training_texts()
 
 
 GREEDY_ONLY = ["greedy", "majority_vote"]                             # no verifier

@@ -71,10 +71,16 @@ SPECS = {
 TEXT_WINDOW = 128
 
 
+# Per-level sizes the tasks and reports draw from those seeds. arith.problems(seed, n) draws the
+# levels one after another from one stream, so beyond level 1 a smaller set is not part of a
+# larger one: each size in use is listed.
+EVAL_SIZES = (8, 25, 50, 60, 100, 200)
+
+
 @functools.lru_cache(maxsize=None)
 def eval_problem_texts(names: tuple[str, ...] = tuple(EVAL_SEEDS)) -> frozenset[str]:
-    """The first 200 problems per level of each named evaluation seed."""
-    return frozenset(p.text for name in names for p in arith.problems(EVAL_SEEDS[name], 200))
+    """Every problem set of EVAL_SIZES drawn from each named evaluation seed."""
+    return frozenset(p.text for name in names for n in EVAL_SIZES for p in arith.problems(EVAL_SEEDS[name], n))
 
 
 def _lr(step: int, total: int, peak: float) -> float:

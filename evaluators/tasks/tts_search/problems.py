@@ -4,7 +4,7 @@ train: 8 problems per level (32), seed 101 — what a campaign searches on;
 validation: 25 per level (100), seed 404 — what a campaign chooses its best on;
 heldout: 50 per level (200), seed 202 — reporting only.
 All three come from the same generator (`arith.problems`, levels 1-4). The training script
-excludes the first 200 problems per level of these seeds from the models' training data
+excludes the problem sets drawn from these seeds from the models' training data
 (evaluators.tasks.models.train.eval_problem_texts) — except that the shipped generator predates
 the validation split, so validation takes seed 404's problems in order and skips the two the
 generator happened to train on (`generator_training_texts`, a replay of its training stream).

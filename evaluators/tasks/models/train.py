@@ -333,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path = args.out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     models: dict = {}
-    if "verifier" in names and SPECS["verifier"].init_from not in names:
+    base = SPECS["verifier"].init_from
+    if "verifier" in names and base not in names:
         from .registry import load_model
-        models["generator"] = load_model(SPECS["verifier"].init_from, weights=args.out)
+        models[base] = load_model(base, weights=args.out)
     command = "python -m evaluators.tasks.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
     started = time.perf_counter()
     for name in [n for n in SPECS if n in names]:

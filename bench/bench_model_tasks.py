@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from evaluators.tasks.models import arith, corpus  # noqa: E402
-from evaluators.tasks.models.decoding import continue_batch, score_prefixes  # noqa: E402
+from evaluators.tasks.models.decoding import continue_batch, solution_probabilities  # noqa: E402
 from evaluators.tasks.models.flops import Meter  # noqa: E402
 from evaluators.tasks.models.registry import shared_model  # noqa: E402
 from evaluators.task import load_task  # noqa: E402
@@ -67,7 +67,9 @@ def overhead(repeats: int = 3) -> None:
         for p in problems:  # best-of-8 + verifier, 8 problems
             (samples,) = continue_batch(generator, meter, "generator", [arith.prompt_tokens(p)], 8,
                                         boundaries=arith.BOUNDARIES, eos=arith.EOS, steps=0, generator=gen)
-            score_prefixes(verifier, meter, "verifier", [arith.prompt_tokens(p) + s.tokens for s in samples])
+            prompt = arith.prompt_tokens(p)
+            solution_probabilities(verifier, meter, "verifier", [prompt + s.tokens for s in samples],
+                                   [len(prompt)] * len(samples), pad=arith.PAD)
         for lm in (target, draft):  # 64 one-token KV-cached decoding steps on each text model
             cache = lm.new_cache()
             meter.forward("text", lm, torch.tensor([text]), cache, last_only=True)

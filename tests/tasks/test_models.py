@@ -1,13 +1,15 @@
 """The shared model package: FLOP counting, KV cache, domain, training script, shipped weights."""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 
 import pytest
 import torch
 
 from evaluators.tasks.models import arith, corpus, train
-from evaluators.tasks.models.decoding import continue_batch, score_prefixes
+from evaluators.tasks.models.decoding import continue_batch, score_prefixes, solution_probabilities
 from evaluators.tasks.models.flops import Meter, analytic_forward_flops
 from evaluators.tasks.models.registry import WEIGHTS, load_model, pick_device
 from evaluators.tasks.models.transformer import Config, Transformer
@@ -120,7 +122,7 @@ def test_training_script_runs_a_few_steps_and_its_weights_load(tmp_path):
                        "--only", "draft", "--threads", "1"]) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert {"generator", "verifier", "draft"} <= set(manifest)
-    assert manifest["verifier"]["report"]["train_solutions"] > 0
+    assert manifest["verifier"]["init_from"] == "generator" and manifest["verifier"]["report"]["steps"] > 0
     for name in ("generator", "verifier", "draft"):
         model = load_model(name, weights=tmp_path)
         assert model.n_params() == manifest[name]["params"]
@@ -137,8 +139,34 @@ def test_shipped_weights_are_small_plain_state_dicts_and_documented():
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         assert manifest[f.stem]["train_seconds"] > 0
     assert 0.5 < manifest["verifier"]["report"]["step_auroc"] <= 1.0
+    report = manifest["verifier"]["report"]
+    assert report["best_of_8_accuracy"] > report["sample_accuracy"], "the verifier must pick better than chance"
+
+
+def test_shipped_weights_match_the_digests_in_their_manifest():
+    manifest = json.loads((WEIGHTS / "manifest.json").read_text())
+    for f in WEIGHTS.glob("*.pt"):
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        assert digest == manifest[f.stem]["sha256"], f"{f.name} is not the file its manifest entry describes"
 
 
 def test_device_auto_picks_cuda_only_when_available():
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert pick_device("cpu").type == "cpu"
+
+
+def test_solution_probabilities_is_the_probability_of_the_solution_tokens():
+    torch.manual_seed(2)
+    model = Transformer(LM).eval()
+    prompt = arith.prompt_tokens(arith.problems(6, 1, levels=(1,))[0])
+    solution = arith.encode("7+5=2\n2*3=6\n")
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(torch.tensor([prompt + solution])), dim=-1)[0]
+    expected = sum(float(logp[len(prompt) - 1 + j, t]) for j, t in enumerate(solution))
+    meter = Meter()
+    got = solution_probabilities(model, meter, "v", [prompt + solution, prompt, prompt + solution[:3]],
+                                 [len(prompt)] * 3, pad=arith.PAD)
+    assert got[0] == pytest.approx(math.exp(expected), rel=1e-4)
+    assert got[1] == 1.0                      # nothing written yet: nothing to doubt
+    assert 1.0 > got[2] > got[0]              # a prefix is at least as likely as its extension
+    assert meter.flops("v") == analytic_forward_flops(LM, 3, len(prompt) + len(solution))

@@ -106,3 +106,71 @@ def test_seed_runs_with_verifier_flops_booked_apart():
     (res,) = _evaluate([TASK.seed_code], options={"limit": 2})
     assert res.status is Status.OK, res.artifacts
     assert res.metrics["verifier_flops_per_problem"] > 0 and res.metrics["generator_flops_per_problem"] > 0
+
+
+def test_splits_are_disjoint_and_no_model_trained_on_them():
+    from evaluators.tasks.models.train import GENERATOR_EXCLUDED, eval_problem_texts, generator_training_texts
+    from evaluators.tasks.tts_search.problems import SPLITS, problem_set
+
+    assert set(SPLITS) == set(TASK.spec.splits) and TASK.spec.validation_split == "validation"
+    texts = {split: [p.text for p in problem_set(split)] for split in SPLITS}
+    assert {split: len(t) for split, t in texts.items()} == {"train": 32, "validation": 100, "heldout": 200}
+    assert [p.level for p in problem_set("validation")] == [1] * 25 + [2] * 25 + [3] * 25 + [4] * 25
+    every = [t for split in texts.values() for t in split]
+    assert len(set(every)) == len(every), "the splits share a problem"
+    # Every model's training data excludes train and heldout; the verifier's also excludes validation,
+    # and the generator (trained before that split) never drew a validation problem.
+    assert set(texts["train"]) | set(texts["heldout"]) <= eval_problem_texts(GENERATOR_EXCLUDED)
+    assert set(texts["validation"]) <= eval_problem_texts()
+    assert not set(every) & generator_training_texts()
+
+
+GREEDY_ONLY = ["greedy", "majority_vote"]                             # no verifier
+BY_GRANULARITY = ["beam_search", "vg_search", "vg_search_g4", "best_of_n"]   # g = 1, 2, 4, infinity
+
+
+def _remeasure(names: list[str], split: str) -> dict:
+    async def go():
+        sandbox = make_sandbox("process", workers=2)
+        try:
+            runs = [sandbox.evaluate(TASK, TASK.baseline_code(n), split=split, options={"limit": 10**6}) for n in names]
+            return dict(zip(names, await asyncio.gather(*runs)))
+        finally:
+            await sandbox.close()
+    results = asyncio.run(go())
+    for name, res in results.items():
+        assert res.status is Status.OK, (name, res.artifacts)
+    return {name: res.metrics for name, res in results.items()}
+
+
+@pytest.fixture(scope="module")
+def validation():
+    return _remeasure(GREEDY_ONLY + BY_GRANULARITY, "validation")
+
+
+@pytest.mark.parametrize("name", GREEDY_ONLY + BY_GRANULARITY)
+def test_baselines_reproduce_their_published_validation_figures(validation, name):
+    published = TASK.spec.baselines[name].measured["validation"]
+    for key, value in published.items():
+        assert validation[name][key] == pytest.approx(value, rel=1e-3, abs=1e-9), (name, key)
+
+
+def _search_pays(metrics: dict) -> None:
+    """The shape the README claims: verifier-guided search beats greedy at every granularity
+    (so greedy, the cheapest point, dominates none of them), and beats majority vote."""
+    greedy = metrics["greedy"]
+    for name in BY_GRANULARITY:
+        assert metrics[name]["accuracy"] > greedy["accuracy"], name
+        assert metrics[name]["accuracy"] > metrics["majority_vote"]["accuracy"], name
+    flops = [metrics[name]["flops_per_problem"] for name in BY_GRANULARITY]
+    assert flops == sorted(flops, reverse=True), "coarser verification must cost fewer FLOPs"
+
+
+def test_search_pays_on_validation_remeasured(validation):
+    _search_pays(validation)
+
+
+def test_search_pays_in_the_published_heldout_figures_and_the_reference_is_the_strongest():
+    heldout = {name: spec.measured["heldout"] for name, spec in TASK.spec.baselines.items()}
+    _search_pays(heldout)
+    assert TASK.spec.reference_baseline == max(heldout, key=lambda n: heldout[n]["accuracy"])

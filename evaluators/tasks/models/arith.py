@@ -16,7 +16,7 @@ with 1..9; `*` with 3, 7 or 9, which permute the digits, so answers stay uniform
 collapsing to 0), so every step has the same width and is checked by a program. The
 number of operations sets the difficulty level (3, 5, 7, 10). A step is correct when it
 equals the canonical step, so a prefix of a solution is "on track" exactly when it is a prefix
-of the canonical solution: that is the process-reward label the verifier learns.
+of the canonical solution: that is the label the verifier is judged against.
 """
 from __future__ import annotations
 

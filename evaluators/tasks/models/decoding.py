@@ -79,3 +79,26 @@ def score_prefixes(model, meter: Meter, name: str, prefixes: list[list[int]], pa
     logits = meter.forward(name, model, batch)[..., 0]
     last = torch.tensor([len(p) - 1 for p in prefixes], device=device)
     return torch.sigmoid(logits.float().gather(1, last[:, None]).squeeze(1)).tolist()
+
+
+def solution_probabilities(model, meter: Meter, name: str, prefixes: list[list[int]], starts: list[int],
+                           pad: int = 0) -> list[float]:
+    """A language model as a process verifier: for each prefix, the probability the model gives
+    its tokens from `starts[i]` on (the solution so far), i.e. exp of their summed log-probabilities.
+
+    When the right continuation is unique (as in arith.py), this is the model's estimate that the
+    solution so far is on track: near 1 when every step is the one it would write, near 0 as soon
+    as one token is not. One metered forward pass over the right-padded batch.
+    """
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prefixes)
+    batch = torch.full((len(prefixes), width), pad, dtype=torch.long, device=device)
+    for i, p in enumerate(prefixes):
+        batch[i, :len(p)] = torch.tensor(p, device=device)
+    logp = F.log_softmax(meter.forward(name, model, batch).float(), dim=-1)
+    token_logp = logp[:, :-1].gather(2, batch[:, 1:, None]).squeeze(2)       # log p(token j+1 | tokens <= j)
+    position = torch.arange(1, width, device=device)[None, :]
+    lengths = torch.tensor([len(p) for p in prefixes], device=device)[:, None]
+    first = torch.tensor(starts, device=device)[:, None]
+    mask = (position >= first) & (position < lengths)
+    return torch.exp((token_logp * mask).sum(dim=1)).tolist()

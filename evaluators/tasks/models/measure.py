@@ -1,6 +1,6 @@
 """Measure every baseline of a model-backed task and print the README table.
 
-    python -m evaluators.tasks.models.measure tts_search --splits train heldout [--write]
+    python -m evaluators.tasks.models.measure tts_search --splits train validation heldout [--only NAME ...] [--write]
 
 Evaluates each baseline through the process sandbox (the same path as `evolve eval`), prints
 a markdown table of the task's headline metrics, and with --write stores the figures in the
@@ -29,12 +29,12 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) >= 1e4 else f"{value:.3f}"
 
 
-async def measure(task_name: str, splits: list[str]) -> dict:
+async def measure(task_name: str, splits: list[str], only: list[str] | None = None) -> dict:
     task = load_task(task_name)
     sandbox = LocalExecutor.create("process", workers=1)
     out: dict = {}
     try:
-        for name in task.spec.baselines:
+        for name in only or task.spec.baselines:
             for split in splits:
                 started = time.perf_counter()
                 res = await sandbox.evaluate(task, task.baseline_code(name), split=split)
@@ -76,11 +76,18 @@ def write(task_name: str, results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluators.tasks.models.measure")
     parser.add_argument("task", choices=list(COLUMNS))
-    parser.add_argument("--splits", nargs="+", default=["train", "heldout"])
+    parser.add_argument("--splits", nargs="+", help="default: every split of the task")
+    parser.add_argument("--only", nargs="+", metavar="BASELINE", help="measure only these baselines")
     parser.add_argument("--write", action="store_true", help="store the figures in task.yaml")
     args = parser.parse_args(argv)
-    results = asyncio.run(measure(args.task, args.splits))
-    print(table(args.task, results, args.splits))
+    if args.only:
+        known = load_task(args.task).spec.baselines
+        unknown = [name for name in args.only if name not in known]
+        if unknown:
+            parser.error(f"{args.task} has no baseline {', '.join(unknown)}; known: {', '.join(known)}")
+    splits = args.splits or list(load_task(args.task).spec.splits)
+    results = asyncio.run(measure(args.task, splits, args.only))
+    print(table(args.task, results, splits))
     if args.write:
         write(args.task, results)
     return 0

@@ -1,15 +1,16 @@
 """Train every shipped model on the CPU, seeded and deterministic:
 
-    python -m evaluators.tasks.models.train                 # all four models (about 10 minutes on 2 cores)
+    python -m evaluators.tasks.models.train                 # all four models (times per model: weights/manifest.json)
     python -m evaluators.tasks.models.train --only draft    # one model
     python -m evaluators.tasks.models.train --scale 0.01 --out /tmp/w   # a smoke run
 
 Models (sizes in SPECS):
   generator  solves arithmetic chains step by step (arith.py); trained on canonical solutions
              for a limited number of steps, so it stays imperfect on long chains;
-  verifier   process reward model: reads a problem and a partial solution and predicts whether
-             every step so far is correct; trained on solutions *sampled from the generator*
-             (temperature 1), each step labelled by the program in arith.step_labels;
+  verifier   process verifier: the generator trained further (a stronger model of the same
+             family); it scores a partial solution by the probability it gives its steps
+             (decoding.solution_probabilities), which is near 1 exactly when it would have
+             written the same steps;
   target     character language model of the standard-library docstrings (corpus.py);
   draft      a much smaller language model of the same text.
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import hashlib
 import json
 import math
 import random
@@ -32,14 +35,18 @@ import torch
 from torch.nn import functional as F
 
 from . import arith, corpus
-from .decoding import continue_batch, score_prefixes
+from .decoding import continue_batch, solution_probabilities
 from .flops import Meter
 from .transformer import Config, Transformer
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 SEED = 1234
 # Seeds of the problem sets the tasks evaluate on; training never sees those problems.
-EVAL_SEEDS = {"tts_train": 101, "tts_heldout": 202, "report": 303}
+EVAL_SEEDS = {"tts_train": 101, "tts_heldout": 202, "report": 303, "tts_validation": 404}
+# The shipped generator predates the validation split: its training stream excluded only these
+# (excluding more would change the stream and so the weights). `generator_training_texts` replays
+# that stream, and tts_search's validation split leaves out the few problems it contains.
+GENERATOR_EXCLUDED = ("tts_train", "tts_heldout", "report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +55,14 @@ class Spec:
     steps: int
     batch: int
     lr: float
+    init_from: str | None = None  # start from this (already trained) model's weights
 
 
 SPECS = {
     "generator": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=4, n_heads=4, max_len=arith.MAX_LEN),
                       steps=650, batch=32, lr=3e-3),
-    "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=3, n_heads=4, max_len=arith.MAX_LEN, n_out=1),
-                     steps=1200, batch=32, lr=3e-3),
+    "verifier": Spec(Config(vocab=len(arith.VOCAB), d_model=96, n_layers=4, n_heads=4, max_len=arith.MAX_LEN),
+                     steps=250, batch=32, lr=2e-3, init_from="generator"),
     "target": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=128, n_layers=3, n_heads=4, max_len=160),
                    steps=1800, batch=16, lr=3e-3),
     "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
@@ -63,11 +71,16 @@ SPECS = {
 TEXT_WINDOW = 128
 
 
-def eval_problem_texts() -> set[str]:
-    texts = set()
-    for seed in EVAL_SEEDS.values():
-        texts |= {p.text for p in arith.problems(seed, 200)}
-    return texts
+# Per-level sizes the tasks and reports draw from those seeds. arith.problems(seed, n) draws the
+# levels one after another from one stream, so beyond level 1 a smaller set is not part of a
+# larger one: each size in use is listed.
+EVAL_SIZES = (8, 25, 50, 60, 100, 200)
+
+
+@functools.lru_cache(maxsize=None)
+def eval_problem_texts(names: tuple[str, ...] = tuple(EVAL_SEEDS)) -> frozenset[str]:
+    """Every problem set of EVAL_SIZES drawn from each named evaluation seed."""
+    return frozenset(p.text for name in names for n in EVAL_SIZES for p in arith.problems(EVAL_SEEDS[name], n))
 
 
 def _lr(step: int, total: int, peak: float) -> float:
@@ -102,13 +115,29 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 
 
 # --- generator -----------------------------------------------------------------------------
-def _generator_batches(rng: random.Random, batch: int, exclude: set[str]):
+def training_problems(rng: random.Random, exclude: frozenset[str]):
+    """The endless stream of problems a model learns to solve from: random levels, none excluded."""
+    while True:
+        p = arith.random_problem(rng, rng.choice(list(arith.LEVEL_OPS)))
+        while p.text in exclude:
+            p = arith.random_problem(rng, p.level)
+        yield p
+
+
+@functools.lru_cache(maxsize=1)
+def generator_training_texts() -> frozenset[str]:
+    """Every problem the shipped generator was trained on (its full-scale run, replayed)."""
+    spec = SPECS["generator"]
+    stream = training_problems(random.Random(f"{SEED}-generator"), eval_problem_texts(GENERATOR_EXCLUDED))
+    return frozenset(next(stream).text for _ in range(spec.steps * spec.batch))
+
+
+def _generator_batches(rng: random.Random, batch: int, exclude: frozenset[str]):
+    stream = training_problems(rng, exclude)
     while True:
         xs, ys = [], []
         for _ in range(batch):
-            p = arith.random_problem(rng, rng.choice(list(arith.LEVEL_OPS)))
-            while p.text in exclude:
-                p = arith.random_problem(rng, p.level)
+            p = next(stream)
             prompt, sol = arith.prompt_tokens(p), arith.solution_tokens(p)
             seq = prompt + sol
             xs.append(seq[:-1])
@@ -154,15 +183,12 @@ def generator_report(model, per_level: int = 100) -> dict:
 
 
 # --- verifier ------------------------------------------------------------------------------
-def verifier_examples(generator, problems, n: int, seed: int):
-    """(tokens, step-end positions, step labels, dense labels) per sampled solution.
-
-    Dense labels: at every solution token, whether the solution so far is a prefix of the
-    canonical solution. Training uses them all (ten times the signal of step ends alone);
-    the step-level report and the task use the step ends.
-    """
+def verifier_examples(generator, problems, n: int, seed: int, temperature: float = 1.0):
+    """(tokens, step-end positions, step labels, dense labels) per sampled solution, n per problem,
+    grouped problem by problem. Dense labels: at every solution token, whether the solution so
+    far is a prefix of the canonical solution."""
     examples = []
-    for p, samples in zip(problems, sample_solutions(generator, problems, n, 1.0, seed)):
+    for p, samples in zip(problems, sample_solutions(generator, problems, n, temperature, seed)):
         prompt, canonical = arith.prompt_tokens(p), arith.solution_tokens(p)
         for s in samples:
             labels = arith.step_labels(p, s.tokens)
@@ -176,24 +202,6 @@ def verifier_examples(generator, problems, n: int, seed: int):
                 dense.append(ok)
             examples.append((prompt + s.tokens, ends, labels, dense))
     return examples
-
-
-def _verifier_batches(rng: random.Random, examples, batch: int):
-    while True:
-        chosen = [examples[rng.randrange(len(examples))] for _ in range(batch)]
-        x = _pad([c[0] for c in chosen], arith.PAD)
-        y = torch.full(x.shape, -1.0)
-        for i, (tokens, _, _, dense) in enumerate(chosen):
-            start = len(tokens) - len(dense)
-            y[i, start:len(tokens)] = torch.tensor(dense, dtype=torch.float)
-        yield x, y
-
-
-def _verifier_loss(model, batch):
-    x, y = batch
-    logits = model(x)[..., 0]
-    mask = y >= 0
-    return F.binary_cross_entropy_with_logits(logits[mask], y[mask])
 
 
 def auroc(scores: list[float], labels: list[bool]) -> float:
@@ -213,19 +221,36 @@ def auroc(scores: list[float], labels: list[bool]) -> float:
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def verifier_report(verifier, examples) -> dict:
+def _round(value: float) -> float | None:
+    return None if value != value else round(value, 4)
+
+
+def verifier_report(verifier, examples, per_problem: int) -> dict:
+    """How well the verifier ranks: AUROC over every step end, AUROC over finished solutions,
+    and the accuracy of picking its favourite among each problem's `per_problem` samples
+    (examples are grouped that way). The last is what search relies on: pooled AUROCs also
+    reward telling easy problems from hard ones, which picks nothing."""
     meter = Meter(count=False)
-    prefixes, labels = [], []
-    for tokens, ends, labs, _ in examples:
+    prefixes, starts, labels, finals = [], [], [], []
+    for tokens, ends, labs, dense in examples:
         for end, lab in zip(ends, labs):
             prefixes.append(tokens[:end + 1])
+            starts.append(len(tokens) - len(dense))
             labels.append(lab)
+        finals.append(len(prefixes) - 1)
     scores = []
     for start in range(0, len(prefixes), 256):
-        scores += score_prefixes(verifier, meter, "verifier", prefixes[start:start + 256])
-    area = auroc(scores, labels)
-    return {"step_auroc": None if area != area else round(area, 4), "steps": len(labels),
-            "positive_fraction": round(sum(labels) / len(labels), 3)}
+        scores += solution_probabilities(verifier, meter, "verifier", prefixes[start:start + 256],
+                                         starts[start:start + 256], pad=arith.PAD)
+    final_scores, final_labels = [scores[i] for i in finals], [labels[i] for i in finals]
+    groups = range(0, len(finals), per_problem)
+    picked = [max(range(g, g + per_problem), key=lambda i: final_scores[i]) for g in groups]
+    return {"step_auroc": _round(auroc(scores, labels)), "steps": len(labels),
+            "positive_fraction": round(sum(labels) / len(labels), 3),
+            "final_auroc": _round(auroc(final_scores, final_labels)),
+            "sample_accuracy": round(sum(final_labels) / len(final_labels), 3),
+            f"best_of_{per_problem}_accuracy": round(sum(final_labels[i] for i in picked) / len(picked), 3),
+            f"pass_at_{per_problem}": round(sum(any(final_labels[g:g + per_problem]) for g in groups) / len(picked), 3)}
 
 
 # --- text models ---------------------------------------------------------------------------
@@ -260,34 +285,36 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     started = time.perf_counter()
     report: dict = {}
     if name == "generator":
-        batches = _generator_batches(rng, spec.batch, eval_problem_texts())
+        batches = _generator_batches(rng, spec.batch, eval_problem_texts(GENERATOR_EXCLUDED))
         losses = _fit(model, batches, steps, spec.lr, _lm_loss, name)
     elif name == "verifier":
-        generator = models["generator"]
-        exclude = eval_problem_texts()
-        n_train = max(8, int(1600 * scale))
-        train_problems = [p for p in arith.problems(SEED + 7, n_train // 4 + 60) if p.text not in exclude][:n_train]
-        test_problems = arith.problems(EVAL_SEEDS["report"], 60 if scale >= 1 else max(2, int(60 * scale)))
-        examples = verifier_examples(generator, train_problems, 4, SEED + 8)
-        sampled_at = time.perf_counter()
-        losses = _fit(model, _verifier_batches(rng, examples, spec.batch), steps, spec.lr, _verifier_loss, name)
-        report = verifier_report(model, verifier_examples(generator, test_problems, 4, SEED + 9))
-        report["train_solutions"] = len(examples)
-        report["sampling_seconds"] = round(sampled_at - started, 1)
+        # The generator's weights, trained further on canonical solutions: a model of the same
+        # family that makes far fewer arithmetic slips, reading a partial solution and giving the
+        # probability that it would have written exactly those steps (decoding.solution_probabilities).
+        generator = models[spec.init_from]
+        model.load_state_dict(generator.state_dict())
+        losses = _fit(model, _generator_batches(rng, spec.batch, eval_problem_texts()), steps, spec.lr, _lm_loss, name)
     else:
         train_text, _ = corpus.splits()
         losses = _fit(model, _text_batches(rng, corpus.encode(train_text), spec.batch), steps, spec.lr, _lm_loss, name)
     seconds = time.perf_counter() - started
     if name == "generator":
         report = generator_report(model, 100 if scale >= 1 else max(4, int(100 * scale)))
+    elif name == "verifier":
+        per_level = 60 if scale >= 1 else max(2, int(60 * scale))
+        samples = verifier_examples(models[spec.init_from], arith.problems(EVAL_SEEDS["report"], per_level), 8, SEED + 9, 0.7)
+        report = verifier_report(model, samples, 8)
     elif name in ("target", "draft"):
         report = text_report(model)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"{name}.pt")
+    digest = hashlib.sha256((out / f"{name}.pt").read_bytes()).hexdigest()
     models[name] = model
     entry = {"config": spec.config.to_dict(), "params": model.n_params(), "steps": steps, "batch": spec.batch,
-             "lr": spec.lr, "seed": SEED, "train_seconds": round(seconds, 1), "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+             "lr": spec.lr, "seed": SEED, "sha256": digest, "train_seconds": round(seconds, 1), "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
              "report": report}
+    if spec.init_from:
+        entry["init_from"] = spec.init_from
     print(f"{name}: {json.dumps(entry)}", flush=True)
     return entry
 
@@ -306,15 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path = args.out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     models: dict = {}
-    if "verifier" in names and "generator" not in names:
+    base = SPECS["verifier"].init_from
+    if "verifier" in names and base not in names:
         from .registry import load_model
-        models["generator"] = load_model("generator", weights=args.out)
+        models[base] = load_model(base, weights=args.out)
+    command = "python -m evaluators.tasks.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
     started = time.perf_counter()
     for name in [n for n in SPECS if n in names]:
         manifest[name] = train_one(name, args.scale, args.out, models)
-    manifest["_command"] = "python -m evaluators.tasks.models.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    manifest["_threads"] = args.threads
-    manifest["_torch"] = torch.__version__
+        manifest[name].update(command=command, threads=args.threads, torch=torch.__version__)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"trained {', '.join(names)} in {time.perf_counter() - started:.0f} s; wrote {manifest_path}")

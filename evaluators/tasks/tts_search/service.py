@@ -20,7 +20,7 @@ import torch
 
 from evaluators.api import ServiceRefusal
 from evaluators.tasks.models import arith
-from evaluators.tasks.models.decoding import continue_batch, score_prefixes
+from evaluators.tasks.models.decoding import continue_batch, solution_probabilities
 from evaluators.tasks.models.flops import Meter
 
 MAX_ROWS_PER_CALL = 256      # len(nodes) * n for one sample call
@@ -92,8 +92,9 @@ class SearchLM:
         """The verifier's probability that each node's solution is correct so far."""
         self._check_open()
         ids = self._node_ids(nodes)
-        scores = score_prefixes(self.verifier, self.meter, "verifier",
-                                [self.prompt + self.nodes[i].tokens for i in ids], pad=arith.PAD)
+        scores = solution_probabilities(self.verifier, self.meter, "verifier",
+                                        [self.prompt + self.nodes[i].tokens for i in ids], [len(self.prompt)] * len(ids),
+                                        pad=arith.PAD)
         for i, s in zip(ids, scores):
             self.nodes[i].score = s
         self._charge()

@@ -21,7 +21,7 @@ from core_support import evolve_cmd
 from evaluators.task import TaskError, load_task_dir
 from evolve.campaign import Campaign
 from evolve.config import build_config
-from evolve.executors import make_sandbox
+from evolve.executors import local_executor
 from evolve.export.module import choose_program
 from evolve.loop.controller import Controller
 from evolve.loop.selection import TopKEntrants
@@ -69,7 +69,7 @@ def run_scripted(tmp_path, task_dir: Path, programs: list[str], db: str | None =
     campaign = Campaign.create(archive, config)
 
     async def main():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             summary = await Controller(campaign, sandbox, ScriptedMutator(programs)).run()
             return summary, await campaign.heldout_report(sandbox)

@@ -131,7 +131,7 @@ BY_GRANULARITY = ["beam_search", "vg_search", "vg_search_g4", "best_of_n"]   # g
 
 def _remeasure(names: list[str], split: str) -> dict:
     async def go():
-        sandbox = make_sandbox("process", workers=2)
+        sandbox = local_executor("process", workers=2)
         try:
             runs = [sandbox.evaluate(TASK, TASK.baseline_code(n), split=split, options={"limit": 10**6}) for n in names]
             return dict(zip(names, await asyncio.gather(*runs)))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .cascade_log import CascadeLog
 from .db import database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable
+from .front import FrontViews
 from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
@@ -34,7 +35,7 @@ class PlacementOutcome:
     new_best: bool
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, FrontViews):
     def __init__(self, db: str):
         self.db = db
         url = database_url(db)

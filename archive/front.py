@@ -53,6 +53,16 @@ class FrontViews:
                 points.append(Point(program_id, values))
         return points
 
+    def program_points(self, program_ids: Sequence[int], split: str, objectives: Sequence[Objective]) -> list[Point]:
+        """The points of the given programs with an ok evaluation on `split`, by id (the elites', for sampling)."""
+        names = [o.metric for o in objectives]
+        with self.session() as s:
+            rows = s.execute(select(Evaluation.program_id, Evaluation.metrics)
+                             .where(Evaluation.program_id.in_(list(program_ids)), Evaluation.split == split,
+                                    Evaluation.status == "ok").order_by(Evaluation.program_id)).all()
+        return [Point(pid, values) for pid, values in ((pid, _values(m, names)) for pid, m in rows)
+                if values is not None]
+
     def front(self, campaign_id: int, split: str, objectives: Sequence[Objective]) -> Front:
         points = self.front_points(campaign_id, split, objectives)
         members, ties = nondominated(points, objectives)

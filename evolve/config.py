@@ -38,13 +38,15 @@ class SamplingConfig(BaseModel):
     exploit: float = Field(default=0.4, ge=0)
     explore: float = Field(default=0.4, ge=0)
     frontier: float = Field(default=0.2, ge=0)
+    pareto: float = Field(default=0.0, ge=0, description="parents from the Pareto front of the elites, by crowding "
+                                                         "distance (tasks that declare objectives; evolve/front.py)")
     top_inspirations: int = Field(default=2, ge=0, le=16)
     diverse_inspirations: int = Field(default=1, ge=0, le=16)
 
     @model_validator(mode="after")
     def _some_weight(self):
-        if self.exploit + self.explore + self.frontier <= 0:
-            raise ValueError("exploit, explore and frontier cannot all be 0")
+        if self.exploit + self.explore + self.frontier + self.pareto <= 0:
+            raise ValueError("exploit, explore, frontier and pareto cannot all be 0")
         return self
 
 

@@ -13,7 +13,8 @@ import hashlib
 from typing import Any, Sequence
 
 from archive.front import Front, point_of
-from archive.pareto import Objective, Point, costs, dominates, hypervolume
+from archive.pareto import Objective, Point, costs, crowding_distances, dominates, hypervolume, nondominated
+from archive.sampling import Elite
 from evaluators.task import Task
 
 from .errors import UserError
@@ -130,6 +131,18 @@ def _evaluate_all(campaign, codes: Sequence[str], split: str):
             await sandbox.close()
 
     return asyncio.run(run())
+
+
+# ---- parent selection ----------------------------------------------------------------------
+def elite_front(archive, task: Task, elites: Sequence[Elite]) -> list[tuple[Elite, float]] | None:
+    """The elites on their own Pareto front (on `front_split`) with crowding distances, for
+    archive.sampling.choose_parent; None when the task declares no objectives."""
+    if not task.spec.objectives:
+        return None
+    objectives = objectives_of(task)
+    by_id = {e.program_id: e for e in elites}
+    members, _ = nondominated(archive.program_points(sorted(by_id), front_split(task), objectives), objectives)
+    return [(by_id[m.key], d) for m, d in zip(members, crowding_distances(members, objectives))]
 
 
 # ---- choosing a front member for export --------------------------------------------------

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
 from archive.sampling import Elite, choose_inspirations, choose_parent
+from ..front import elite_front  # hook: fronts (parent selection over the Pareto front)
 from evaluators.contract import EvaluationResult, Sandbox, Status
 from sandbox.failures import SandboxUnavailable
 
@@ -274,7 +275,8 @@ class Controller:
         elites = self.archive.elites(self.campaign_id, island) or self.archive.elites(self.campaign_id)
         if not elites:  # the seed is still being evaluated: its children are the first proposals
             elites = [Elite(self._seed.id, self.grid.key({}), float("-inf"))]
-        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
+        front = elite_front(self.archive, self.task, elites) if self.weights.pareto else None  # hook: fronts
+        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights, front=front)
         inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
         views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations])
         keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}

@@ -54,6 +54,7 @@ class DashboardScreen(PollingScreen):
         Binding("escape", "back", "Back"),
         Binding("m", "elite_map", "Elite map"),
         Binding("b", "best", "Best program"),
+        Binding("f", "front", "Front"),
         Binding("s", "stop", "Stop"),
         Binding("c", "qd_metric", "QD plot: switch between QD score and coverage", show=False),
     ]
@@ -215,6 +216,15 @@ class DashboardScreen(PollingScreen):
 
     def action_elite_map(self) -> None:
         self.app.open_elite_map(self.campaign_id)
+
+    def action_front(self) -> None:
+        from ..campaign import Campaign
+
+        task = Campaign.open(self.app.archive, self.campaign_id).task
+        if len(task.spec.objectives) < 2:
+            self.notify(f"task {task.name} declares no objectives, so it has no front", severity="warning")
+            return
+        self.app.open_front(self.campaign_id)
 
     def action_best(self) -> None:
         elites = self.app.archive.elites(self.campaign_id)

@@ -41,6 +41,8 @@ def choose_parent(elites: Sequence[Elite], grid: Grid, rng: random.Random, weigh
     if front and weights.pareto > 0:
         modes.append("pareto")
         mode_weights.append(weights.pareto)
+    if sum(mode_weights) <= 0:  # only pareto is weighted and there is no front yet (the seed is being evaluated)
+        return rng.choice(ordered), "explore"
     mode = rng.choices(modes, mode_weights)[0]
     if mode == "pareto":
         return _by_crowding(front, rng), mode

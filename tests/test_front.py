@@ -198,3 +198,43 @@ def test_a_task_without_objectives_has_no_front(tmp_path, cli_env, toy_task_dir)
     _run(cli_env, "run", "--task-dir", toy_task_dir, "--iterations", "1", "--workers", "1", "--db", db, "--name", "t")
     failed = _run(cli_env, "front", "t", "--db", db, check=False)
     assert failed.returncode == 2 and "declares no objectives" in failed.stderr
+
+
+# ---- parent selection over the front ---------------------------------------------------------
+def test_choose_parent_draws_front_members_by_crowding():
+    from collections import Counter
+
+    from archive import SamplingWeights
+    from archive.sampling import Elite, choose_parent
+
+    grid = Grid.from_specs([{"name": "flops", "range": [0, 100], "bins": 4}])
+    elites = [Elite(i, f"{i}", float(i)) for i in range(6)]
+    front = [(elites[1], math.inf), (elites[2], 0.5), (elites[3], 1.5), (elites[4], math.inf)]
+    weights = SamplingWeights(exploit=0, explore=0, frontier=0, pareto=1)
+    rng = random.Random(0)
+    drawn = Counter(choose_parent(elites, grid, rng, weights, front=front)[0].program_id for _ in range(4000))
+    assert set(drawn) == {1, 2, 3, 4}  # only front members
+    # weights 3 : 0.5 : 1.5 : 3 (the ends count twice the largest finite distance)
+    assert drawn[1] / 4000 == pytest.approx(3 / 8, abs=0.03) and drawn[2] / 4000 == pytest.approx(0.5 / 8, abs=0.02)
+    assert drawn[3] / 4000 == pytest.approx(1.5 / 8, abs=0.03)
+    # no front yet: a pareto-only configuration explores
+    assert choose_parent(elites, grid, rng, weights, front=[])[1] == "explore"
+    # pareto weight 0 draws exactly what the three classic modes drew before it existed
+    classic = SamplingWeights()
+    a, b = random.Random(5), random.Random(5)
+    assert [choose_parent(elites, grid, a, classic, front=front) for _ in range(50)] == \
+           [choose_parent(elites, grid, b, classic) for _ in range(50)]
+
+
+def test_campaign_with_pareto_parents(tmp_path, cli_env):
+    db = str(tmp_path / "p.db")
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 8, "workers": 1, "name": "p",
+                                  "sampling": {"exploit": 0, "explore": 0, "frontier": 0, "pareto": 1}}))
+    _run(cli_env, "run", "--config", config, "--db", db)
+    modes = [json.loads(r["edit"]).get("parent_mode") for r in query(db, "select edit from programs where iteration > 0")]
+    assert len(modes) == 8 and set(modes) <= {"pareto", "explore"} and modes.count("pareto") >= 6, modes
+    config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 1, "name": "q",
+                                  "sampling": {"exploit": 0, "explore": 0, "frontier": 0, "pareto": 0}}))
+    bad = _run(cli_env, "run", "--config", config, "--db", db, check=False)
+    assert bad.returncode == 2 and "exploit, explore, frontier and pareto cannot all be 0" in bad.stderr, bad.stderr

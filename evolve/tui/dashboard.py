@@ -54,7 +54,7 @@ class DashboardScreen(PollingScreen):
         Binding("escape", "back", "Back"),
         Binding("m", "elite_map", "Elite map"),
         Binding("b", "best", "Best program"),
-        Binding("f", "front", "Front"),
+        Binding("f", "front", "Objectives: the Pareto front, the baselines, every program", show=False),
         Binding("s", "stop", "Stop"),
         Binding("c", "qd_metric", "QD plot: switch between QD score and coverage", show=False),
     ]

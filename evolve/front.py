@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-from typing import Any, Sequence
+import math
+from typing import Any, Callable, Sequence
 
 from archive.front import Front, point_of
 from archive.pareto import Objective, Point, costs, crowding_distances, dominates, hypervolume, nondominated
@@ -76,15 +77,17 @@ class FrontReport:
         }
 
 
-def campaign_front(campaign, *, with_baselines: bool = True) -> FrontReport:
-    """The campaign's front on `front_split`, with the baselines' points (evaluated now if not cached)."""
+def campaign_front(campaign, *, with_baselines: bool = True,
+                   on_measure: Callable[[list[str], str], None] | None = None) -> FrontReport:
+    """The campaign's front on `front_split`, with the baselines' points (evaluated now if not cached;
+    `on_measure(names, split)` is told first, since that can take minutes)."""
     task, archive = campaign.task, campaign.archive
     objectives, reference, split = objectives_of(task), reference_of(task), front_split(task)
     front = archive.front(campaign.id, split, objectives)
     best = archive.best(campaign.id)
     baselines: list[BaselinePoint] = []
     if with_baselines:
-        for name, metrics, status in baseline_results(campaign, split):
+        for name, metrics, status in baseline_results(campaign, split, on_measure):
             point = point_of(name, metrics, objectives) if status == "ok" else None
             dominated_by = [] if point is None else [
                 m.key for m in front.members if dominates(costs(m, objectives), costs(point, objectives))]
@@ -97,7 +100,8 @@ def campaign_front(campaign, *, with_baselines: bool = True) -> FrontReport:
                        baselines_hypervolume=hypervolume(ok, objectives, reference) if ok else None)
 
 
-def baseline_results(campaign, split: str) -> list[tuple[str, dict[str, Any], str]]:
+def baseline_results(campaign, split: str, on_measure: Callable[[list[str], str], None] | None = None
+                     ) -> list[tuple[str, dict[str, Any], str]]:
     """(name, metrics, status) of each of the task's baselines on `split`, from the archive's cache or
     evaluated now in the campaign's sandbox (and cached)."""
     task, archive = campaign.task, campaign.archive
@@ -111,6 +115,8 @@ def baseline_results(campaign, split: str) -> list[tuple[str, dict[str, Any], st
         else:
             missing.append((name, code, code_hash))
     if missing:
+        if on_measure is not None:
+            on_measure([name for name, _, _ in missing], split)
         for (name, _, code_hash), result in zip(missing, _evaluate_all(campaign, [c for _, c, _ in missing], split)):
             archive.record_baseline(campaign.id, name, split, code_hash, result)
             found[name] = (dict(result.metrics), result.status.value)
@@ -160,6 +166,8 @@ def choose_front_point(campaign, *, point: int | None = None, max_flops: float |
     best first objective among those costing at most `max_flops` (both given: that member must fit)."""
     task = campaign.task
     objectives = objectives_of(task)
+    if max_flops is not None and not (max_flops > 0 and math.isfinite(max_flops)):
+        raise UserError(f"--max-flops {max_flops:g} is not allowed; give a positive number of FLOPs")
     front = campaign.archive.front(campaign.id, front_split(task), objectives)
     if not front.members:
         raise UserError(f"campaign {campaign.name} has no front yet (no program evaluated ok on "
@@ -182,7 +190,7 @@ def choose_front_point(campaign, *, point: int | None = None, max_flops: float |
             raise UserError(f"--max-flops {max_flops:g}: no front point costs that little; the cheapest costs "
                             f"{cheapest:.4g} ({metric})")
         members = affordable
-    primary = objectives[0] if max_flops is None else next(o for i, o in enumerate(objectives)
-                                                           if i != cost_objective(objectives, task))
-    index = objectives.index(primary)
-    return min(members, key=lambda m: (primary.cost(m.values[index]), m.key)).key
+    # the best on the first objective that is not the FLOPs budget (with --max-flops, that is the quality axis)
+    axis = cost_objective(objectives, task) if max_flops is not None else None
+    index = next(i for i in range(len(objectives)) if i != axis)
+    return min(members, key=lambda m: (objectives[index].cost(m.values[index]), m.key)).key

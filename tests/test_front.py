@@ -187,7 +187,8 @@ def test_export_a_front_point_and_bad_choices(front_campaign, tmp_path):
     for args, message in [(["--front-point", last + 1], f"front has points 0..{last}"),
                           (["--max-flops", "1"], "no front point costs that little"),
                           (["--front-point", last, "--max-flops", "1"], f"front point {last} costs"),
-                          (["--max-flops", "4", "--best"], "give it alone or with --front-point")]:
+                          (["--max-flops", "4", "--best"], "give it alone or with --front-point"),
+                          (["--max-flops", "nan"], "give a positive number of FLOPs")]:
         failed = _run(env, "export", "fit", *args, "--out", tmp_path / "x.py", "--db", db, check=False)
         assert failed.returncode == 2 and message in failed.stderr and failed.stderr.count("\n") == 1, failed.stderr
     assert not (tmp_path / "x.py").exists()

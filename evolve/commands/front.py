@@ -1,7 +1,7 @@
 """`evolve front CAMPAIGN`: the campaign's Pareto front, the baselines' points, the hypervolume."""
 from __future__ import annotations
 
-from .common import add_db, add_json, console, fmt, open_archive, print_json
+from .common import add_db, add_json, console, err_console, fmt, open_archive, print_json
 
 
 def add_parser(sub) -> None:
@@ -21,7 +21,11 @@ def front_command(args) -> int:
     from ..front import campaign_front
 
     campaign = Campaign.open(open_archive(args.db), args.campaign)
-    report = campaign_front(campaign, with_baselines=not args.no_baselines)
+    def measuring(names: list[str], split: str) -> None:
+        err_console.print(f"measuring {len(names)} baseline(s) on {split} (once per campaign, then cached): "
+                          f"{', '.join(names)}")
+
+    report = campaign_front(campaign, with_baselines=not args.no_baselines, on_measure=measuring)
     if args.json:
         print_json(report.to_dict())
         return 0

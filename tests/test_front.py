@@ -232,7 +232,12 @@ def test_campaign_with_pareto_parents(tmp_path, cli_env):
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 8, "workers": 1, "name": "p",
                                   "sampling": {"exploit": 0, "explore": 0, "frontier": 0, "pareto": 1}}))
-    _run(cli_env, "run", "--config", config, "--db", db)
+    summary = json.loads(_run(cli_env, "run", "--config", config, "--db", db, "--json").stdout)
+    archive = Archive(db)
+    front = archive.front(1, "train", (Objective("mse", False), Objective("flops", False)))
+    archive.close()
+    assert summary["front"] == {"split": "train", "points": len(front.members), "hypervolume": pytest.approx(
+        hypervolume(front.members, (Objective("mse", False), Objective("flops", False)), (1.0, 16.0)))}
     modes = [json.loads(r["edit"]).get("parent_mode") for r in query(db, "select edit from programs where iteration > 0")]
     assert len(modes) == 8 and set(modes) <= {"pareto", "explore"} and modes.count("pareto") >= 6, modes
     config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 1, "name": "q",

@@ -120,3 +120,18 @@ async def test_a_task_without_objectives_says_so(tmp_path, monkeypatch):
         await pilot.press("f")
         await pilot.pause()
         assert app.screen is dashboard
+
+
+def test_without_measured_baselines_the_plot_uses_task_yaml_figures(front_db):
+    from sqlalchemy import text
+
+    from archive import Archive
+    from evolve.tui.front import load_front
+
+    archive = Archive(front_db)
+    with archive.engine.begin() as c:
+        c.execute(text("DELETE FROM baseline_evaluations"))
+    data = load_front(archive, 1)
+    archive.close()
+    assert data.baselines_source == "task.yaml"
+    assert data.baselines == [("constant", (0.09621714732637376, 2.0))]  # the only one with figures there

@@ -41,7 +41,7 @@ def load_front(archive, campaign_id: int) -> FrontData:
     programs = archive.front_points(campaign_id, split, objectives)
     members, _ = nondominated(programs, objectives)
     best = archive.best(campaign_id)
-    baselines, source = [], ""
+    baselines, sources = [], set()
     names = [o.metric for o in objectives]
     for name in task.spec.baselines:  # the figures `evolve front` measured and cached, else task.yaml's
         code_hash = hashlib.sha256(task.baseline_code(name).encode()).hexdigest()
@@ -50,11 +50,11 @@ def load_front(archive, campaign_id: int) -> FrontData:
             (task.spec.baselines[name].measured.get(split, {}), "task.yaml")
         if all(n in (metrics or {}) for n in names):
             baselines.append((name, tuple(float(metrics[n]) for n in names)))
-            source = source if source in ("", this) else "measured / task.yaml"
-            source = source or this
+            sources.add(this)
     return FrontData(campaign=campaign.name, split=split, objectives=objectives, programs=programs,
                      front=[m.key for m in members], best=best[0].id if best else None, baselines=baselines,
-                     baselines_source=source, hypervolume=hypervolume(members, objectives, reference_of(task)))
+                     baselines_source=" / ".join(sorted(sources)),
+                     hypervolume=hypervolume(members, objectives, reference_of(task)))
 
 
 class FrontScreen(PollingScreen):
@@ -120,11 +120,13 @@ class FrontScreen(PollingScreen):
             listed += [p.key for p in data.programs if p.key not in on_front and p.key != data.best]
         table = self.query_one("#points", DataTable)
         row = table.cursor_row
-        table.clear(columns=True)
-        table.add_column("", key="marker", width=1)
-        table.add_column("point", key="point")
-        for o, arrow in zip(objectives, arrows):
-            table.add_column(f"{o.metric} {arrow}", key=o.metric)
+        table.clear(columns=not table.columns or len(table.columns) != len(objectives) + 2)
+        if not table.columns:  # fixed widths: auto-sized columns measured while rows load come out too narrow
+            table.add_column("", key="marker", width=1)
+            table.add_column("point", key="point", width=17)
+            for o, arrow in zip(objectives, arrows):
+                label = f"{o.metric} {arrow}"
+                table.add_column(label, key=o.metric, width=min(20, max(9, len(label))))
         front_order = {pid: i for i, pid in enumerate(self._front_order(data))}
         listed.sort(key=lambda pid: (pid not in front_order, front_order.get(pid, 0), pid))
         for pid in listed:

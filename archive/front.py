@@ -9,10 +9,11 @@ resumed campaign has the same front it had when it stopped. Mixed into Archive; 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .errors import ArchiveError
@@ -40,26 +41,44 @@ def order_front(points: Sequence[Point], objectives: Sequence[Objective]) -> lis
 class FrontViews:
     def front_points(self, campaign_id: int, split: str, objectives: Sequence[Objective]) -> list[Point]:
         """Every program of the campaign with an ok evaluation on `split` and finite objective values, by id."""
-        names = [o.metric for o in objectives]
-        with self.session() as s:
-            rows = s.execute(select(Program.id, Evaluation.metrics).join(Evaluation, Evaluation.program_id == Program.id)
-                             .where(Program.campaign_id == campaign_id, Evaluation.split == split,
-                                    Evaluation.status == "ok")
-                             .order_by(Program.id)).all()
-        points = []
-        for program_id, metrics in rows:
-            values = _values(metrics, names)
-            if values is not None:
-                points.append(Point(program_id, values))
-        return points
+        return self._points((Program.campaign_id == campaign_id,), split, objectives)
 
     def program_points(self, program_ids: Sequence[int], split: str, objectives: Sequence[Objective]) -> list[Point]:
         """The points of the given programs with an ok evaluation on `split`, by id (the elites', for sampling)."""
+        return self._points((Program.id.in_(list(program_ids)),), split, objectives)
+
+    def _points(self, where: tuple, split: str, objectives: Sequence[Objective]) -> list[Point]:
+        """Only the objective values leave the database (loading every metrics document costs several times
+        more: bench/bench_front.py query). On SQLite, a document that is not strict JSON (a NaN metric) is
+        read whole and parsed in Python instead."""
         names = [o.metric for o in objectives]
         with self.session() as s:
-            rows = s.execute(select(Evaluation.program_id, Evaluation.metrics)
-                             .where(Evaluation.program_id.in_(list(program_ids)), Evaluation.split == split,
-                                    Evaluation.status == "ok").order_by(Evaluation.program_id)).all()
+            dialect = s.get_bind().dialect.name
+            if dialect == "sqlite" and not any('"' in n or "\\" in n for n in names):
+                paths = [f'$."{n}"' for n in names]  # one json_extract of several paths returns a JSON array
+                values = case((func.json_valid(Evaluation.metrics) == 1,
+                               func.json_extract(Evaluation.metrics, *paths)), else_=None)
+                rows = s.execute(self._query(where, split, Program.id, values)).all()
+                loose = [pid for pid, text in rows if text is None]
+                found = [(pid, json.loads(text)) for pid, text in rows if text is not None]
+            elif dialect == "postgresql":
+                rows = s.execute(self._query(where, split, Program.id, *(Evaluation.metrics[n] for n in names))).all()
+                loose, found = [], [(row[0], list(row[1:])) for row in rows]
+            else:
+                loose, found = None, []
+            parsed = self._points_parsed(s, (Program.id.in_(loose),) if loose is not None else where, split, names) \
+                if loose is None or loose else []
+        points = [Point(pid, values) for pid, values in ((pid, _numbers(v)) for pid, v in found) if values is not None]
+        return sorted(points + parsed, key=lambda p: p.key)
+
+    @staticmethod
+    def _query(where: tuple, split: str, *columns):
+        return (select(*columns).join(Evaluation, Evaluation.program_id == Program.id)
+                .where(*where, Evaluation.split == split, Evaluation.status == "ok").order_by(Program.id))
+
+    @classmethod
+    def _points_parsed(cls, s, where: tuple, split: str, names: Sequence[str]) -> list[Point]:
+        rows = s.execute(cls._query(where, split, Program.id, Evaluation.metrics)).all()
         return [Point(pid, values) for pid, values in ((pid, _values(m, names)) for pid, m in rows)
                 if values is not None]
 
@@ -97,14 +116,14 @@ class FrontViews:
             return row
 
 
+def _numbers(values: list[Any]) -> tuple[float, ...] | None:
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+        return None
+    return tuple(float(v) for v in values)
+
+
 def _values(metrics: dict[str, Any] | None, names: Sequence[str]) -> tuple[float, ...] | None:
-    values = []
-    for name in names:
-        value = (metrics or {}).get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None
-        values.append(float(value))
-    return tuple(values)
+    return _numbers([(metrics or {}).get(name) for name in names])
 
 
 def point_of(key: int | str, metrics: dict[str, Any] | None, objectives: Sequence[Objective]) -> Point | None:

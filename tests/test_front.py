@@ -244,3 +244,20 @@ def test_campaign_with_pareto_parents(tmp_path, cli_env):
                                   "sampling": {"exploit": 0, "explore": 0, "frontier": 0, "pareto": 0}}))
     bad = _run(cli_env, "run", "--config", config, "--db", db, check=False)
     assert bad.returncode == 2 and "exploit, explore, frontier and pareto cannot all be 0" in bad.stderr, bad.stderr
+
+
+def test_front_reads_metrics_documents_sqlite_cannot_parse(tmp_path):
+    """A metrics document with a NaN (Python's json writes it, SQLite's JSON functions refuse it)."""
+    archive = Archive(str(tmp_path / "n.db"))
+    cid = archive.create_campaign(name="n", task_name="t", task_dir=None, config={}, seed=0, iterations=9).id
+    ids = [_program(archive, cid, i) for i in range(4)]
+    for program_id, metrics in zip(ids, [{"accuracy": 0.5, "flops": 10.0, "other": math.nan},
+                                         {"accuracy": math.nan, "flops": 1.0},
+                                         {"accuracy": 0.4, "flops": 5},
+                                         {"accuracy": "high", "flops": 1.0}]):
+        archive.record_training(program_id, "train", EvaluationResult(Status.OK, score=1.0, metrics=metrics,
+                                                                      descriptors={"flops": 1.0}),
+                                grid=GRID, islands=[0])
+    assert archive.front_points(cid, "train", ACC_FLOPS) == [Point(ids[0], (0.5, 10.0)), Point(ids[2], (0.4, 5.0))]
+    assert archive.program_points([ids[0], ids[3]], "train", ACC_FLOPS) == [Point(ids[0], (0.5, 10.0))]
+    archive.close()

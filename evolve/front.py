@@ -131,7 +131,7 @@ def _evaluate_all(campaign, codes: Sequence[str], split: str):
     async def run():
         sandbox = make_sandbox(config.sandbox, workers=max(1, min(config.workers, len(codes))), jail=config.jail)
         try:
-            return await asyncio.gather(*(sandbox.evaluate(campaign.task, code, campaign.task.limits, split=split)
+            return await asyncio.gather(*(sandbox.evaluate(campaign.task, code, campaign.limits, split=split)
                                           for code in codes))
         finally:
             await sandbox.close()

@@ -20,6 +20,7 @@ from .cascade_log import CascadeLog
 from .db import checkpoint, database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
 from .horizon import EVERYTHING, Horizon
+from .front import FrontViews
 from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .selection import SelectionQueries
@@ -46,7 +47,7 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 

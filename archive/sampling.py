@@ -1,12 +1,15 @@
 """Parent and inspiration sampling over one island's elites.
 
 A parent is the island's best elite (exploitation), a uniformly random elite (exploration),
-or an elite next to empty cells (filling the map), in configured proportions. Inspirations
+an elite next to empty cells (filling the map), or, on tasks with objectives, a member of the
+elites' Pareto front drawn by crowding distance (spreading along the front: isolated members
+and the front's two ends are drawn most), in configured proportions. Inspirations
 are the top elites plus elites from cells far from the parent's (diversity).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from typing import Sequence
 
@@ -25,13 +28,24 @@ class SamplingWeights:
     exploit: float = 0.4
     explore: float = 0.4
     frontier: float = 0.2
+    pareto: float = 0.0
     top_inspirations: int = 2
     diverse_inspirations: int = 1
 
 
-def choose_parent(elites: Sequence[Elite], grid: Grid, rng: random.Random, weights: SamplingWeights) -> tuple[Elite, str]:
+def choose_parent(elites: Sequence[Elite], grid: Grid, rng: random.Random, weights: SamplingWeights,
+                  front: Sequence[tuple[Elite, float]] | None = None) -> tuple[Elite, str]:
+    """`front`: the elites on the Pareto front with their crowding distances (None: the task has no front)."""
     ordered = sorted(elites, key=lambda e: (-e.score, e.program_id))
-    mode = rng.choices(["exploit", "explore", "frontier"], [weights.exploit, weights.explore, weights.frontier])[0]
+    modes, mode_weights = ["exploit", "explore", "frontier"], [weights.exploit, weights.explore, weights.frontier]
+    if front and weights.pareto > 0:
+        modes.append("pareto")
+        mode_weights.append(weights.pareto)
+    if sum(mode_weights) <= 0:  # only pareto is weighted and there is no front yet (the seed is being evaluated)
+        return rng.choice(ordered), "explore"
+    mode = rng.choices(modes, mode_weights)[0]
+    if mode == "pareto":
+        return _by_crowding(front, rng), mode
     if mode == "exploit":
         return ordered[0], mode
     if mode == "frontier":
@@ -40,6 +54,18 @@ def choose_parent(elites: Sequence[Elite], grid: Grid, rng: random.Random, weigh
         if frontier:
             return rng.choice(frontier), mode
     return rng.choice(ordered), "explore"
+
+
+def _by_crowding(front: Sequence[tuple[Elite, float]], rng: random.Random) -> Elite:
+    """A front member with probability proportional to its crowding distance; the ends (infinite
+    distance) weigh twice the largest finite distance, and a front of equally crowded points is uniform."""
+    members = sorted(front, key=lambda pair: pair[0].program_id)
+    finite = [d for _, d in members if math.isfinite(d)]
+    top = 2 * max(finite) if finite and max(finite) > 0 else 1.0
+    weights = [d if math.isfinite(d) else top for _, d in members]
+    if sum(weights) <= 0:
+        weights = [1.0] * len(members)
+    return rng.choices([e for e, _ in members], weights)[0]
 
 
 def choose_inspirations(elites: Sequence[Elite], parent: Elite, grid: Grid, rng: random.Random,

@@ -148,3 +148,22 @@ class LLMCall(Base):
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BaselineEvaluation(Base):
+    """A task baseline's evaluation on one split, cached per campaign for its front (archive/front.py).
+
+    Keyed by the baseline's code hash: an edited baseline is evaluated again, not served stale.
+    """
+    __tablename__ = "baseline_evaluations"
+    __table_args__ = (UniqueConstraint("campaign_id", "baseline", "split", "code_hash", name="uq_baseline_evaluation"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    baseline: Mapped[str] = mapped_column(PortableString(200))
+    split: Mapped[str] = mapped_column(PortableString(50))
+    code_hash: Mapped[str] = mapped_column(PortableString(64))
+    status: Mapped[str] = mapped_column(PortableString(20))
+    score: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    wall_time: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

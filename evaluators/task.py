@@ -19,7 +19,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sandbox.limits import Limits
 
 BUILTIN_ROOT = Path(__file__).resolve().parent / "tasks"  # the task catalogue; this package is the framework
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class TaskError(ValueError):
@@ -93,6 +96,18 @@ class StageSpec(BaseModel):
     rule: StageRule
 
 
+class ObjectiveSpec(BaseModel):
+    """One axis of the campaign's Pareto front: a task metric and which way is better.
+
+    `scale: log10` measures the hypervolume on log10 of the metric (FLOPs spanning decades), so a
+    cheaper point counts by the ratio it saves, not by the absolute FLOPs.
+    """
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    scale: Literal["linear", "log10"] = "linear"
+
+
 class ResourcesSpec(BaseModel):
     """What one evaluation needs on the node that runs it (the Ray executor places it where this fits)."""
     model_config = ConfigDict(extra="forbid")
@@ -137,6 +152,33 @@ class TaskSpec(BaseModel):
     data_attribution: str = ""
     fingerprint: FingerprintSpec | None = None
     stages: list[StageSpec] = Field(default_factory=list)
+    objectives: list[ObjectiveSpec] = Field(default_factory=list,
+                                            description="two or more make a Pareto front (archive/front.py)")
+    front_reference: dict[str, FiniteFloat] = Field(default_factory=dict,
+                                              description="the hypervolume's reference point, one value per "
+                                                          "objective metric, worse than any point that counts")
+
+    @model_validator(mode="after")
+    def _front(self):
+        if not self.objectives:
+            if self.front_reference:
+                raise ValueError("front_reference given without objectives; declare two or more objectives")
+            return self
+        names = [o.metric for o in self.objectives]
+        if len(names) < 2:
+            raise ValueError("a front needs two or more objectives; one objective is just the score")
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives name a metric twice ({', '.join(names)})")
+        for i, objective in enumerate(self.objectives):
+            if objective.metric not in self.metrics:
+                raise ValueError(f"objectives.{i}.metric: {objective.metric!r} is not one of the task's metrics")
+            reference = self.front_reference.get(objective.metric)
+            if objective.scale == "log10" and reference is not None and reference <= 0:
+                raise ValueError(f"front_reference.{objective.metric}: must be > 0 on a log10 objective")
+        if set(self.front_reference) != set(names):
+            raise ValueError(f"front_reference must give exactly the objective metrics ({', '.join(names)}); "
+                             f"got {', '.join(self.front_reference) or 'none'}")
+        return self
 
     @model_validator(mode="after")
     def _known_splits(self):

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "evolve.commands.inspect",
     "evolve.commands.evaluate",
     "evolve.commands.config",
+    "evolve.commands.front",
 ]
 # Subcommands owned by optional parts of the project; each module exposes add_parser(subparsers).
 OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "evolve.commands.sandbox"]
@@ -24,6 +25,7 @@ OPTIONAL_COMMAND_MODULES = ["evolve.commands.export", "evolve.commands.tui", "ev
 COMMAND_OWNERS = {"tasks": "evolve.commands.tasks", "run": "evolve.commands.run", "resume": "evolve.commands.run",
                   "status": "evolve.commands.inspect", "best": "evolve.commands.inspect",
                   "archive": "evolve.commands.inspect", "eval": "evolve.commands.evaluate",
+                  "front": "evolve.commands.front",
                   "export": "evolve.commands.export", "tui": "evolve.commands.tui",
                   "sandbox": "evolve.commands.sandbox", "config": "evolve.commands.config"}
 

@@ -39,14 +39,16 @@ class SamplingConfig(BaseModel):
     explore: float = Field(default=0.4, ge=0, description="weight of a uniformly random elite as the parent")
     frontier: float = Field(default=0.2, ge=0, description="weight of an elite next to empty cells as the parent "
                                                            "(fills the map)")
+    pareto: float = Field(default=0.0, ge=0, description="weight of a Pareto-front elite, drawn by crowding "
+                                                         "distance, as the parent (tasks that declare objectives)")
     top_inspirations: int = Field(default=2, ge=0, le=16, description="best elites shown beside the parent")
     diverse_inspirations: int = Field(default=1, ge=0, le=16, description="elites from cells far from the "
                                                                           "parent's, shown beside it")
 
     @model_validator(mode="after")
     def _some_weight(self):
-        if self.exploit + self.explore + self.frontier <= 0:
-            raise ValueError("exploit, explore and frontier cannot all be 0")
+        if self.exploit + self.explore + self.frontier + self.pareto <= 0:
+            raise ValueError("exploit, explore, frontier and pareto cannot all be 0")
         return self
 
 

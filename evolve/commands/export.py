@@ -11,6 +11,9 @@ def add_parser(sub) -> None:
     which.add_argument("--program", type=int, metavar="ID", help="the program to export")
     which.add_argument("--best", action="store_true", help="the campaign's best program, as `evolve best` shows it (the default)")
     which.add_argument("--cell", metavar="KEY", help="the elite of a MAP-Elites cell, e.g. 3,4")
+    which.add_argument("--front-point", type=int, metavar="N", help="point N of the Pareto front (`evolve front`)")
+    parser.add_argument("--max-flops", type=float, metavar="X",
+                        help="the front point with the best first objective among those costing at most X FLOPs")
     parser.add_argument("--out", required=True, metavar="PATH",
                         help="module file (NAME.py) or an existing directory; the sidecar is NAME.json")
     parser.add_argument("--with-test", action="store_true",
@@ -25,7 +28,16 @@ def export_command(args) -> int:
     from ..export.module import choose_program, export_program
 
     campaign = Campaign.open(open_archive(args.db), args.campaign)
-    program_id = choose_program(campaign, program_id=args.program, best=args.best, cell=args.cell)
+    if args.front_point is not None or args.max_flops is not None:
+        from ..errors import UserError
+        from ..front import choose_front_point
+
+        if args.program is not None or args.best or args.cell is not None:
+            raise UserError("--max-flops picks a front point; give it alone or with --front-point, "
+                            "not with --program, --best or --cell")
+        program_id = choose_front_point(campaign, point=args.front_point, max_flops=args.max_flops)
+    else:
+        program_id = choose_program(campaign, program_id=args.program, best=args.best, cell=args.cell)
     done = export_program(campaign, program_id, args.out, with_test=args.with_test)
     if args.json:
         print_json({"program_id": done.program_id, "module": str(done.module), "sidecar": str(done.sidecar),

@@ -179,11 +179,26 @@ def drive(campaign: Campaign, as_json: bool) -> int:
         err_console.print("interrupted; `evolve resume` continues the campaign")
         return 130
     record = campaign.refresh()
+    front = front_summary(campaign)
     if as_json:
-        print_json({"campaign": record.name, "id": record.id, **outcome.summary, "heldout": outcome.report})
+        print_json({"campaign": record.name, "id": record.id, **outcome.summary, "heldout": outcome.report,
+                    **({"front": front} if front else {})})
     else:
         print_summary(record, outcome.summary, outcome.report)
+        if front:
+            console.print(f"front on {front['split']}: {front['points']} point(s) · hypervolume "
+                          f"{fmt(front['hypervolume'], 5)} (`evolve front {record.name}` adds the baselines)")
     return 0
+
+
+def front_summary(campaign) -> dict | None:
+    """The front's size and hypervolume, for tasks that declare objectives (evolve/front.py)."""
+    if not campaign.task.spec.objectives:
+        return None
+    from ..front import campaign_front
+
+    report = campaign_front(campaign, with_baselines=False)
+    return {"split": report.split, "points": len(report.front.members), "hypervolume": report.hypervolume}
 
 
 def print_summary(campaign, summary: dict, report: dict | None) -> None:

@@ -26,6 +26,7 @@ from evaluators.contract import EvaluationResult, Executor
 
 from ..code import builtin_descriptors, normalized_hash
 from ..errors import CampaignFailed
+from ..front import elite_front
 from ..mutators import Edit, History, MutationContext, Mutator, MutatorFailed, ProgramView, StopCampaign
 from .cascade import Cascade, Seen
 from .concurrency import ProposalWindow
@@ -253,7 +254,8 @@ class Controller:
         parent_decided = bool(elites)
         if not elites:  # the horizon has no verdict yet, not even the seed's: its children are the first proposals
             elites = [Elite(self._seed_id, self.grid.key({}), float("-inf"))]
-        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights)
+        front = elite_front(self.archive, self.task, elites) if self.weights.pareto and parent_decided else None
+        parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights, front=front)
         inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
         views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations], horizon)
         keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}

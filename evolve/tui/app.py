@@ -42,7 +42,7 @@ class EvolveApp(App):
         (bench/bench_tui.py; BENCHMARKS.md). Frozen objects are never scanned; cycles created later
         are still collected.
         """
-        for screen_module in ("dashboard", "elite_map", "program"):  # import now, so they are frozen too
+        for screen_module in ("dashboard", "elite_map", "program", "front"):  # import now, so they are frozen too
             importlib.import_module(f"{__package__}.{screen_module}")
         gc.collect()
         gc.freeze()
@@ -58,6 +58,10 @@ class EvolveApp(App):
     def open_elite_map(self, campaign_id: int) -> None:
         from .elite_map import EliteMapScreen
         self.push_screen(EliteMapScreen(campaign_id))
+
+    def open_front(self, campaign_id: int) -> None:
+        from .front import FrontScreen
+        self.push_screen(FrontScreen(campaign_id))
 
     def open_program(self, program_id: int) -> None:
         from .program import ProgramScreen

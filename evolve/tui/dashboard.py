@@ -55,6 +55,7 @@ class DashboardScreen(PollingScreen):
         Binding("escape", "back", "Back"),
         Binding("m", "elite_map", "Elite map"),
         Binding("b", "best", "Best program"),
+        Binding("f", "front", "Objectives: the Pareto front, the baselines, every program", show=False),
         Binding("s", "stop", "Stop"),
         Binding("c", "qd_metric", "QD plot: switch between QD score and coverage", show=False),
     ]
@@ -216,6 +217,15 @@ class DashboardScreen(PollingScreen):
 
     def action_elite_map(self) -> None:
         self.app.open_elite_map(self.campaign_id)
+
+    def action_front(self) -> None:
+        from ..campaign import Campaign
+
+        task = Campaign.open(self.app.archive, self.campaign_id).task
+        if len(task.spec.objectives) < 2:
+            self.notify(f"task {task.name} declares no objectives, so it has no front", severity="warning")
+            return
+        self.app.open_front(self.campaign_id)
 
     def action_best(self) -> None:
         archive = self.app.archive

@@ -22,6 +22,7 @@ from .llm_log import LLMCallLog
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
+from .urls import check_database_url
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
 from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews
@@ -37,6 +38,7 @@ class PlacementOutcome:
 class Archive(ArchiveViews, LLMCallLog, CascadeLog):
     def __init__(self, db: str):
         self.db = db
+        check_database_url(db)
         url = database_url(db)
         if url.startswith("sqlite:///"):  # messages name the path as the user gave it
             path = os.path.expanduser(db) if "://" not in db else url[len("sqlite:///"):]

@@ -157,6 +157,8 @@ class RayOptions(BaseModel):
     address: str | None = Field(default=None, description="a cluster's GCS address HOST:PORT (default: RAY_ADDRESS, "
                                                           "else the cluster this machine belongs to)")
     retries: int = Field(default=2, ge=0, le=20, description="re-runs of an evaluation whose node or worker was lost")
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="give up (one line, exit 2) when the "
+                                                                              "address does not answer as Ray this long")
 
 
 class CampaignConfig(BaseModel):

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from .cascade_log import CascadeLog
 from .db import database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable
+from .liveness import CampaignLiveness
 from .llm_log import LLMCallLog
+from .resilience import ResilientSession
 from .mapelites import Grid
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
@@ -35,7 +37,7 @@ class PlacementOutcome:
     new_best: bool
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, CampaignLiveness):
     def __init__(self, db: str):
         self.db = db
         check_database_url(db)
@@ -53,7 +55,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog):
         except DatabaseError as exc:
             self.engine.dispose()  # closing the last connection removes the -wal/-shm it opened
             raise ArchiveUnusable(describe_sqlite_error(display_name(db), exc)) from None
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._session = sessionmaker(self.engine, expire_on_commit=False, class_=ResilientSession)
 
     def session(self) -> Session:
         return self._session()

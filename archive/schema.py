@@ -36,6 +36,8 @@ class CampaignRecord(Base):
     message: Mapped[str | None] = mapped_column(PortableText)
     pid: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(PortableString(255))
+    heartbeat_at: Mapped[dt.datetime | None]  # the database server's clock (UTC) when its process was last seen
+    claim_id: Mapped[str | None] = mapped_column(PortableString(32))  # the run that holds it (archive/liveness.py)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None]

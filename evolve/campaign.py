@@ -11,12 +11,12 @@ import asyncio
 import dataclasses
 import functools
 import os
-import socket
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
 from archive import Archive, CampaignState, Grid
+from archive.liveness import Holder
 from archive.schema import CampaignRecord
 from evaluators.contract import Sandbox
 from evaluators.task import Task, load_task
@@ -25,24 +25,8 @@ from sandbox.limits import Limits
 from .code import BUILTIN_DESCRIPTORS
 from .config import CampaignConfig, describe_error
 from .errors import UserError
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that claimed a campaign still runs (only answerable on the same host)."""
-    if not pid or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def record_alive(record: CampaignRecord) -> bool:
-    """A campaign is alive while it is claimed (running or stopping) by a process that still runs."""
-    return CampaignState(record.state).active and process_alive(record.pid, record.host)
+from .liveness import Liveness, campaign_liveness
+from .loop.heartbeat import held_message
 
 
 def descriptor_specs(config: CampaignConfig, task: Task) -> list[dict[str, Any]]:
@@ -114,8 +98,9 @@ class Campaign:
 
     def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None) -> "Campaign":
         """This campaign with resume-time overrides applied and checked; a new budget is stored."""
-        if self.alive:
-            raise UserError(f"campaign {self.name} is running in process {self.record.pid}; stop it first")
+        seen = self.liveness
+        if seen.alive:
+            raise UserError(held_message(self.name, Holder(seen.state, seen.host, seen.pid, seen.last_seen_s)))
         stored = dict(self.record.config)
         if workers:
             stored["workers"] = workers
@@ -137,8 +122,13 @@ class Campaign:
         return self.record.name
 
     @property
+    def liveness(self) -> Liveness:
+        """Running, stale or ended, from its stored state and heartbeat (evolve/liveness.py)."""
+        return campaign_liveness(self.archive, self.refresh())
+
+    @property
     def alive(self) -> bool:
-        return record_alive(self.archive.campaign(self.id))
+        return self.liveness.alive
 
     @functools.cached_property
     def grid(self) -> Grid:
@@ -162,10 +152,12 @@ class Campaign:
         """Run (or continue) the loop to its end, then the held-out report; closes what it opened."""
         from .loop.controller import Controller
         from .loop.dbthread import DatabaseThread
+        from .loop.heartbeat import start_heartbeat
         from .executors import build_executor
         from .mutators import build_mutator
 
-        db = DatabaseThread()
+        heartbeat = await start_heartbeat(self)  # claims the campaign: UserError if a live process holds it
+        db = DatabaseThread(self.config.archive.outage_grace_s)  # rides out shorter database outages
         executor = build_executor(self.config)
         # The workers spawn while the mutator (and its SDK) loads; the first evaluation waits for them.
         starting = asyncio.create_task(executor.start()) if hasattr(executor, "start") else None
@@ -187,6 +179,7 @@ class Campaign:
             closing = [executor.close()] + ([mutator.close()] if mutator is not None else [])
             await asyncio.gather(*closing, return_exceptions=True)
             db.close()
+            await heartbeat.stop()
 
     def request_stop(self) -> None:
         """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""

@@ -96,8 +96,9 @@ class Campaign:
             raise UserError(f"campaign {record.name}: stored config: {describe_error(exc.errors()[0])}") from None
         return cls(archive, record, parsed, load_task(parsed.task, parsed.task_dir))
 
-    def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None) -> "Campaign":
-        """This campaign with resume-time overrides applied and checked; a new budget is stored."""
+    def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None,
+                            ray_address: str | None = None) -> "Campaign":
+        """This campaign with resume-time overrides applied and checked; a new budget or Ray address is stored."""
         seen = self.liveness
         if seen.alive:
             raise UserError(held_message(self.name, Holder(seen.state, seen.host, seen.pid, seen.last_seen_s)))
@@ -106,9 +107,11 @@ class Campaign:
             stored["workers"] = workers
         if budget:
             stored["budget"] = {**stored.get("budget", {}), **budget}
+        if ray_address:  # resumed on (another) cluster: evaluations run there from now on
+            stored.update(executor="ray", ray={**stored.get("ray", {}), "address": ray_address})
         campaign = Campaign.from_record(self.archive, self.record, stored)
         self.check(campaign.config)
-        if budget:  # the new budget holds for later resumes too
+        if budget or ray_address:  # the new budget or cluster holds for later resumes too
             self.archive.set_config(self.id, campaign.config.model_dump(mode="json"))
         return campaign
 

@@ -100,14 +100,15 @@ def test_a_campaign_submitted_as_a_ray_job_is_watched_with_status_until_it_finis
     assert running and min(running) < iterations, f"never seen running mid-way: {seen}"
     assert running == sorted(running), "progress went backwards"
 
-    status = _ray_cli("job", "status", "--address", ray_cluster.dashboard, job_id)
-    for _ in range(60):
-        if "SUCCEEDED" in status.stdout + status.stderr:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    jobs = JobSubmissionClient(ray_cluster.dashboard)
+    for _ in range(120):  # the job ends once its driver (`evolve run`) has exited
+        if jobs.get_job_status(job_id).is_terminal():
             break
-        time.sleep(1)
-        status = _ray_cli("job", "status", "--address", ray_cluster.dashboard, job_id)
-    assert "SUCCEEDED" in status.stdout + status.stderr, status.stdout + status.stderr
-    logs = _ray_cli("job", "logs", "--address", ray_cluster.dashboard, job_id).stdout
+        time.sleep(0.5)
+    logs = jobs.get_job_logs(job_id)
+    assert jobs.get_job_status(job_id) == JobStatus.SUCCEEDED, logs[-3000:]
     assert '"state": "finished"' in logs and "Traceback" not in logs, logs[-3000:]
     detail = _status(cli_env, pg_url, "as-a-job")
     assert detail["iterations_done"] == iterations and detail["host"]

@@ -27,7 +27,7 @@ class CampaignsScreen(PollingScreen):
         Binding("s", "stop", "Stop"),
     ]
     EXTRA_HELP = [("enter / click", "open the campaign's dashboard"),
-                  ("stale", "marked running but not heard from within its stale limit: resume it (from any machine)")]
+                  ("stale", "running but not heard from lately: resume it")]
 
     def __init__(self):
         super().__init__()

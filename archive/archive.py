@@ -116,8 +116,12 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog, CampaignLiveness):
             values.update(pid=os.getpid(), host=socket.gethostname())
         if state.ended:
             values["finished_at"] = utcnow()
+        where = [CampaignRecord.id == campaign_id]
+        held = self.held_claims().get(campaign_id)
+        if held is not None:  # claimed by this process: only while it still holds the claim (archive/liveness.py)
+            where.append(CampaignRecord.claim_id == held)
         with self.session() as s:
-            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(**values))
+            s.execute(update(CampaignRecord).where(*where).values(**values))
             s.commit()
 
     def set_config(self, campaign_id: int, config: dict[str, Any]) -> None:

@@ -100,8 +100,16 @@ class CampaignLiveness:
                             .execution_options(synchronize_session=False)).rowcount
             s.commit()
         if won == 1:
+            self.held_claims()[campaign_id] = claim.claim_id
             return claim
         return self.holder(campaign_id)
+
+    def held_claims(self) -> dict[int, str]:
+        """Campaign id -> the claim this Archive object won: its state changes then apply only while the claim
+        is still held, so a process that was taken for dead cannot overwrite its successor's state."""
+        if not hasattr(self, "_held_claims"):
+            self._held_claims: dict[int, str] = {}
+        return self._held_claims
 
     def holder(self, campaign_id: int) -> Holder:
         with self.session() as s:

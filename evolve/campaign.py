@@ -16,7 +16,6 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from archive import Archive, CampaignState, Grid
-from archive.liveness import Holder
 from archive.schema import CampaignRecord
 from evaluators.contract import Sandbox
 from evaluators.task import Task, load_task
@@ -101,7 +100,7 @@ class Campaign:
         """This campaign with resume-time overrides applied and checked; a new budget or Ray address is stored."""
         seen = self.liveness
         if seen.alive:
-            raise UserError(held_message(self.name, Holder(seen.state, seen.host, seen.pid, seen.last_seen_s)))
+            raise UserError(held_message(self.name, seen))
         stored = dict(self.record.config)
         if workers:
             stored["workers"] = workers

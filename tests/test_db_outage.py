@@ -120,7 +120,7 @@ class CommitCutter:
 
 @pytest.mark.parametrize("mode", ["after", "before"])
 def test_a_commit_whose_acknowledgement_is_lost_is_stored_exactly_once(mode, outage_db):
-    from archive import Archive
+    from archive import Archive, ProgramState
     from evolve.loop.dbthread import DatabaseThread
 
     _root, url = outage_db
@@ -137,7 +137,7 @@ def test_a_commit_whose_acknowledgement_is_lost_is_stored_exactly_once(mode, out
         proxy.armed = True
         return await db(archive.add_program, campaign.id, iteration=0, code="x = 1", code_hash="h", parent_id=None,
                         inspiration_ids=[], mutator="seed", operator="seed", edit={}, generation=0, island=0,
-                        state=__import__("archive").ProgramState.PENDING)
+                        state=ProgramState.PENDING)
 
     try:
         program_id = asyncio.run(main())

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from core_support import ROOT, evolve_cmd
@@ -211,3 +210,28 @@ def test_stale_limit_must_outlast_the_outage_grace(tmp_path, cli_env):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
     assert "archive.stale_after_s (30) must exceed outage_grace_s + 2 x heartbeat_s (70)" in done.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_process_taken_for_dead_cannot_overwrite_its_successor(tmp_path):
+    """A claims, goes silent past the stale limit, B takes over: A's beats report the loss and A's
+    state changes no longer apply."""
+    from archive import Archive
+    from archive.liveness import Claim, Holder
+
+    db = str(tmp_path / "archive.db")
+    a, b = Archive(db), Archive(db)
+    campaign = a.create_campaign(name="c", task_name="toy", task_dir=None, config={}, seed=0, iterations=1)
+    first = a.claim_campaign(campaign.id, stale_after_s=30)
+    assert isinstance(first, Claim) and a.beat(first)
+    held = b.claim_campaign(campaign.id, stale_after_s=30)
+    assert isinstance(held, Holder) and held.state == "running" and held.last_seen_s < 30
+    _sql(f"sqlite:///{db}", "UPDATE campaigns SET heartbeat_at = datetime('now', '-60 seconds')")
+    second = b.claim_campaign(campaign.id, stale_after_s=30)
+    assert isinstance(second, Claim) and second.claim_id != first.claim_id
+    assert not a.beat(first) and b.beat(second)
+    a.set_state(campaign.id, "finished")
+    assert b.campaign(campaign.id).state == "running" and b.campaign(campaign.id).claim_id == second.claim_id
+    b.set_state(campaign.id, "finished")
+    assert a.campaign(campaign.id).state == "finished"
+    a.close()
+    b.close()

@@ -25,7 +25,8 @@ from ..liveness import Liveness, pid_gone_here
 log = logging.getLogger(__name__)
 
 
-def held_message(name: str, holder: Holder) -> str:
+def held_message(name: str, holder: Holder | Liveness) -> str:
+    """Why a campaign cannot be resumed now: who holds it and when it was last heard from (one line)."""
     seen = Liveness(holder.state, holder.host, holder.pid, holder.last_seen_s)
     return (f"campaign {name} is {holder.state} on host {holder.host or '?'} (pid {holder.pid or '?'}), "
             f"{seen.seen()}; stop it there first, or resume it once it is stale (not heard from for "

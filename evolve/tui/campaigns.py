@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from .base import PollingScreen
 from .data import CampaignRow, load_campaigns
 from .dialogs import ConfirmScreen
-from .format import ago, fmt_score, fmt_usd, liveness_text, state_text
+from .format import ago, fmt_score, fmt_usd, liveness_text
 
 
 class CampaignsScreen(PollingScreen):

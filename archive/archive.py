@@ -21,11 +21,14 @@ from .db import checkpoint, database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
 from .horizon import EVERYTHING, Horizon
 from .front import FrontViews
+from .liveness import CampaignLiveness
 from .llm_log import LLMCallLog
+from .resilience import ResilientSession
 from .mapelites import Grid
 from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
 from .sampling import Elite
+from .urls import check_database_url
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
 from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
 from .views import ArchiveViews
@@ -47,12 +50,13 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
     def __init__(self, db: str, create: bool = True):
         self.db = db
+        check_database_url(db)
         url = database_url(db)
         if url.startswith("sqlite:///"):  # messages name the path as the user gave it
             path = os.path.expanduser(db) if "://" not in db else url[len("sqlite:///"):]
@@ -72,7 +76,7 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews
         except ArchiveUnusable:
             self.engine.dispose()
             raise
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._session = sessionmaker(self.engine, expire_on_commit=False, class_=ResilientSession)
         self._closed = False
         _OPEN.add(self)
 
@@ -151,8 +155,12 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews
             values.update(pid=os.getpid(), host=socket.gethostname())
         if state.ended:
             values["finished_at"] = utcnow()
+        where = [CampaignRecord.id == campaign_id]
+        held = self.held_claims().get(campaign_id)
+        if held is not None:  # claimed by this process: only while it still holds the claim (archive/liveness.py)
+            where.append(CampaignRecord.claim_id == held)
         with self.session() as s:
-            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(**values))
+            s.execute(update(CampaignRecord).where(*where).values(**values))
             s.commit()
 
     def set_config(self, campaign_id: int, config: dict[str, Any]) -> None:

@@ -39,6 +39,8 @@ class CampaignRecord(Base):
     # the last iteration whose verdict the cells include (the loop applies verdicts in iteration order);
     # None: nothing applied yet, or a campaign stored before verdicts were applied in order
     applied_through: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[dt.datetime | None]  # the database server's clock (UTC) when its process was last seen
+    claim_id: Mapped[str | None] = mapped_column(PortableString(32))  # the run that holds it (archive/liveness.py)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None]

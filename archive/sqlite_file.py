@@ -10,6 +10,7 @@ import sqlite3
 import struct
 
 from .errors import ArchiveUnusable
+from .urls import display_name  # noqa: F401  (messages name archives through it)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100
@@ -130,15 +131,6 @@ def _check_is_evolve_archive(path: str, known_revisions: set[str], require_campa
     if unknown:
         raise ArchiveUnusable(f"archive {path} has schema revision {', '.join(sorted(unknown))}, which this "
                                f"evolve does not know; it was written by a newer evolve: upgrade evolve to open it")
-
-
-def display_name(db: str) -> str:
-    """The archive as messages name it: the path as given, or the URL without its password."""
-    if "://" not in db:
-        return db
-    from sqlalchemy.engine import make_url
-
-    return make_url(db).render_as_string(hide_password=True)
 
 
 def describe_sqlite_error(path: str, exc: BaseException) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import functools
 import os
-import socket
 from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
@@ -25,27 +24,11 @@ from sandbox import Limits
 from .code import BUILTIN_DESCRIPTORS
 from .config import CampaignConfig, describe_error
 from .errors import UserError
+from .liveness import Liveness, campaign_liveness
+from .loop.heartbeat import held_message
 
 if TYPE_CHECKING:
     from .loop.spec import RunSpec
-
-
-def process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that claimed a campaign still runs (only answerable on the same host)."""
-    if not pid or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def record_alive(record: CampaignRecord) -> bool:
-    """A campaign is alive while it is claimed (running or stopping) by a process that still runs."""
-    return CampaignState(record.state).active and process_alive(record.pid, record.host)
 
 
 def descriptor_specs(config: CampaignConfig, task: Task) -> list[dict[str, Any]]:
@@ -115,18 +98,22 @@ class Campaign:
             raise UserError(f"campaign {record.name}: stored config: {describe_error(exc.errors()[0])}") from None
         return cls(archive, record, parsed, load_task(parsed.task, parsed.task_dir))
 
-    def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None) -> "Campaign":
-        """This campaign with resume-time overrides applied and checked; a new budget is stored."""
-        if self.alive:
-            raise UserError(f"campaign {self.name} is running in process {self.record.pid}; stop it first")
+    def reopened_for_resume(self, workers: int | None = None, budget: dict[str, Any] | None = None,
+                            ray_address: str | None = None) -> "Campaign":
+        """This campaign with resume-time overrides applied and checked; a new budget or Ray address is stored."""
+        seen = self.liveness
+        if seen.alive:
+            raise UserError(held_message(self.name, seen))
         stored = dict(self.record.config)
         if workers:
             stored["workers"] = workers
         if budget:
             stored["budget"] = {**stored.get("budget", {}), **budget}
+        if ray_address:  # resumed on (another) cluster: evaluations run there from now on
+            stored.update(executor="ray", ray={**stored.get("ray", {}), "address": ray_address})
         campaign = Campaign.from_record(self.archive, self.record, stored)
         self.check(campaign.config)
-        if budget:  # the new budget holds for later resumes too
+        if budget or ray_address:  # the new budget or cluster holds for later resumes too
             self.archive.set_config(self.id, campaign.config.model_dump(mode="json"))
         return campaign
 
@@ -140,8 +127,13 @@ class Campaign:
         return self.record.name
 
     @property
+    def liveness(self) -> Liveness:
+        """Running, stale or ended, from its stored state and heartbeat (evolve/liveness.py)."""
+        return campaign_liveness(self.archive, self.refresh())
+
+    @property
     def alive(self) -> bool:
-        return record_alive(self.archive.campaign(self.id))
+        return self.liveness.alive
 
     @functools.cached_property
     def grid(self) -> Grid:
@@ -172,9 +164,11 @@ class Campaign:
         from .executors import build_executor
         from .loop.controller import Controller
         from .loop.dbthread import DatabaseThread
+        from .loop.heartbeat import start_heartbeat
         from .mutators import build_mutator
 
-        db = DatabaseThread()
+        heartbeat = await start_heartbeat(self)  # claims the campaign: UserError if a live process holds it
+        db = DatabaseThread(self.config.archive.outage_grace_s)  # rides out shorter database outages
         executor = build_executor(self.config)
         # The workers spawn while the mutator (and its SDK) loads; the first evaluation waits for them.
         starting = asyncio.create_task(executor.start())
@@ -195,6 +189,7 @@ class Campaign:
             closing = [executor.close()] + ([mutator.close()] if mutator is not None else [])
             await asyncio.gather(*closing, return_exceptions=True)
             db.close()
+            await heartbeat.stop()
 
     def request_stop(self) -> None:
         """Finish the evaluations in flight, then stop: in this process if it runs here, else through the archive."""

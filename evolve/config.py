@@ -172,6 +172,28 @@ class RayOptions(BaseModel):
     address: str | None = Field(default=None, description="a cluster's GCS address HOST:PORT (default: RAY_ADDRESS, "
                                                           "else the cluster this machine belongs to)")
     retries: int = Field(default=2, ge=0, le=20, description="re-runs of an evaluation whose node or worker was lost")
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="give up (one line, exit 2) when the "
+                                                                              "address does not answer as Ray this long")
+
+
+class ArchiveOptions(BaseModel):
+    """How a running campaign keeps in touch with its archive (evolve/loop/heartbeat.py, evolve/loop/dbthread.py)."""
+    model_config = ConfigDict(extra="forbid")
+    heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="how often the running process says it is alive")
+    stale_after_s: float = Field(default=90.0, gt=0, le=86400,
+                                 description="a campaign not heard from this long is taken for dead: any machine may "
+                                             "resume it")
+    outage_grace_s: float = Field(default=60.0, ge=0, le=86400,
+                                  description="a database outage this long is ridden through (retries with backoff "
+                                              "on a fresh connection); a longer one ends the campaign")
+
+    @model_validator(mode="after")
+    def _stale_outlasts_an_outage(self):
+        if self.stale_after_s <= self.outage_grace_s + 2 * self.heartbeat_s:
+            raise ValueError(f"archive.stale_after_s ({self.stale_after_s:g}) must exceed outage_grace_s + 2 x "
+                             f"heartbeat_s ({self.outage_grace_s + 2 * self.heartbeat_s:g}): a campaign riding out "
+                             f"an outage must not look dead")
+        return self
 
 
 class SelectionConfig(BaseModel):
@@ -209,6 +231,7 @@ class CampaignConfig(BaseModel):
     jail: Literal["auto", "bwrap", "none"] = Field(default="auto", description="the process sandbox's jail; auto: "
                                                                                "bubblewrap when installed")
     ray: RayOptions = Field(default_factory=RayOptions, description="the Ray cluster (executor: ray)")
+    archive: ArchiveOptions = Field(default_factory=ArchiveOptions, description="liveness and database outages")
     llm: list[Literal["offline"] | ModelConfig] = Field(
         default_factory=lambda: ["offline"],
         description="the mutators: offline, or LLMs, each PROVIDER:MODEL[@WEIGHT] or a mapping",
@@ -342,7 +365,7 @@ def describe_error(error: dict[str, Any]) -> str:
 
 
 _NESTED = {"islands": IslandConfig, "sampling": SamplingConfig, "limits": LimitsConfig, "budget": BudgetConfig,
-           "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig, "ray": RayOptions}
+           "mix": MixConfig, "llm_options": LLMOptions, "prices": PriceConfig, "ray": RayOptions, "archive": ArchiveOptions}
 
 
 def _load_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -61,9 +61,28 @@ def start_cluster(root: str | Path) -> str:
     port = _free_port()
     # fsync off: a throwaway test server; durability across power loss is not what is tested here
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                              "-o", options, "-w", "-t", "60", "start"]), check=True, capture_output=True)
+    (root / "options").write_text(options)  # start_again() brings the server back with them
+    _pg_ctl_start(bindir, root)
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+
+def _pg_ctl_start(bindir: Path, root: Path) -> None:
+    subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"),
+                              "-o", (root / "options").read_text(), "-w", "-t", "60", "start"]),
+                   check=True, capture_output=True)
+
+
+def crash(root: str | Path) -> None:
+    """`pg_ctl stop -m immediate`: every server process ends at once, as when its machine loses power
+    (connections drop mid-statement, mid-COMMIT; the next start recovers from the WAL)."""
+    bindir = find_bindir()
+    subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(Path(root) / "data"), "-m", "immediate", "-w",
+                              "stop"]), check=True, capture_output=True)
+
+
+def start_again(root: str | Path) -> None:
+    """Start a stopped (or crashed) cluster made by start_cluster, on its port."""
+    _pg_ctl_start(find_bindir(), Path(root))
 
 
 def stop_cluster(root: str | Path) -> None:

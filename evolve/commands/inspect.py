@@ -36,9 +36,16 @@ def add_parser(sub) -> None:
         parser.set_defaults(handler=handler)
 
 
-def campaign_row(archive: Archive, campaign: CampaignRecord) -> dict:
+def campaign_row(archive: Archive, campaign: CampaignRecord, age_s: float | None = None) -> dict:
+    """`age_s`: seconds since its heartbeat, when the caller read them all at once."""
+    from ..liveness import liveness
+
     stats = archive.stats(campaign.id)
+    if age_s is None:
+        age_s = archive.heartbeat_ages([campaign.id]).get(campaign.id)
+    seen = liveness(campaign, age_s)
     return {"id": campaign.id, "name": campaign.name, "task": campaign.task_name, "state": campaign.state,
+            **seen.as_dict(), "seen": seen.describe(),
             "iterations": campaign.iterations, "message": campaign.message, "created_at": campaign.created_at,
             "finished_at": campaign.finished_at, **stats}
 
@@ -46,12 +53,13 @@ def campaign_row(archive: Archive, campaign: CampaignRecord) -> dict:
 def status_command(args) -> int:
     archive = open_archive(args.db)
     if not args.campaign:
-        rows = [campaign_row(archive, c) for c in archive.campaigns()]
+        ages = archive.heartbeat_ages()
+        rows = [campaign_row(archive, c, ages.get(c.id)) for c in archive.campaigns()]
         if args.json:
             print_json(rows)
             return 0
         headers = ["id", "name", "task", "state", "iter", "evals", "failed", "best", "spend", "started"]
-        cells = [[str(r["id"]), r["name"], r["task"], str(r["state"]), f"{r['iterations_done']}/{r['iterations']}",
+        cells = [[str(r["id"]), r["name"], r["task"], short_liveness(r), f"{r['iterations_done']}/{r['iterations']}",
                   str(r["evaluated"]), str(r["failures"]), fmt(r["best_score"], 6),
                   f"${r['spend']['usd']:.4f}" if r["spend"]["calls"] else "-",
                   r["created_at"].strftime("%Y-%m-%d %H:%M")] for r in rows]
@@ -70,9 +78,10 @@ def status_command(args) -> int:
     table = Table(title=f"campaign {campaign.name}", show_header=False)
     table.add_column("field")
     table.add_column("value")
-    for key in ("task", "state", "message"):
-        if row[key]:
-            table.add_row(key, str(row[key]))
+    table.add_row("task", str(row["task"]))
+    table.add_row("state", row["seen"])
+    if row["message"]:
+        table.add_row("message", str(row["message"]))
     table.add_row("iterations", f"{row['iterations_done']}/{row['iterations']}")
     table.add_row("evaluations", ", ".join(f"{k} {v}" for k, v in sorted(row["evaluations"].items())) or "-")
     table.add_row("programs", ", ".join(f"{k} {v}" for k, v in sorted(row["programs"].items())) or "-")
@@ -97,6 +106,15 @@ def status_command(args) -> int:
         console.print(f"  #{e['id']} {e['kind']} program {e['program_id'] or '-'} {e['data']}", markup=False,
                       no_wrap=True, overflow="ellipsis")  # one line per event; --json has them whole
     return 0
+
+
+def short_liveness(row: dict) -> str:
+    """The list's state cell: `running 3s`, `stale 2m` (seconds since the last heartbeat), else the state."""
+    if row["last_seen_s"] is None or row["liveness"] not in ("running", "stopping", "stale"):
+        return str(row["liveness"])
+    from ..liveness import fmt_age
+
+    return f"{row['liveness']} {fmt_age(row['last_seen_s'])}"
 
 
 def model_rows(archive: Archive, campaign: CampaignRecord) -> list[dict]:
@@ -134,12 +152,15 @@ def best_command(args) -> int:
     if args.code_only:
         print(program.code, end="")
         return 0
+    from ..liveness import campaign_liveness
+
+    seen = campaign_liveness(archive, campaign)
     splits = campaign_splits(archive, campaign)
     best_row = program_row(archive, selected, splits["heldout"])
     baseline_row = latest_baseline_row(archive, campaign.id)
     reports = [e for e in archive.evaluations_of(program.id) if e.role == EvaluationRole.REPORT.value]
-    data = {"campaign": campaign.name, "program_id": program.id, "iteration": program.iteration,
-            "generation": program.generation, "operator": program.operator, "mutator": program.mutator,
+    data = {"campaign": campaign.name, **seen.as_dict(), "seen": seen.describe(), "program_id": program.id,
+            "iteration": program.iteration, "generation": program.generation, "operator": program.operator, "mutator": program.mutator,
             "score": evaluation.score, "metrics": evaluation.metrics, "descriptors": evaluation.descriptors,
             "selected_by": selected.selected_by, "top_k": selected.describe()["top_k"], "splits": splits,
             "figures": {role: best_row[role] for role in ("train", "validation", "heldout")}, "gap": best_row["gap"],
@@ -152,7 +173,7 @@ def best_command(args) -> int:
     how = ("best validation score among the top " + str(len(selected.candidates)) + " training programs"
            if selected.selected_by == "validation" else "best training score " +
            ("(the task has no validation split)" if splits["validation"] is None else "(no validation result yet)"))
-    console.print(f"best of {campaign.name}: program {program.id} (iteration {program.iteration}, "
+    console.print(f"best of {campaign.name} ({seen.describe()}): program {program.id} (iteration {program.iteration}, "
                   f"generation {program.generation}, {program.mutator}/{program.operator}) · chosen by {how}")
     console.print(generalization_table(splits, program.id, best_row, baseline_row))
     for name, value in evaluation.metrics.items():

@@ -54,6 +54,8 @@ def add_parser(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted campaign")
     resume.add_argument("campaign", help="campaign id or name")
     resume.add_argument("--workers", type=int, help="override the number of evaluation workers")
+    resume.add_argument("--ray-address", metavar="HOST:PORT", help="run its evaluations on this Ray cluster from "
+                                                                   "now on (implies --executor ray; stored)")
     add_budget(resume)
     add_db(resume)
     add_json(resume)
@@ -105,7 +107,7 @@ def resume_command(args) -> int:
     from ..campaign import Campaign
 
     campaign = Campaign.open(open_archive(args.db), args.campaign)
-    campaign = campaign.reopened_for_resume(workers=args.workers, budget=_budget(args))
+    campaign = campaign.reopened_for_resume(workers=args.workers, budget=_budget(args), ray_address=args.ray_address)
     start_providers(campaign.config)
     if not args.json:
         done = campaign.archive.stats(campaign.id)["iterations_done"]

@@ -77,12 +77,23 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def job_server_available() -> bool:
+    """Whether this Ray can run its dashboard, which serves `ray job submit` (the `ray[default]` install)."""
+    try:
+        import aiohttp  # noqa: F401
+        import ray.dashboard.modules.job.job_head  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class LocalRayCluster:
     def __init__(self, root: Path, env: dict[str, str] | None = None):
         self.root = Path(root)
         self.extra_env = {**FAST_FAILURE_ENV, **(env or {})}
         self.env = {**os.environ, **self.extra_env}
         self.address: str | None = None
+        self.dashboard: str | None = None  # http://HOST:PORT of the job server, when the head runs one
         self.nodes: list[dict] = []  # {"raylet_pid", "num_cpus", "resources"}
 
     @classmethod
@@ -95,21 +106,51 @@ class LocalRayCluster:
         state = json.loads((Path(root) / STATE_FILE).read_text())
         cluster = cls(Path(root), state.get("env"))
         cluster.address, cluster.nodes = state["address"], state["nodes"]
+        cluster.dashboard = state.get("dashboard")
         return cluster
 
     # ---- nodes -------------------------------------------------------------------------------
-    def start(self, nodes: list[dict]) -> str:
-        """Start a head (nodes[0]) and one raylet per further entry: {"num_cpus": N, "resources": {...}}."""
-        port = free_port()
+    def start(self, nodes: list[dict], dashboard: bool | None = None) -> str:
+        """Start a head (nodes[0]) and one raylet per further entry: {"num_cpus": N, "resources": {...}}.
+
+        `dashboard` (default: when this Ray has it): the head also runs Ray's dashboard, whose job
+        server takes `ray job submit --address http://...`; start() returns once it answers."""
+        dashboard = job_server_available() if dashboard is None else dashboard
+        port, dashboard_port = free_port(), free_port()
         self.address = f"{NODE_IP}:{port}"
-        self._ray_start(["--head", "--port", str(port), "--temp-dir", str(self.root), "--include-dashboard", "false",
-                         "--dashboard-port", str(free_port())], nodes[0])
+        self._ray_start(["--head", "--port", str(port), "--temp-dir", str(self.root),
+                         "--include-dashboard", "true" if dashboard else "false",
+                         "--dashboard-host", NODE_IP, "--dashboard-port", str(dashboard_port)], nodes[0])
+        if dashboard:
+            self.dashboard = f"http://{NODE_IP}:{dashboard_port}"
+            self._save()
+            self._wait_for_job_server()
         for node in nodes[1:]:
             self.add_node(node)
         return self.address
 
+    def _wait_for_job_server(self, timeout: float = 120.0) -> None:
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.dashboard}/api/version", timeout=5) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Ray's job server at {self.dashboard} did not answer within {timeout:g} s")
+            time.sleep(0.5)
+
     def add_node(self, node: dict) -> int:
-        self._ray_start(["--address", self.address], node)
+        # Its own temp dir, as a machine of its own has: nodes sharing one would share one runtime_resources
+        # dir, and one node dropping a job's unused working_dir would delete it under the others.
+        temp_dir = self.root / f"n{len(self.nodes)}"
+        temp_dir.mkdir(exist_ok=True)
+        self._ray_start(["--address", self.address, "--temp-dir", str(temp_dir)], node)
         return len(self.nodes) - 1
 
     def _ray_start(self, args: list[str], node: dict) -> None:
@@ -162,8 +203,8 @@ class LocalRayCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _save(self) -> None:
-        (self.root / STATE_FILE).write_text(json.dumps({"address": self.address, "nodes": self.nodes,
-                                                        "env": self.extra_env}))
+        (self.root / STATE_FILE).write_text(json.dumps({"address": self.address, "dashboard": self.dashboard,
+                                                        "nodes": self.nodes, "env": self.extra_env}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,13 +214,29 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--head-cpus", type=int, default=2)
     start.add_argument("--node-cpus", type=int, default=2)
     start.add_argument("--node-resources", default='{"node2": 4}', help="JSON of the second node's custom resources")
+    start.add_argument("--no-dashboard", action="store_true", help="no dashboard (and so no `ray job submit`)")
     stop = sub.add_parser("stop", help="end every process of the cluster in DIR, by PID")
     stop.add_argument("dir")
+    jobs = sub.add_parser("dashboard", help="print the address `ray job submit --address` takes for the cluster in DIR")
+    jobs.add_argument("dir")
     args = parser.parse_args(argv)
+    if args.command == "dashboard":
+        cluster = LocalRayCluster.attach(Path(args.dir))
+        if not cluster.dashboard:
+            print(f"the cluster in {args.dir} runs no dashboard (started with --no-dashboard, or without "
+                  f"ray[default])", file=sys.stderr)
+            return 1
+        print(cluster.dashboard)
+        return 0
     if args.command == "start":
         cluster = LocalRayCluster.create()
-        cluster.start([{"num_cpus": args.head_cpus}, {"num_cpus": args.node_cpus,
-                                                      "resources": json.loads(args.node_resources)}])
+        try:
+            cluster.start([{"num_cpus": args.head_cpus}, {"num_cpus": args.node_cpus,
+                                                          "resources": json.loads(args.node_resources)}],
+                          dashboard=False if args.no_dashboard else None)
+        except Exception:
+            cluster.stop()
+            raise
         print(cluster.address, cluster.root)
         return 0
     LocalRayCluster.attach(Path(args.dir)).stop()

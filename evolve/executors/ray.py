@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 from typing import Any
 
 from sandbox import SCORER_GRACE_S
@@ -27,6 +26,7 @@ from sandbox import SandboxUnavailable
 from sandbox import Limits
 
 from . import task_bundle
+from .ray_connect import DEFAULT_TIMEOUT_S, init_within
 from .resources import check_fits, resource_request
 
 # Time beyond the sandbox's own deadline before a silent node is given up for lost.
@@ -34,6 +34,13 @@ NODE_GRACE_S = 60.0
 log = logging.getLogger(__name__)
 # Actor starts that may fail in a row (nodes dying as they come up) before the pool gives up.
 MAX_START_FAILURES = 8
+# Why `ray://` is refused (README, "Running on a cluster"): a Ray Client session's driver lives on the
+# head node and is torn down when the client's connection drops for longer than Ray's reconnect
+# grace, taking the campaign's evaluation actors with it; the controller belongs on the cluster.
+RAY_CLIENT_REFUSAL = ("--ray-address {address}: Ray Client (ray://) addresses are not supported: a campaign's "
+                      "controller must run on the cluster, not behind a client connection; submit it as a Ray job "
+                      "(`ray job submit --working-dir DIR -- evolve run ...`) or run evolve on a cluster node with "
+                      "--ray-address HOST:PORT")
 
 
 def import_ray():
@@ -44,41 +51,18 @@ def import_ray():
     return ray
 
 
-def connect(address: str | None):
-    """Connect this process to a running cluster once; returns the ray module."""
+def connect(address: str | None, timeout: float = DEFAULT_TIMEOUT_S):
+    """Connect this process to a running cluster once, or fail in one line within `timeout` seconds;
+    returns the ray module."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
     if target.startswith("ray://"):
-        raise SandboxUnavailable(f"--ray-address {target}: Ray Client addresses are not supported; run evolve on a "
-                                 f"node of the cluster and give the GCS address HOST:PORT")
-    unreachable = _unreachable(target)
-    if unreachable:  # ray.init would retry a dead address for minutes
-        raise SandboxUnavailable(f"cannot connect to a Ray cluster at {target}: {unreachable} (start one with "
-                                 f"`ray start --head`, then pass --ray-address HOST:PORT)")
-    try:
-        ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SandboxUnavailable(f"cannot connect to a Ray cluster at {target}: {reason[:200]} (start one with "
-                                 f"`ray start --head`, then pass --ray-address HOST:PORT)") from None
+        raise SandboxUnavailable(RAY_CLIENT_REFUSAL.format(address=target))
+    init_within(ray, target, timeout)
     _keep_stdout_clean(ray)
     return ray
-
-
-def _unreachable(address: str, timeout: float = 5.0) -> str | None:
-    """Why nothing answers at HOST:PORT (None when something does, or for `auto`)."""
-    if address == "auto":
-        return None
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-            return None
-    except ValueError:
-        return f"{address!r} is not HOST:PORT"
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
 
 
 def _keep_stdout_clean(ray) -> None:
@@ -179,8 +163,10 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int = 1, sandbox: str = "process", jail: str = "auto",
-                 sandbox_options: dict[str, Any] | None = None, retries: int = 2):
+                 sandbox_options: dict[str, Any] | None = None, retries: int = 2,
+                 connect_timeout_s: float = DEFAULT_TIMEOUT_S):
         self.address = address
+        self.connect_timeout_s = connect_timeout_s
         self.workers = workers
         self.sandbox = sandbox
         self.jail = jail
@@ -200,7 +186,7 @@ class RayExecutor(Executor):
 
     def connect_and_fit(self, task) -> dict[str, Any]:
         """Connect and make sure one evaluation of `task` fits on some node; returns the request."""
-        self.ray = connect(self.address)
+        self.ray = connect(self.address, self.connect_timeout_s)
         nodes = alive_nodes(self.ray)
         request = resource_request(task, nodes)
         check_fits(task, request, nodes, self.address or os.environ.get("RAY_ADDRESS") or "auto")
@@ -307,4 +293,4 @@ class RayExecutor(Executor):
 
 def from_config(config) -> RayExecutor:
     return RayExecutor(address=config.ray.address, workers=config.workers, sandbox=config.sandbox,
-                       jail=config.jail, retries=config.ray.retries)
+                       jail=config.jail, retries=config.ray.retries, connect_timeout_s=config.ray.connect_timeout_s)

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from .base import PollingScreen
 from .data import CampaignRow, load_campaigns
 from .dialogs import ConfirmScreen
-from .format import ago, fmt_score, fmt_usd, state_text
+from .format import ago, fmt_score, fmt_usd, liveness_text
 
 
 class CampaignsScreen(PollingScreen):
@@ -27,7 +27,7 @@ class CampaignsScreen(PollingScreen):
         Binding("s", "stop", "Stop"),
     ]
     EXTRA_HELP = [("enter / click", "open the campaign's dashboard"),
-                  ("state?", "marked running but its process is gone: resume it")]
+                  ("stale", "running but not heard from lately: resume it")]
 
     def __init__(self):
         super().__init__()
@@ -67,7 +67,7 @@ class CampaignsScreen(PollingScreen):
         selected = self.selected()
         table.clear()
         for r in rows:
-            table.add_row(str(r.id), r.name, r.task, state_text(r.state, r.alive),
+            table.add_row(str(r.id), r.name, r.task, liveness_text(r.liveness),
                           f"{r.iterations_done}/{r.iterations}", str(r.evaluated), fmt_score(r.best_score),
                           fmt_usd(r.spend_usd), ago(r.created_at), key=str(r.id))
         if selected is not None:
@@ -133,7 +133,8 @@ class CampaignsScreen(PollingScreen):
         if row is None:
             return
         if row.alive:
-            self.notify(f"campaign {row.name} is running in process {row.pid}; stop it first", severity="error")
+            self.notify(f"campaign {row.name} is running {row.liveness.where()}, {row.liveness.seen()}; stop it "
+                        f"first", severity="error")
             return
         if row.state == CampaignState.FINISHED and row.iterations_done >= row.iterations:
             self.notify(f"campaign {row.name} finished its {row.iterations} iterations; nothing to resume",

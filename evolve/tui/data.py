@@ -12,7 +12,8 @@ from typing import Any
 
 from archive import Archive, CampaignState, EvaluationRole, Grid
 
-from ..campaign import Campaign, record_alive
+from ..campaign import Campaign
+from ..liveness import Liveness, liveness
 from . import format as _format
 
 
@@ -38,6 +39,7 @@ class CampaignRow:
     task: str
     state: str
     alive: bool
+    liveness: Liveness  # running / stale / ended, with who holds it and when it was last heard from
     iterations_done: int
     iterations: int
     evaluated: int
@@ -51,12 +53,13 @@ class CampaignRow:
 
 def load_campaigns(archive: Archive) -> list[CampaignRow]:
     summaries = archive.campaign_summaries()
+    ages = archive.heartbeat_ages()
     rows = []
     for c in archive.campaigns():
         s = summaries.get(c.id, {})
+        seen = liveness(c, ages.get(c.id))
         rows.append(CampaignRow(
-            id=c.id, name=c.name, task=c.task_name, state=c.state,
-            alive=record_alive(c),
+            id=c.id, name=c.name, task=c.task_name, state=c.state, alive=seen.alive, liveness=seen,
             iterations_done=s.get("iterations_done", 0), iterations=c.iterations, evaluated=s.get("evaluated", 0),
             best_score=s.get("best_score"), spend_usd=spend_usd(archive, c.id), created_at=c.created_at,
             pid=c.pid, host=c.host, message=c.message))
@@ -111,7 +114,7 @@ def load_dashboard(archive: Archive, campaign_id: int) -> DashboardData:
         campaign=campaign, stats=stats, history=history, rate=evaluation_rate(times, now, running),
         spend_usd=spend_usd(archive, campaign_id, stats), events=archive.recent_events(campaign_id, 50),
         elapsed_s=max(0.0, (end - campaign.created_at).total_seconds()),
-        alive=record_alive(campaign), qd=load_qd(archive, campaign), models=model_figures(archive, campaign))
+        alive=liveness(campaign, archive.heartbeat_ages([campaign_id]).get(campaign_id)).alive, qd=load_qd(archive, campaign), models=model_figures(archive, campaign))
 
 
 def model_figures(archive: Archive, campaign) -> list[dict[str, Any]]:

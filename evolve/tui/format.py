@@ -53,3 +53,13 @@ def ago(when: dt.datetime | None) -> str:
 def state_text(state: str, alive: bool = True) -> Text:
     label = state if alive or not CampaignState(state).active else f"{state}?"
     return Text(label, style=STATE_STYLE.get(state, ""))
+
+
+def liveness_text(seen) -> Text:
+    """`running · seen 3 s ago`, `stale · seen 2m ago` (an evolve.liveness.Liveness)."""
+    if seen.state != "stale" and not CampaignState(seen.state).active:
+        return state_text(seen.state)
+    text = Text(seen.state, style=STATE_STYLE.get(seen.state, "bold red"))
+    if seen.last_seen_s is not None:
+        text.append(f" · seen {fmt_duration(seen.last_seen_s)} ago", style="dim")
+    return text

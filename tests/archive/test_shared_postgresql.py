@@ -96,7 +96,7 @@ def test_bad_database_urls_are_one_line_errors(pg_admin_url, cli_env):
     cases = [
         (missing_db, 'database "no_such_archive" does not exist'),
         ("postgresql+psycopg://evolve:s3cret@127.0.0.1:1/x", "Connection refused"),
-        ("nosuchdialect://host/db", "not a usable database URL"),
+        ("nosuchdialect://host/db", "unknown database dialect 'nosuchdialect'"),
     ]
     for url, fragment in cases:
         result = _evolve(cli_env, "status", "--db", url)

@@ -1,6 +1,8 @@
 """Campaigns screen: the table, open, stop with confirmation, resume refusal, help."""
 from __future__ import annotations
 
+import os
+
 from textual.widgets import DataTable
 
 from evolve.tui import EvolveApp
@@ -61,7 +63,7 @@ async def test_resume_refuses_a_campaign_whose_process_is_alive(archive_db):
         await pilot.press("r")
         await pilot.pause()
         messages = [n.message for n in app._notifications]
-        assert any("is running in process" in m and "stop it first" in m for m in messages), messages
+        assert any(f"(pid {os.getpid()})" in m and "last seen" in m and "stop it first" in m for m in messages), messages
 
 
 async def test_question_mark_shows_the_keys_of_the_screen(archive_db):

@@ -124,12 +124,12 @@ def baseline_results(campaign, split: str, on_measure: Callable[[list[str], str]
 
 
 def _evaluate_all(campaign, codes: Sequence[str], split: str):
-    from .executors import make_sandbox
+    from .executors import local_executor
 
     config = campaign.config
 
     async def run():
-        sandbox = make_sandbox(config.sandbox, workers=max(1, min(config.workers, len(codes))), jail=config.jail)
+        sandbox = local_executor(config.sandbox, workers=max(1, min(config.workers, len(codes))), jail=config.jail)
         try:
             return await asyncio.gather(*(sandbox.evaluate(campaign.task, code, campaign.limits, split=split)
                                           for code in codes))

@@ -230,7 +230,7 @@ def test_choose_parent_draws_front_members_by_crowding():
 def test_campaign_with_pareto_parents(tmp_path, cli_env):
     db = str(tmp_path / "p.db")
     config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 8, "workers": 1, "name": "p",
+    config.write_text(json.dumps({"task_dir": str(FRONT_TASK), "iterations": 8, "workers": 1, "name": "p", "lag": 0,
                                   "sampling": {"exploit": 0, "explore": 0, "frontier": 0, "pareto": 1}}))
     summary = json.loads(_run(cli_env, "run", "--config", config, "--db", db, "--json").stdout)
     archive = Archive(db)

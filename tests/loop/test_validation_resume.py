@@ -14,7 +14,7 @@ from pathlib import Path
 from core_support import evolve_cmd, query
 from evolve.loop.selection import TopKEntrants
 
-OVERFIT = Path(__file__).resolve().parent / "fixtures" / "overfit_task"
+OVERFIT = Path(__file__).resolve().parents[1] / "fixtures" / "overfit_task"
 ITERATIONS = 150
 KILLS = 5
 TOP_K = 3

@@ -27,7 +27,7 @@ from evolve.loop.controller import Controller
 from evolve.loop.selection import TopKEntrants
 from evolve.mutators import Edit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OVERFIT = ROOT / "tests" / "fixtures" / "overfit_task"
 TOY = ROOT / "tests" / "fixtures" / "toy_task"
 BLOCK = "# EVOLVE-BLOCK-START\n{code}\n# EVOLVE-BLOCK-END\n"

@@ -113,7 +113,7 @@ class TaskSpec(BaseModel):
     splits: dict[str, str]
     train_split: str = "train"
     heldout_split: str = "heldout"
-    validation_split: str | None = None  # placeholder until the validation-selection framework defines it
+    validation_split: str | None = None  # the split that chooses what a campaign hands over (selection: issue 19)
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
     reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,

@@ -17,7 +17,8 @@ Per layer, an expert's routing logit is the sum of
 Loads are multinomial samples of TOKENS x TOP_K token-slots from softmax(logits).
 
 A mapping computed on window i is scored on window i+1. Train, validation (a second draw of
-train: as many workloads, other seeds) and held-out workloads come from disjoint seeds; one extra workload (seed WARMUP_SEED) provides the untimed warm-up call.
+train: as many workloads, other seeds) and held-out workloads come from disjoint seeds; one
+extra workload (seed WARMUP_SEED) provides the untimed warm-up call.
 """
 from __future__ import annotations
 

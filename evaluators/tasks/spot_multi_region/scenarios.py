@@ -48,8 +48,9 @@ def _span(a: int, b: int) -> list[int]:
 
 
 HELDOUT_INDICES = (9, 11, 16, 21, 23, 27, 29, 33, 50, 51, 65, 66, 99)
-PROPOSED_TRAIN_INDICES = tuple([8, 10, *_span(12, 15), 19, 20, 22, *_span(24, 26), 28, 30, 31, *_span(34, 44), *_span(46, 48),
-                       *_span(52, 57), *_span(59, 64), *_span(67, 76), *_span(78, 82), 85, 86, *_span(88, 98)])
+PROPOSED_TRAIN_INDICES = tuple([8, 10, *_span(12, 15), 19, 20, 22, *_span(24, 26), 28, 30, 31, *_span(34, 44),
+                                *_span(46, 48), *_span(52, 57), *_span(59, 64), *_span(67, 76), *_span(78, 82), 85, 86,
+                                *_span(88, 98)])
 VALIDATION_INDICES = PROPOSED_TRAIN_INDICES[2::5]  # 12, 20, 28, 36, 41, 47, 55, 61, 68, 73, 79, 86, 92, 97
 TRAIN_INDICES = tuple(k for k in PROPOSED_TRAIN_INDICES if k not in VALIDATION_INDICES)
 UNUSED_INDICES = (17, 18, 32, 45, 49, 58, 77, 83, 84, 87)

@@ -149,7 +149,8 @@ def probe() -> tuple[Scenario, ...]:
     return tuple(out)
 
 
-SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train, "validation": validation, "stage": stage, "probe": probe}
+SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train, "validation": validation, "stage": stage,
+          "probe": probe}
 
 
 def scenario_set(split: str) -> tuple[Scenario, ...]:

@@ -85,18 +85,19 @@ def show(result: dict) -> None:
     print(f"\n{result['task']}  (reference {result['reference']}; noise "
           f"{'n/a' if noise is None else f'{noise:.4g}'}; separating: spread >= {result['separation']:g} x noise)")
     baselines = list(next(iter(result["splits"].values()))["scores"])
-    width = max(len(b) for b in baselines + ["spread"])
+    width = max(len(b) for b in baselines + ["spread/noise", "eval wall s"])
     splits = list(result["splits"])
-    print("  " + "baseline".ljust(width) + "".join(s.rjust(14) for s in splits))
+    col = max(14, *(len(s) + 2 for s in splits))
+    print("  " + "baseline".ljust(width) + "".join(s.rjust(col) for s in splits))
     for b in baselines:
-        print("  " + b.ljust(width) + "".join(f"{result['splits'][s]['scores'][b]:14.4f}" for s in splits))
-    print("  " + "spread".ljust(width) + "".join(f"{result['splits'][s]['spread']:14.4f}" for s in splits))
+        print("  " + b.ljust(width) + "".join(f"{result['splits'][s]['scores'][b]:{col}.4f}" for s in splits))
+    print("  " + "spread".ljust(width) + "".join(f"{result['splits'][s]['spread']:{col}.4f}" for s in splits))
     if noise:
-        print("  " + "spread/noise".ljust(width) + "".join(f"{result['splits'][s]['spread'] / noise:14.1f}"
+        print("  " + "spread/noise".ljust(width) + "".join(f"{result['splits'][s]['spread'] / noise:{col}.1f}"
                                                          for s in splits))
-    print("  " + "separates".ljust(width) + "".join(str(result["splits"][s]["separates"]).rjust(14) for s in splits))
+    print("  " + "separates".ljust(width) + "".join(str(result["splits"][s]["separates"]).rjust(col) for s in splits))
     print("  " + "eval wall s".ljust(width)
-          + "".join(f"{max(result['splits'][s]['eval_wall_s'].values()):14.1f}" for s in splits)
+          + "".join(f"{max(result['splits'][s]['eval_wall_s'].values()):{col}.1f}" for s in splits)
           + "   (slowest baseline, incl. CLI start)")
 
 

@@ -77,6 +77,12 @@ def measure(task_name: str, splits: list[str] | None) -> dict:
         out["splits"][split] = {
             "scores": row, "eval_wall_s": walls[split], "best": best, "worst": worst, "spread": spread,
             "separates": None if noise is None else spread >= SEPARATION * noise}
+        resample = f"{split}_resample"
+        if resample in scores:  # a second draw of this very split: its own noise, at its own size
+            own = max(abs((row[b] - row[reference]) - (scores[resample][b] - scores[resample][reference]))
+                      for b in spec.baselines)
+            out["splits"][split]["own_noise"] = own
+            out["splits"][split]["separates_by_own_noise"] = spread >= SEPARATION * own
     return out
 
 
@@ -85,7 +91,7 @@ def show(result: dict) -> None:
     print(f"\n{result['task']}  (reference {result['reference']}; noise "
           f"{'n/a' if noise is None else f'{noise:.4g}'}; separating: spread >= {result['separation']:g} x noise)")
     baselines = list(next(iter(result["splits"].values()))["scores"])
-    width = max(len(b) for b in baselines + ["spread/noise", "eval wall s"])
+    width = max(len(b) for b in baselines + ["spread/noise", "eval wall s", "separates_by_own_noise"])
     splits = list(result["splits"])
     col = max(14, *(len(s) + 2 for s in splits))
     print("  " + "baseline".ljust(width) + "".join(s.rjust(col) for s in splits))
@@ -96,6 +102,11 @@ def show(result: dict) -> None:
         print("  " + "spread/noise".ljust(width) + "".join(f"{result['splits'][s]['spread'] / noise:{col}.1f}"
                                                          for s in splits))
     print("  " + "separates".ljust(width) + "".join(str(result["splits"][s]["separates"]).rjust(col) for s in splits))
+    for key in ("own_noise", "separates_by_own_noise"):
+        if any(key in result["splits"][s] for s in splits):
+            print("  " + key.ljust(width) + "".join(str(round(result["splits"][s][key], 4) if key == "own_noise"
+                                                        else result["splits"][s][key]).rjust(col)
+                                                    if key in result["splits"][s] else "".rjust(col) for s in splits))
     print("  " + "eval wall s".ljust(width)
           + "".join(f"{max(result['splits'][s]['eval_wall_s'].values()):{col}.1f}" for s in splits)
           + "   (slowest baseline, incl. CLI start)")

@@ -98,10 +98,12 @@ def test_session_commits_exactly_the_targets_greedy_output(k):
 
 
 def test_validation_is_a_second_draw_of_train_disjoint_from_heldout():
-    splits = {name: set(prompt_set(name)) for name in ("train", "validation", "heldout")}
+    names = ("train", "validation", "heldout", "heldout_resample")
+    splits = {name: set(prompt_set(name)) for name in names}
     assert len(splits["validation"]) == len(splits["train"]) == len(prompt_set("train"))
-    assert n_new("validation") == n_new("train")
-    assert not splits["train"] & splits["validation"] and not splits["heldout"] & (splits["train"] | splits["validation"])
+    assert len(splits["heldout_resample"]) == len(splits["heldout"]) == len(prompt_set("heldout"))
+    assert n_new("validation") == n_new("train") and n_new("heldout_resample") == n_new("heldout")
+    assert sum(len(p) for p in splits.values()) == len(set().union(*splits.values()))  # no prompt in two splits
     assert TASK.spec.validation_split == "validation" and TASK.spec.reference_baseline == "confidence_threshold"
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors import local_executor  # noqa: E402
 
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "validation", "heldout", "shift")
 SHOWN = ("slo_attainment", "ttft_attainment", "tpot_attainment", "ttft_p50", "ttft_p99", "tpot_p99", "e2e_p99",
          "goodput", "load_imbalance")
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluators.task import load_task  # noqa: E402
 from evolve.executors import local_executor  # noqa: E402
 
-SPLITS = ("leaderboard", "train", "heldout")
+SPLITS = ("leaderboard", "train", "validation", "heldout", "proposed_train")
 
 
 async def measure(runs: int) -> dict:

@@ -112,4 +112,4 @@ def test_campaign_on_a_user_task_dir_and_inspection_commands(tmp_path, cli_env, 
     assert again.returncode == 2 and "already exists" in again.stderr
     tasks = json.loads(run(["tasks", "--json"], cli_env).stdout)
     binpack = next(t for t in tasks if t["name"] == "binpack_online")
-    assert set(binpack["baselines"]) == {"best_fit", "first_fit"} and set(binpack["splits"]) == {"train", "heldout", "or3", "weibull_5k", "stage", "probe"}
+    assert set(binpack["baselines"]) == {"best_fit", "first_fit"} and set(binpack["splits"]) == {"train", "validation", "heldout", "or3", "weibull_5k", "stage", "probe"}

@@ -178,6 +178,21 @@ def test_the_published_best_fit_figures_are_recorded_for_every_held_out_split():
         == (2067.0, 3.98)
 
 
+def test_validation_is_a_second_draw_of_train_disjoint_from_every_other_split():
+    assert TASK.spec.validation_split == "validation"
+    train, validation = datasets("train"), datasets("validation")
+    assert {f: len(v) for f, v in validation.items()} == {f: len(v) for f, v in train.items()}
+    for family in train:
+        assert [len(i["items"]) for i in validation[family].values()] == [len(i["items"]) for i in train[family].values()]
+    owner = {}
+    for split in ("train", "validation", "heldout", "stage", "probe"):
+        for instances in datasets(split).values():
+            for name, instance in instances.items():
+                key = (instance["capacity"], instance["items"].tobytes())
+                assert key not in owner, f"{split}/{name} repeats {owner[key]}"
+                owner[key] = f"{split}/{name}"
+
+
 @pytest.mark.parametrize("baseline, split", MEASURED)
 def test_recorded_baseline_figures_are_reproduced(cli_env, baseline, split):
     data = _eval(["binpack_online", "--baseline", baseline, "--split", split], cli_env)

@@ -179,10 +179,19 @@ def test_deterministic_under_a_seed(train_outcomes):
 
 
 def test_splits_and_slo_targets():
-    train, heldout = sc.scenario_set("train"), sc.scenario_set("heldout")
-    assert len(train) == len(heldout) == 12 and {s.service for s in train} == {"conv"}
-    assert {s.service for s in heldout} == {"code"} and {s.info["load"] for s in heldout} == set(sc.LOADS)
-    for s in train + heldout:   # every request fits on every replica type
+    train, validation, heldout, shift = (sc.scenario_set(s) for s in ("train", "validation", "heldout", "shift"))
+    assert len(train) == len(validation) == len(heldout) == len(shift) == 12
+    assert {s.service for s in train + validation} == {"conv"} and {s.service for s in heldout + shift} == {"code"}
+    assert {s.info["load"] for s in train + validation + shift} == set(sc.LOADS)
+    assert {s.info["load"] for s in heldout} == set(sc.HELDOUT_LOADS)
+    assert TASK.spec.validation_split == "validation"
+    rows = {}  # no trace row serves two splits
+    for split, scenarios in (("train", train), ("validation", validation), ("heldout", heldout), ("shift", shift)):
+        for w in {s.info["window"] for s in scenarios}:
+            first = sc.windows(scenarios[0].service)[w][3]
+            for row in range(first, first + 400):
+                assert rows.setdefault((scenarios[0].service, row), split) == split, (split, row)
+    for s in train + validation + heldout + shift:   # every request fits on every replica type
         assert (s.prompt + s.output <= min(r.kv_capacity for r in s.fleet)).all()
         assert "output" not in str(s.config())
     rate = [s.size / s.arrival[-1] for s in train[:3]]
@@ -207,7 +216,7 @@ def evaluate():
 @pytest.mark.parametrize("name", [*BASELINES, "seed"])
 def test_baseline_figures_in_task_yaml_are_reproduced(evaluate, name):
     measured = TASK.spec.baselines[name].measured
-    assert set(measured) == {"train", "heldout"}
+    assert set(measured) == {"train", "validation", "heldout", "shift"}
     for split, figures in measured.items():
         result = evaluate(TASK.baseline_code(name), split=split)
         assert result.status is Status.OK, result.artifacts

@@ -54,7 +54,10 @@ def test_workloads_are_seeded_skewed_and_drifting():
     assert len(set(hottest.tolist())) > wl.LAYERS // 2  # hot experts differ by layer
     change = np.abs(np.log1p(a.windows[1]) - np.log1p(a.windows[0])).mean()
     assert 0.05 < change < 1.0  # drifts, but window i still predicts window i+1
-    assert not set(wl.SEEDS["train"]) & set(wl.SEEDS["heldout"])
+    seeds = [set(wl.SEEDS[split]) for split in ("train", "validation", "heldout")] + [{wl.WARMUP_SEED}]
+    assert sum(len(s) for s in seeds) == len(set().union(*seeds))  # no seed serves two splits
+    assert len(wl.SEEDS["validation"]) == len(wl.SEEDS["train"])  # a second draw of train, same size
+    assert TASK.spec.validation_split == "validation"
     with pytest.raises(ValueError, match="no split 'bogus'"):
         wl.workloads("bogus")
 
@@ -189,13 +192,14 @@ def evaluate():
     loop.close()
 
 
+@pytest.mark.parametrize("split", ["heldout", "validation"])
 @pytest.mark.parametrize("name", ["round_robin", "hierarchical"])
-def test_baselines_through_sandbox(evaluate, name):
-    result = evaluate(TASK.baseline_code(name), split="heldout")
+def test_baselines_through_sandbox(evaluate, name, split):
+    result = evaluate(TASK.baseline_code(name), split=split)
     assert result.status is Status.OK, result.artifacts
-    measured = TASK.spec.baselines[name].measured["heldout"]
+    measured = TASK.spec.baselines[name].measured[split]
     assert result.metrics["balancedness"] == pytest.approx(measured["balancedness"], abs=1e-6)
-    assert result.metrics["calls"] == 20
+    assert result.metrics["calls"] == 5 * len(wl.SEEDS[split])
     assert result.score == pytest.approx(adrs_score(result.metrics["balancedness"], result.metrics["runtime_s"]))
     assert result.metrics["runtime_s"] >= result.metrics["runtime_in_candidate_s"] > 0
 

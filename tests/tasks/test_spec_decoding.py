@@ -8,6 +8,7 @@ import pytest
 from evaluators.api import InvalidOutput
 from evaluators.tasks.models import corpus
 from evaluators.tasks.models.flops import Meter
+from evaluators.tasks.spec_decoding.prompts import n_new, prompt_set
 from evaluators.tasks.spec_decoding.scorer import check_output, spec_models
 from evaluators.tasks.spec_decoding.session import SpecSession, greedy_reference
 from evaluators.task import load_task
@@ -94,3 +95,27 @@ def test_session_commits_exactly_the_targets_greedy_output(k):
         session.verify()
     assert session.committed[:40] == reference
     assert sum(a for _, a in session.rounds) + len(session.rounds) == len(session.committed)
+
+
+def test_validation_is_a_second_draw_of_train_disjoint_from_heldout():
+    names = ("train", "validation", "heldout", "heldout_resample")
+    splits = {name: set(prompt_set(name)) for name in names}
+    assert len(splits["validation"]) == len(splits["train"]) == len(prompt_set("train"))
+    assert len(splits["heldout_resample"]) == len(splits["heldout"]) == len(prompt_set("heldout"))
+    assert n_new("validation") == n_new("train") and n_new("heldout_resample") == n_new("heldout")
+    assert sum(len(p) for p in splits.values()) == len(set().union(*splits.values()))  # no prompt in two splits
+    assert TASK.spec.validation_split == "validation" and TASK.spec.reference_baseline == "confidence_threshold"
+
+
+@pytest.mark.parametrize("name", ["fixed_k1", "confidence_threshold"])
+def test_recorded_validation_figures_are_reproduced(name):
+    async def go():
+        sandbox = make_sandbox("process", workers=1)
+        try:
+            return await sandbox.evaluate(TASK, TASK.baseline_code(name), split="validation")
+        finally:
+            await sandbox.close()
+    result = asyncio.run(go())
+    assert result.status is Status.OK, result.artifacts
+    for key, value in TASK.spec.baselines[name].measured["validation"].items():
+        assert result.metrics[key] == pytest.approx(value, rel=1e-3), key

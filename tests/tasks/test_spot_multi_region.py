@@ -229,12 +229,18 @@ def test_score_formula():
 
 
 def test_splits_are_disjoint_and_documented():
-    assert len(sc.TRAIN_INDICES) == 69 and len(sc.HELDOUT_INDICES) == 13 and len(sc.UNUSED_INDICES) == 10
-    every = set(sc.TRAIN_INDICES) | set(sc.HELDOUT_INDICES) | set(sc.UNUSED_INDICES) | set(range(8))
+    assert len(sc.PROPOSED_TRAIN_INDICES) == 69 and len(sc.HELDOUT_INDICES) == 13 and len(sc.UNUSED_INDICES) == 10
+    every = set(sc.PROPOSED_TRAIN_INDICES) | set(sc.HELDOUT_INDICES) | set(sc.UNUSED_INDICES) | set(range(8))
     assert every == set(range(100))
-    assert not set(sc.TRAIN_INDICES) & set(sc.HELDOUT_INDICES)
-    assert not (set(sc.TRAIN_INDICES) | set(sc.HELDOUT_INDICES)) & set(range(8))
-    assert [len(sc.run_set(s)) for s in ("leaderboard", "train", "heldout")] == [34, 414, 78]
+    assert set(sc.TRAIN_INDICES) | set(sc.VALIDATION_INDICES) == set(sc.PROPOSED_TRAIN_INDICES)
+    assert sc.VALIDATION_INDICES == (12, 20, 28, 36, 41, 47, 55, 61, 68, 73, 79, 86, 92, 97)
+    groups = [set(sc.TRAIN_INDICES), set(sc.VALIDATION_INDICES), set(sc.HELDOUT_INDICES), set(range(8))]
+    for i, a in enumerate(groups):
+        for b in groups[i + 1:]:
+            assert not a & b
+    assert TASK.spec.validation_split == "validation"
+    assert [len(sc.run_set(s)) for s in ("leaderboard", "train", "validation", "heldout", "proposed_train")] \
+        == [34, 330, 84, 78, 414]
     assert sc.run_set("train")[0].info["regions"] == ["us-east-1a_v100_1", "us-east-1c_v100_1"]
     with pytest.raises(ValueError, match="no split 'bogus'"):
         sc.run_set("bogus")
@@ -289,7 +295,7 @@ def test_measured_baseline_figures(evaluate, name, split):
 def test_every_baseline_has_its_figures():
     assert set(TASK.spec.baselines) == {"greedy", "never_switch", "od_only"}
     for spec in TASK.spec.baselines.values():
-        assert set(spec.measured) == {"leaderboard", "train", "heldout"}
+        assert set(spec.measured) == {"leaderboard", "train", "validation", "heldout", "proposed_train"}
     assert TASK.spec.baselines["greedy"].measured["leaderboard"] == {"avg_cost": 82.18692, "leaderboard_score": 64.58}
 
 

@@ -121,6 +121,14 @@ def test_leaderboard_manifest_and_train_split():
     assert len(train_starts) == 30 and not board_starts & train_starts
     assert sc.train_starts() == sc.train_starts()  # seeded: the same every time
     assert sc.scenario_set("heldout") is sc.scenario_set("leaderboard")
+    validation = sc.validation()
+    validation_starts = {s.info["start_index"] for s in validation}
+    assert len(validation) == 1080 and len(validation_starts) == 30
+    assert not validation_starts & (board_starts | train_starts)
+    assert [(s.info["env"], s.deadline_seconds, s.overhead_seconds) for s in validation] \
+        == [(s.info["env"], s.deadline_seconds, s.overhead_seconds) for s in train]  # train's grid, other windows
+    assert TASK.spec.validation_split == "validation"
+    assert TASK.spec.reference_baseline == "uniform_progress"  # the strongest on held-out
     with pytest.raises(ValueError, match="no split 'bogus'"):
         sc.scenario_set("bogus")
 
@@ -186,6 +194,19 @@ def test_leaderboard_numbers_through_the_cli():
     report = json.loads(out.stdout)
     assert report["metrics"]["mean_cost"] == pytest.approx(119.0345, abs=1e-3)
     assert report["metrics"]["leaderboard_score"] == 28
+
+
+RECORDED = [(name, split) for name, spec in TASK.spec.baselines.items() for split in spec.measured
+            if split in ("train", "validation")]
+
+
+@pytest.mark.parametrize("name, split", RECORDED)
+def test_recorded_train_and_validation_figures(evaluate, name, split):
+    expected = TASK.spec.baselines[name].measured[split]
+    result = evaluate(TASK.baseline_code(name), split=split)
+    assert result.status is Status.OK, result.artifacts
+    assert result.metrics["mean_cost"] == pytest.approx(expected["mean_cost"], abs=1e-4)
+    assert result.metrics["leaderboard_score"] == expected["leaderboard_score"]
 
 
 def test_seed_is_the_greedy_baseline(evaluate):

@@ -5,6 +5,9 @@ Training instances are drawn from the same distributions as the held-out sets:
   * Weibull-style: 5000 items from Weibull(shape 3, scale 45), rounded and clipped to
     [1, 100], capacity 100 (the FunSearch Weibull generator).
 
+The validation split (choosing what a campaign hands the user, never searched on) is drawn exactly
+as train is, with its own seed: 20 OR-style + 6 Weibull-style instances of the same sizes.
+
 Two small splits serve the campaign's economy (never reported):
   * stage: 10 OR-style instances and 3 Weibull-style instances of 1000 items (seeded apart from
     train): the cascade stage, about a quarter of a training evaluation's round trips;
@@ -24,6 +27,7 @@ DATA = Path(__file__).resolve().parent / "data"
 TRAIN_SEED = 20231214
 TRAIN_OR_INSTANCES = 20
 TRAIN_WEIBULL_INSTANCES = 6
+VALIDATION_SEED = 20240919
 STAGE_SEED = 20240917
 PROBE_SEED = 20240918
 
@@ -50,11 +54,12 @@ def datasets(split: str) -> dict[str, dict[str, dict]]:
         return {"or3": _published("or3.json"), "weibull_5k": _published("weibull_5k.json")}
     if split in ("or3", "weibull_5k"):  # one published family alone, as the paper reports them
         return {split: _published(f"{split}.json")}
-    if split == "train":
-        rng = np.random.default_rng(TRAIN_SEED)
+    if split in ("train", "validation"):  # one generator, two seeds: validation is a second draw of train
+        rng = np.random.default_rng(TRAIN_SEED if split == "train" else VALIDATION_SEED)
+        prefix = "" if split == "train" else "validation_"
         return {
-            "or": {f"or_{i}": or_like(rng) for i in range(TRAIN_OR_INSTANCES)},
-            "weibull": {f"weibull_{i}": weibull_like(rng) for i in range(TRAIN_WEIBULL_INSTANCES)},
+            "or": {f"{prefix}or_{i}": or_like(rng) for i in range(TRAIN_OR_INSTANCES)},
+            "weibull": {f"{prefix}weibull_{i}": weibull_like(rng) for i in range(TRAIN_WEIBULL_INSTANCES)},
         }
     if split == "stage":
         rng = np.random.default_rng(STAGE_SEED)

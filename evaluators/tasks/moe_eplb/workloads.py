@@ -16,8 +16,9 @@ Per layer, an expert's routing logit is the sum of
     for that window only (a transient spike that the next window does not repeat).
 Loads are multinomial samples of TOKENS x TOP_K token-slots from softmax(logits).
 
-A mapping computed on window i is scored on window i+1. Train and held-out workloads come from
-disjoint seeds; one extra workload (seed WARMUP_SEED) provides the untimed warm-up call.
+A mapping computed on window i is scored on window i+1. Train, validation (a second draw of
+train: as many workloads, other seeds) and held-out workloads come from disjoint seeds; one
+extra workload (seed WARMUP_SEED) provides the untimed warm-up call.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ BURST_P = 0.1
 BURST_EXPERTS = (1, 3)
 BURST_FACTOR = (3.0, 6.0)
 
-SEEDS = {"train": (101, 102, 103), "heldout": (9001, 9002, 9003, 9004)}
+SEEDS = {"train": (101, 102, 103), "validation": (201, 202, 203), "heldout": (9001, 9002, 9003, 9004)}
 WINDOWS = 6          # per workload, so 5 scored transitions
 WARMUP_SEED = 7
 

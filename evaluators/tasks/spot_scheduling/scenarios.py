@@ -7,6 +7,9 @@ train: the same grid over 30 *other* windows of the same six traces. Window star
     [0, 1781 - 554] that the leaderboard does not use; windows are 554 ticks long like the
     leaderboard's. The windows necessarily overlap leaderboard windows in time (a 554-tick
     window covers 31 % of a trace), but no train scenario equals a leaderboard scenario.
+validation: the same grid over 30 further windows, drawn as train's with default_rng(VALIDATION_SEED)
+    from the start indices that neither the leaderboard nor train uses: a second draw of the
+    training distribution, which chooses what a campaign hands over.
 stage: the train scenarios of the first STAGE_WINDOWS train windows (a sixth of train): the
     cascade stage a child passes before its full training evaluation.
 probe: the inputs functional hashing runs a child on: a 12 h job on 20 h windows (the first train
@@ -33,6 +36,8 @@ TASK_H = 48
 WINDOW = 554
 TRAIN_SEED = 20240705
 TRAIN_WINDOWS = 30
+VALIDATION_SEED = 20240706
+VALIDATION_WINDOWS = 30
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,23 +75,41 @@ def leaderboard() -> tuple[Scenario, ...]:
     return tuple(out)
 
 
+def _free_starts(taken: set[int]) -> np.ndarray:
+    last = len(_trace(f"single_region/{ENVS[0]}.json")) - WINDOW
+    return np.array([s for s in range(0, last + 1) if s not in taken])
+
+
 def train_starts() -> list[int]:
-    used = {s.info["start_index"] for s in leaderboard()}
-    pool = np.array([s for s in range(0, len(_trace(f"single_region/{ENVS[0]}.json")) - WINDOW + 1) if s not in used])
+    pool = _free_starts({s.info["start_index"] for s in leaderboard()})
     return sorted(int(s) for s in np.random.default_rng(TRAIN_SEED).choice(pool, TRAIN_WINDOWS, replace=False))
 
 
-@functools.lru_cache(maxsize=None)
-def train() -> tuple[Scenario, ...]:
+def validation_starts() -> list[int]:
+    pool = _free_starts({s.info["start_index"] for s in leaderboard()} | set(train_starts()))
+    return sorted(int(s) for s in
+                  np.random.default_rng(VALIDATION_SEED).choice(pool, VALIDATION_WINDOWS, replace=False))
+
+
+def _grid(label: str, starts: list[int]) -> tuple[Scenario, ...]:
     out = []
-    starts = train_starts()
     for deadline in DEADLINES_H:
         for overhead in OVERHEADS_H:
             for env in ENVS:
                 for start in starts:
-                    out.append(_scenario(f"train {env} s{start} {deadline}h/{overhead}h", env,
+                    out.append(_scenario(f"{label} {env} s{start} {deadline}h/{overhead}h", env,
                                          f"single_region/{env}.json", start, deadline, overhead, window=f"s{start}"))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def train() -> tuple[Scenario, ...]:
+    return _grid("train", train_starts())
+
+
+@functools.lru_cache(maxsize=None)
+def validation() -> tuple[Scenario, ...]:
+    return _grid("validation", validation_starts())
 
 
 STAGE_WINDOWS = 5
@@ -126,7 +149,8 @@ def probe() -> tuple[Scenario, ...]:
     return tuple(out)
 
 
-SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train, "stage": stage, "probe": probe}
+SPLITS = {"leaderboard": leaderboard, "heldout": leaderboard, "train": train, "validation": validation, "stage": stage,
+          "probe": probe}
 
 
 def scenario_set(split: str) -> tuple[Scenario, ...]:

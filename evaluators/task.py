@@ -97,6 +97,13 @@ class ResourcesSpec(BaseModel):
     custom: dict[str, float] = Field(default_factory=dict, description="custom node resources, e.g. {node2: 1}")
 
 
+class ObjectiveSpec(BaseModel):
+    """One axis of a task's trade-off front: a metric and whether more of it is better."""
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    direction: Literal["maximize", "minimize"]
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -113,6 +120,7 @@ class TaskSpec(BaseModel):
     splits: dict[str, str]
     train_split: str = "train"
     heldout_split: str = "heldout"
+    validation_split: str | None = Field(default=None, description="split that chooses what a campaign exports")
     baselines: dict[str, BaselineSpec] = Field(default_factory=dict)
     reference_baseline: str | None = Field(default=None, description="baseline shown next to a campaign's result")
     qd_offset: float | None = Field(default=None, allow_inf_nan=False,
@@ -126,16 +134,34 @@ class TaskSpec(BaseModel):
     data_attribution: str = ""
     fingerprint: FingerprintSpec | None = None
     stages: list[StageSpec] = Field(default_factory=list)
+    objectives: list[ObjectiveSpec] = Field(default_factory=list, description="the axes of the task's front")
+    front_reference: dict[str, float] = Field(default_factory=dict,
+                                              description="reference point of the front's hypervolume, per objective")
+    device: Literal["auto", "cpu", "cuda"] | None = Field(
+        default=None, description="where a model-backed scorer runs its model; auto: CUDA when present, else CPU")
 
     @model_validator(mode="after")
     def _known_splits(self):
         named = [("train_split", self.train_split)] + [(f"stages.{i}.split", st.split)
                                                         for i, st in enumerate(self.stages)]
+        if self.validation_split is not None:
+            named.append(("validation_split", self.validation_split))
         if self.fingerprint is not None:
             named.append(("fingerprint.split", self.fingerprint.split))
         for key, split in named:
             if split not in self.splits:
                 raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")
+        return self
+
+    @model_validator(mode="after")
+    def _known_objectives(self):
+        for i, objective in enumerate(self.objectives):
+            if objective.metric not in self.metrics:
+                raise ValueError(f"objectives.{i}.metric: {objective.metric!r} is not one of the task's metrics")
+        named = {o.metric for o in self.objectives}
+        for metric in self.front_reference:
+            if metric not in named:
+                raise ValueError(f"front_reference: {metric!r} is not one of the objectives' metrics")
         return self
 
 

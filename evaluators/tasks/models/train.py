@@ -59,6 +59,9 @@ SPECS = {
                    steps=1800, batch=16, lr=3e-3),
     "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
                   steps=1500, batch=16, lr=4e-3),
+    # token_halting's model: narrow and deep, so that stopping a token's updates part-way matters.
+    "deep": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=8, n_heads=4, max_len=160),
+                 steps=1000, batch=16, lr=3e-3),
 }
 TEXT_WINDOW = 128
 
@@ -280,7 +283,7 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     seconds = time.perf_counter() - started
     if name == "generator":
         report = generator_report(model, 100 if scale >= 1 else max(4, int(100 * scale)))
-    elif name in ("target", "draft"):
+    elif name in ("target", "draft", "deep"):
         report = text_report(model)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"{name}.pt")

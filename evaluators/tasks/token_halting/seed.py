@@ -1,0 +1,24 @@
+"""Token halting policy: which tokens stop being updated before each layer of a deep language model."""
+
+
+# EVOLVE-BLOCK-START
+def halt(layer, tokens):
+    """Returns one bool per token shown: True halts it before `layer` (1..7 of 8 layers).
+
+    A halted token skips the attention and MLP of `layer` and every later layer; its hidden
+    state stays frozen and is what predicts the next character. Called once per layer for the
+    still-active tokens at one position of every text stream (streams are independent texts).
+    tokens: {"position": int (0..127, the same for all tokens shown),
+             "stream": [stream index, ...],
+             "update_norm": [norm of the residual update layer-1 added, ...],
+             "relative_update": [update_norm / norm of the hidden state before layer-1, ...],
+             "cosine": [cosine between the hidden state before and after layer-1, ...],
+             "entropy": [attention entropy (nats, mean over heads) at layer-1, ...]}
+    """
+    # QuickSilver's rule: a token whose last update was small has converged.
+    min_layer = 4
+    threshold = 1.0
+    if layer < min_layer:
+        return [False] * len(tokens["stream"])
+    return [u < threshold for u in tokens["update_norm"]]
+# EVOLVE-BLOCK-END

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from evaluators.devices import describe_device, task_device
 from evaluators.task import Task
 
 from .common import add_json, console, print_json
@@ -23,7 +24,8 @@ def describe(task: Task) -> dict:
         "metrics": {k: v.model_dump() for k, v in spec.metrics.items()},
         "descriptors": [d.model_dump() for d in spec.descriptors], "splits": spec.splits,
         "baselines": {k: {"description": v.description, "measured": v.measured} for k, v in spec.baselines.items()},
-        "wants_gpu": spec.wants_gpu, "root": str(task.root),
+        "wants_gpu": spec.wants_gpu, "device": task_device(spec.device), "declared_device": spec.device,
+        "root": str(task.root),
     }
 
 
@@ -36,10 +38,11 @@ def run(args) -> int:
         print_json(described)
         return 0
     table = Table(title="tasks", show_lines=True)
-    for column in ("task", "entry point", "splits", "baselines", "metrics"):
+    for column in ("task", "entry point", "device", "splits", "baselines", "metrics"):
         table.add_column(column)
     for d in described:
-        table.add_row(d["name"], d["signature"] or d["entry_point"], "\n".join(d["splits"]),
+        table.add_row(d["name"], d["signature"] or d["entry_point"], describe_device(d["declared_device"]),
+                      "\n".join(d["splits"]),
                       "\n".join(d["baselines"]) or "-",
                       "\n".join(f"{k} ({'↑' if v['direction'] == 'maximize' else '↓'})" for k, v in d["metrics"].items()))
     console.print(table)

@@ -91,7 +91,7 @@ def summarize(cfg, outcome: Outcome, base: Outcome) -> dict:
 
 def evaluate(candidate: Candidate, split: str, ctx: EvalContext) -> dict:
     torch.set_num_threads(1)  # matrices of width 64: one thread is fastest and keeps runs reproducible
-    device = str(pick_device(ctx.options.get("device", "auto")))
+    device = str(pick_device(ctx.options.get("device", ctx.task.spec.device or "auto")))
     limit = ctx.options.get("limit")
     limit = None if limit is None else int(limit)
     model = halting_model(device)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -253,6 +254,11 @@ def text_report(model) -> dict:
     return {"heldout_bits_per_char": round(loss / math.log(2), 4)}
 
 
+def weights_digest(path: Path) -> str:
+    """sha256 of a weights file, as the manifest records it (tests check the shipped files against it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 # --- driver --------------------------------------------------------------------------------
 def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     spec = SPECS[name]
@@ -289,6 +295,7 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"{name}.pt")
     models[name] = model
     entry = {"config": spec.config.to_dict(), "params": model.n_params(), "steps": steps, "batch": spec.batch,
+             "sha256": weights_digest(out / f"{name}.pt"),
              "lr": spec.lr, "seed": SEED, "train_seconds": round(seconds, 1), "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
              "report": report}
     print(f"{name}: {json.dumps(entry)}", flush=True)

@@ -79,8 +79,9 @@ def decode(model: Transformer, streams: torch.Tensor, policy: Policy | None = No
     if n_pos > cfg.max_len:
         raise ValueError(f"streams of {n_pos} tokens exceed the model's {cfg.max_len} positions")
     shape = (n_layers, n_streams, heads, n_pos, cfg.d_model // heads)
-    keys = torch.zeros(shape, device=device)
-    values = torch.zeros(shape, device=device)
+    dtype = next(model.parameters()).dtype
+    keys = torch.zeros(shape, device=device, dtype=dtype)
+    values = torch.zeros(shape, device=device, dtype=dtype)
     nll = torch.zeros(n_streams, n_pos, dtype=torch.float64)
     correct = torch.zeros(n_streams, n_pos, dtype=torch.bool)
     layers_run = torch.full((n_streams, n_pos), n_layers, dtype=torch.long)

@@ -22,8 +22,8 @@ from .simulator import decode
 
 BASELINES = Path(__file__).resolve().parent / "baselines"
 GRIDS = {
-    "quicksilver": ("THRESHOLD", [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0]),
-    "gateskip": ("FRACTION", [0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3]),
+    "quicksilver": ("THRESHOLD", [1.0, 1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.45, 1.5, 1.75]),
+    "gateskip": ("FRACTION", [0.0, 0.025, 0.05, 0.075, 0.1]),
 }
 
 

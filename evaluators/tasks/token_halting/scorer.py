@@ -27,7 +27,7 @@ from . import flops, texts
 from .simulator import Outcome, decode
 
 MODEL = "deep"
-PPL_BUDGET_PCT = 2.0
+PPL_BUDGET_PCT = 5.0
 OVER_BUDGET_PENALTY = 10.0
 
 

@@ -15,10 +15,13 @@ def halt(layer, tokens):
              "cosine": [cosine between the hidden state before and after layer-1, ...],
              "entropy": [attention entropy (nats, mean over heads) at layer-1, ...]}
     """
-    # QuickSilver's rule: a token whose last update was small has converged.
-    min_layer = 4
-    threshold = 1.0
+    # QuickSilver's rule: a token whose last update was small has converged. The threshold may
+    # change with depth (per_layer) and halting may start later (min_layer).
+    min_layer = 1
+    threshold = 1.2
+    per_layer = 0.0
     if layer < min_layer:
         return [False] * len(tokens["stream"])
-    return [u < threshold for u in tokens["update_norm"]]
+    limit = threshold + per_layer * (layer - min_layer)
+    return [u < limit for u in tokens["update_norm"]]
 # EVOLVE-BLOCK-END

@@ -6,7 +6,7 @@ frozen), and tokens are ranked among those at the same position across the strea
 FRACTION is calibrated on the training split (`python -m evaluators.tasks.token_halting.calibrate --write`).
 """
 
-FRACTION = 0.1
+FRACTION = 0.025
 
 
 def halt(layer, tokens):

@@ -6,7 +6,7 @@ state is below THRESHOLD. THRESHOLD is calibrated on the training split
 training score, i.e. the most FLOPs saved within the perplexity budget.
 """
 
-THRESHOLD = 1.0
+THRESHOLD = 1.4
 
 
 def halt(layer, tokens):

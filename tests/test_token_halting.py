@@ -188,3 +188,13 @@ def test_evolve_tasks_names_the_device_torch_would_pick(cli_env):
     devices = {t["name"]: t["device"] for t in json.loads(done.stdout)}
     assert devices["token_halting"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert devices["binpack_online"] is None
+
+
+def test_published_quicksilver_figures_reproduce():
+    """task.yaml's measured figures (measure.py, 4 significant digits) come back from a fresh sandboxed run."""
+    published = TASK.spec.baselines["quicksilver"].measured["validation"]
+    res = _evaluate({"quicksilver": TASK.baseline_code("quicksilver")}, split="validation", options={})["quicksilver"]
+    assert res.status is Status.OK, res.artifacts
+    got = {**res.metrics, "score": res.score}
+    for key, value in published.items():
+        assert got[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key

@@ -198,3 +198,12 @@ def test_published_quicksilver_figures_reproduce():
     got = {**res.metrics, "score": res.score}
     for key, value in published.items():
         assert got[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+
+
+def test_the_static_cuda_check_reads_what_torch_was_built_with():
+    from evaluators import devices
+    assert devices.torch_cuda_build() == torch.version.cuda
+    assert devices.task_device(None) is None and devices.task_device("cpu") == "cpu"
+    lines = devices.model_task_devices()
+    here = "cuda (auto)" if torch.cuda.is_available() else "cpu (auto: no CUDA GPU visible)"
+    assert f"token_halting: model on {here}" in lines and not any(line.startswith("binpack_online") for line in lines)

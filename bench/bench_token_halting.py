@@ -32,22 +32,24 @@ def per_stream_flops(cfg, layers_run: torch.Tensor) -> torch.Tensor:
     return torch.tensor([flops.total_flops(cfg, [row]) for row in layers_run.tolist()], dtype=torch.float64)
 
 
-def point(cfg, outcome, base, rows: torch.Tensor) -> tuple[float, float]:
-    ppl = math.exp(float(outcome.nll[rows].mean())) / math.exp(float(base.nll[rows].mean()))
-    return 100 * (ppl - 1), 100 * (1 - float(outcome.stream_flops[rows].sum() / base.stream_flops[rows].sum()))
+def point(nll, used, base_nll, full, rows: torch.Tensor) -> tuple[float, float]:
+    """(perplexity increase %, FLOPs saved %) over the streams `rows` (with repeats: a bootstrap draw)."""
+    ppl = math.exp(float(nll[rows].mean())) / math.exp(float(base_nll[rows].mean()))
+    return 100 * (ppl - 1), 100 * (1 - float(used[rows].sum() / full[rows].sum()))
 
 
-def measure(name: str, code: str, split: str, cfg, base) -> dict:
+def measure(name: str, code: str, split: str, cfg, base, full: torch.Tensor) -> dict:
     namespace: dict = {}
     exec(compile(code, name, "exec"), namespace)
     started = time.perf_counter()
     outcome = decode(halting_model("cpu"), split_streams(split), namespace["halt"])
     seconds = time.perf_counter() - started
-    outcome.stream_flops = per_stream_flops(cfg, outcome.layers_run)
+    used = per_stream_flops(cfg, outcome.layers_run)
     n = outcome.nll.shape[0]
-    inc, saved = point(cfg, outcome, base, torch.arange(n))
+    inc, saved = point(outcome.nll, used, base.nll, full, torch.arange(n))
     gen = torch.Generator().manual_seed(0)
-    draws = [point(cfg, outcome, base, torch.randint(0, n, (n,), generator=gen)) for _ in range(RESAMPLES)]
+    draws = [point(outcome.nll, used, base.nll, full, torch.randint(0, n, (n,), generator=gen))
+             for _ in range(RESAMPLES)]
     incs, saves = sorted(d[0] for d in draws), sorted(d[1] for d in draws)
     lo, hi = int(0.05 * RESAMPLES), int(0.95 * RESAMPLES) - 1
     return {"name": name, "score": score_of(inc, saved), "ppl_increase_pct": inc, "flops_saved_pct": saved,
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     task = load_task("token_halting")
     model = halting_model("cpu")
     base = reference(args.split, "cpu")
-    base.stream_flops = per_stream_flops(model.cfg, base.layers_run)
+    full = per_stream_flops(model.cfg, base.layers_run)
     programs = [(n, task.baseline_code(n)) for n in (args.only or task.spec.baselines)]
     programs += [(Path(p).stem, Path(p).read_text()) for p in args.programs]
     print(f"{args.split}: {split_streams(args.split).shape[0]} streams, base perplexity "
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| program | score | perplexity increase % (90 % interval) | FLOPs saved % (90 % interval) | decode s |")
     print("|---|---|---|---|---|")
     for name, code in programs:
-        m = measure(name, code, args.split, model.cfg, base)
+        m = measure(name, code, args.split, model.cfg, base, full)
         print(f"| {name} | {m['score']:.2f} | {m['ppl_increase_pct']:.3f} ({m['ppl_interval'][0]:.3f} to "
               f"{m['ppl_interval'][1]:.3f}) | {m['flops_saved_pct']:.2f} ({m['saved_interval'][0]:.2f} to "
               f"{m['saved_interval'][1]:.2f}) | {m['seconds']:.1f} |", flush=True)

@@ -16,12 +16,15 @@ def halt(layer, tokens):
              "entropy": [attention entropy (nats, mean over heads) at layer-1, ...]}
     """
     # QuickSilver's rule: a token whose last update was small has converged. The threshold may
-    # change with depth (per_layer) and halting may start later (min_layer).
+    # change with depth (per_layer), with how spread the token's attention was (entropy_weight;
+    # median entropy is about 3 nats), and halting may start later (min_layer). With per_layer
+    # and entropy_weight at 0 this is QuickSilver's rule with a fixed threshold.
     min_layer = 1
     threshold = 1.2
     per_layer = 0.0
+    entropy_weight = 0.0
     if layer < min_layer:
         return [False] * len(tokens["stream"])
-    limit = threshold + per_layer * (layer - min_layer)
-    return [u < limit for u in tokens["update_norm"]]
+    base = threshold + per_layer * (layer - min_layer)
+    return [u < base * (1 + entropy_weight * (e - 3.0)) for u, e in zip(tokens["update_norm"], tokens["entropy"])]
 # EVOLVE-BLOCK-END

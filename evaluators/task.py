@@ -157,6 +157,8 @@ class TaskSpec(BaseModel):
     front_reference: dict[str, FiniteFloat] = Field(default_factory=dict,
                                               description="the hypervolume's reference point, one value per "
                                                           "objective metric, worse than any point that counts")
+    device: Literal["auto", "cpu", "cuda"] | None = Field(
+        default=None, description="where a model-backed scorer runs its model; auto: CUDA when present, else CPU")
 
     @model_validator(mode="after")
     def _front(self):
@@ -184,10 +186,10 @@ class TaskSpec(BaseModel):
     def _known_splits(self):
         named = [("train_split", self.train_split)] + [(f"stages.{i}.split", st.split)
                                                         for i, st in enumerate(self.stages)]
-        if self.fingerprint is not None:
-            named.append(("fingerprint.split", self.fingerprint.split))
         if self.validation_split is not None:
             named.append(("validation_split", self.validation_split))
+        if self.fingerprint is not None:
+            named.append(("fingerprint.split", self.fingerprint.split))
         for key, split in named:
             if split not in self.splits:
                 raise ValueError(f"{key}: {split!r} is not one of the task's splits ({', '.join(self.splits)})")

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from evaluators.devices import model_task_devices
+
 from ..executors.docker_image import (DEFAULT_BASE, DEFAULT_WHEELHOUSE, BuildError, build_image, doctor, image_tag,
                              remove_superseded_images)
 
@@ -59,6 +61,8 @@ def run(args) -> int:
             blocking = [p for p in problems if not p.startswith("no GPU")]
             if not problems:
                 print(f"docker sandbox ready: {image_tag()}")
+            for line in model_task_devices():  # informational: where each model-backed task runs its model
+                print(line)
             return 1 if blocking else 0
         if args.sandbox_command == "clean":
             client = connect()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from evaluators.devices import describe_device, task_device
 from evaluators.task import Task
 
 from .common import add_json, console, err_console, print_json
@@ -43,7 +44,8 @@ def describe(task: Task) -> dict:
         "baselines": {k: {"description": v.description, "measured": v.measured} for k, v in spec.baselines.items()},
         "reference_baseline": (None if reference is None else
                                {"name": reference, "measured": spec.baselines[reference].measured}),
-        "wants_gpu": spec.wants_gpu, "root": str(task.root), "warnings": warnings(task),
+        "wants_gpu": spec.wants_gpu, "device": task_device(spec.device), "declared_device": spec.device,
+        "root": str(task.root), "warnings": warnings(task),
     }
 
 
@@ -59,11 +61,11 @@ def run(args) -> int:
         print_json(described)
         return 0
     table = Table(title="tasks", show_lines=True)
-    for column in ("task", "entry point", "splits (role)", "baselines", "metrics"):
+    for column in ("task", "entry point", "device", "splits (role)", "baselines", "metrics"):
         table.add_column(column)
     for d in described:
         reference = (d["reference_baseline"] or {}).get("name")
-        table.add_row(d["name"], d["signature"] or d["entry_point"],
+        table.add_row(d["name"], d["signature"] or d["entry_point"], describe_device(d["declared_device"]),
                       "\n".join(f"{name} ({split['role']})" for name, split in d["splits"].items()),
                       "\n".join(f"{name} (reference)" if name == reference else name for name in d["baselines"]) or "-",
                       "\n".join(f"{k} ({'↑' if v['direction'] == 'maximize' else '↓'})" for k, v in d["metrics"].items()))

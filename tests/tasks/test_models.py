@@ -127,11 +127,12 @@ def test_training_script_runs_a_few_steps_and_its_weights_load(tmp_path):
         model = load_model(name, weights=tmp_path)
         assert model.n_params() == manifest[name]["params"]
         assert set(manifest[name]["report"])
+        assert manifest[name]["sha256"] == train.weights_digest(tmp_path / f"{name}.pt")
 
 
 def test_shipped_weights_are_small_plain_state_dicts_and_documented():
     files = list(WEIGHTS.glob("*.pt"))
-    assert {f.stem for f in files} == {"generator", "verifier", "target", "draft"}
+    assert {f.stem for f in files} == {"generator", "verifier", "target", "draft", "deep"}
     assert sum(f.stat().st_size for f in files) <= 20 * 2**20
     manifest = json.loads((WEIGHTS / "manifest.json").read_text())
     for f in files:

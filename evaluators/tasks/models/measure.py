@@ -22,6 +22,7 @@ COLUMNS = {
                    "flops_per_problem", "generator_flops_per_problem", "verifier_flops_per_problem"],
     "spec_decoding": ["speedup", "target_calls_per_token", "flops_per_token", "acceptance_rate",
                       "tokens_per_round", "proposed_per_round"],
+    "token_halting": ["score", "ppl_increase_pct", "flops_saved_pct", "perplexity", "accuracy", "mean_layers_run"],
 }
 
 
@@ -40,7 +41,8 @@ async def measure(task_name: str, splits: list[str], only: list[str] | None = No
                 res = await sandbox.evaluate(task, task.baseline_code(name), split=split)
                 if not res.ok:
                     raise SystemExit(f"{name} on {split}: {res.status.value}: {res.artifacts.get('message')}")
-                out.setdefault(name, {})[split] = {k: res.metrics[k] for k in COLUMNS[task_name]}
+                figures = {**res.metrics, "score": res.score}
+                out.setdefault(name, {})[split] = {k: figures[k] for k in COLUMNS[task_name]}
                 print(f"  {name} {split}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     finally:
         await sandbox.close()

@@ -67,6 +67,9 @@ SPECS = {
                    steps=1800, batch=16, lr=3e-3),
     "draft": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=1, n_heads=2, max_len=160),
                   steps=1500, batch=16, lr=4e-3),
+    # token_halting's model: narrow and deep, so that stopping a token's updates part-way matters.
+    "deep": Spec(Config(vocab=corpus.VOCAB_SIZE, d_model=64, n_layers=8, n_heads=4, max_len=160),
+                 steps=1000, batch=16, lr=3e-3),
 }
 TEXT_WINDOW = 128
 
@@ -275,6 +278,11 @@ def text_report(model) -> dict:
     return {"heldout_bits_per_char": round(loss / math.log(2), 4)}
 
 
+def weights_digest(path: Path) -> str:
+    """sha256 of a weights file, as the manifest records it (tests check the shipped files against it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 # --- driver --------------------------------------------------------------------------------
 def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
     spec = SPECS[name]
@@ -304,7 +312,7 @@ def train_one(name: str, scale: float, out: Path, models: dict) -> dict:
         per_level = 60 if scale >= 1 else max(2, int(60 * scale))
         samples = verifier_examples(models[spec.init_from], arith.problems(EVAL_SEEDS["report"], per_level), 8, SEED + 9, 0.7)
         report = verifier_report(model, samples, 8)
-    elif name in ("target", "draft"):
+    elif name in ("target", "draft", "deep"):
         report = text_report(model)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"{name}.pt")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fast tier: everything but what needs a Docker engine, a Ray cluster or takes long (markers in
-# pyproject.toml; `slow` is set from `--durations=0` of a full run).
+# pyproject.toml; `slow`: 5 s or more per test in a measured full run, BENCHMARKS.md "Tests").
 FAST = "not slow and not docker and not ray"
 
 

@@ -7,13 +7,15 @@ spread over N processes with pytest-xdist.
     python bench/bench_tests.py --paths tests/archive tests/loop --xdist 0,2 --repeats 2
 
 Each run is `python -m pytest -q -p no:cacheprovider [-n N --dist loadfile] [-m FAST] PATHS` in a
-subprocess from the repository root, with this checkout first on PYTHONPATH. With several --xdist
-values the variants alternate, so a change in the machine's load hits them alike. Prints per run the
+subprocess from the repository root, with this checkout first on PYTHONPATH. --xdist N > 0 needs
+pytest-xdist (`pip install pytest-xdist==3.8.0`; not a project dependency: BENCHMARKS.md, "Tests").
+With several --xdist values the variants alternate, so a change in the machine's load hits them alike. Prints per run the
 wall time, pytest's summary line and the load average (1 min) before and after, then the medians.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -56,6 +58,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     variants = [int(v) for v in args.xdist.split(",")]
+    if any(variants) and importlib.util.find_spec("xdist") is None:
+        sys.exit("--xdist needs pytest-xdist: pip install pytest-xdist==3.8.0 (or use --xdist 0)")
     runs = []
     for _ in range(args.repeats):
         for workers in variants:

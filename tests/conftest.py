@@ -75,3 +75,15 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return str(tmp_path / "archive.db")
     return request.getfixturevalue("pg_url")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what a test needs, read off its fixtures, so `-m "not docker and not ray"` leaves out exactly the
+    tests that need a Docker engine or a Ray cluster (the fast tier: README, pyproject.toml's markers)."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if {"docker_client", "docker_image"} & set(names) or params.get("harness") == "docker":
+            item.add_marker(pytest.mark.docker)
+        if "ray_cluster" in names:
+            item.add_marker(pytest.mark.ray)

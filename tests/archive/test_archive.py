@@ -34,6 +34,7 @@ def _version(db_url):
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_schema_and_versioning(db_url):
     from archive.db import database_url
 
@@ -116,6 +117,7 @@ def test_an_old_database_is_migrated_to_the_current_schema(db_url):
     assert _version(db_url) == head != "0001"
 
 
+@pytest.mark.slow
 def test_processes_opening_a_fresh_database_at_once_all_succeed(db_url):
     import subprocess
     import sys
@@ -183,6 +185,7 @@ def test_hostile_text_never_fails_a_write(db_url):
     archive.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_keep_cells_and_names_consistent(db_url):
     """Threads racing for one cell leave its best; racing for one campaign name, exactly one wins."""
     import threading

@@ -192,6 +192,7 @@ def top(elites):
 EXPLOIT, EXPLORE, FRONTIER = SamplingWeights(1, 0, 0), SamplingWeights(0, 1, 0), SamplingWeights(0, 0, 1)
 
 
+@pytest.mark.slow
 @PURE
 @given(populations(), st.integers(0, 2**32))
 def test_exploit_returns_the_top_score_with_ties_to_the_lowest_id(population, seed):
@@ -200,6 +201,7 @@ def test_exploit_returns_the_top_score_with_ties_to_the_lowest_id(population, se
     assert mode == "exploit" and parent == top(elites)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(populations())
 def test_frontier_parents_have_an_empty_neighbour_and_every_such_elite_is_chosen(population):
@@ -214,6 +216,7 @@ def test_frontier_parents_have_an_empty_neighbour_and_every_such_elite_is_chosen
         assert {p.program_id for p, _ in picks} == {e.program_id for e in elites}
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(populations())
 def test_explore_can_choose_every_elite(population):
@@ -223,6 +226,7 @@ def test_explore_can_choose_every_elite(population):
     assert {p.program_id for p, _ in picks} == {e.program_id for e in elites}
 
 
+@pytest.mark.slow
 @PURE
 @given(populations(), st.integers(0, 2**32), st.sampled_from([SamplingWeights(), EXPLORE, FRONTIER]))
 def test_the_parent_depends_on_the_seed_not_on_the_order_of_the_elites(population, seed, weights):
@@ -260,6 +264,7 @@ def test_frontier_ignores_elites_whose_neighbours_are_all_filled():
 
 # ---- inspirations ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(populations(min_size=2), st.integers(0, 4), st.integers(-1, 3), st.integers(0, 2**32))
 def test_inspirations_are_the_top_elites_then_far_ones(population, top_n, diverse, seed):
@@ -369,6 +374,7 @@ def _as_set(elites):
     return {(e.key, e.program_id, e.score) for e in elites}
 
 
+@pytest.mark.slow
 @DB
 @given(placements)
 def test_a_cell_keeps_its_elite_unless_a_strictly_higher_score_arrives(shared_archive, steps):
@@ -458,6 +464,7 @@ def test_an_evaluation_is_stored_as_reported(tmp_path):
 
 # ---- migration ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @DB
 @given(placements, st.integers(1, 3), st.integers(1, 3))
 def test_migration_moves_each_islands_best_to_the_next_under_the_same_rule(shared_archive, steps, islands,
@@ -518,6 +525,7 @@ def test_a_single_island_does_not_migrate(tmp_path, islands):
     archive.close()
 
 
+@pytest.mark.slow
 def test_migration_sends_the_lowest_id_among_tied_bests_and_replaces_a_weaker_incumbent(tmp_path):
     archive = Archive(str(tmp_path / "a.db"))
     cid = _campaign(archive)

@@ -12,6 +12,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from archive import Archive, EvaluationRole
 from tui_support import evolve
 
@@ -67,6 +69,7 @@ def test_upgraded_archive_reads_as_the_old_release_reported(tmp_path):
     assert train.score == REPORTED["best_score"]
 
 
+@pytest.mark.slow
 def test_cli_reads_and_reports_on_the_upgraded_archive(tmp_path):
     path = _copy(tmp_path)
     status = evolve("status", "prev-release", "--db", path, "--json")

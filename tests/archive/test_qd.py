@@ -176,6 +176,7 @@ islands: {{count: 2, migration_interval: 4}}
 """
 
 
+@pytest.mark.slow
 def test_toy_campaign_status_json_and_heldout_report(tmp_path, toy_task_dir, cli_env):
     (tmp_path / "c.yaml").write_text(CONFIG.format(task=toy_task_dir, iterations=30))
     db = str(tmp_path / "toy.db")
@@ -214,6 +215,7 @@ def test_toy_campaign_status_json_and_heldout_report(tmp_path, toy_task_dir, cli
     assert f"offset {seed_score:.3g} (seed)" in rows["QD score"]
 
 
+@pytest.mark.slow
 def test_history_survives_kill9_and_resume(tmp_path, toy_task_dir, cli_env):
     (tmp_path / "c.yaml").write_text(CONFIG.format(task=toy_task_dir, iterations=400))
     db = str(tmp_path / "toy.db")

@@ -3,6 +3,7 @@ import json
 import subprocess
 import time
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from core_support import evolve_cmd
@@ -52,6 +53,7 @@ def _watch_live(url, names, procs):
     return seen
 
 
+@pytest.mark.slow
 def test_two_campaigns_write_one_archive_at_once(pg_url, cli_env, toy_task_dir, tmp_path):
     names = ("east", "west")
     procs = [subprocess.Popen(evolve_cmd("run", "--task-dir", toy_task_dir, "--iterations", ITERATIONS,
@@ -88,6 +90,7 @@ def test_two_campaigns_write_one_archive_at_once(pg_url, cli_env, toy_task_dir, 
     assert text_status.returncode == 0 and "east" in text_status.stdout and "west" in text_status.stdout
 
 
+@pytest.mark.slow
 def test_bad_database_urls_are_one_line_errors(pg_admin_url, cli_env):
     from sqlalchemy.engine import make_url
 

@@ -107,6 +107,9 @@ BAD_ARCHIVES = [
 
 
 @pytest.mark.parametrize("command", [["status"], ["run", "binpack_online", "--iterations", "1"]])
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("db, make, fragment", BAD_ARCHIVES,
                          ids=[m.__name__.strip("_") if m.__name__ != "<lambda>" else "missing_directory"
                               for _, m, _ in BAD_ARCHIVES])
@@ -130,6 +133,7 @@ def _shell_can_recover() -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow
 def test_the_recover_hint_recovers_a_damaged_archive(tmp_path, cli_env):
     make_archive(tmp_path / "a.db", campaigns=40)
     with sqlite3.connect(tmp_path / "a.db") as connection:
@@ -181,6 +185,7 @@ BAD_CONFIGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, fragment", BAD_CONFIGS, ids=[m.__name__.strip("_") for m, _ in BAD_CONFIGS])
 def test_a_bad_campaign_file_is_one_line_exit_2_and_touches_nothing(tmp_path, cli_env, make, fragment):
     make(tmp_path / "campaign.yaml")
@@ -192,6 +197,7 @@ def test_a_bad_campaign_file_is_one_line_exit_2_and_touches_nothing(tmp_path, cl
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_status_needs_an_archive_and_does_not_make_one_of_an_empty_file(tmp_path, cli_env):
     (tmp_path / "empty.db").write_bytes(b"")
     before = tree(tmp_path)
@@ -200,6 +206,7 @@ def test_status_needs_an_archive_and_does_not_make_one_of_an_empty_file(tmp_path
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_opening_archives_leaves_nothing_in_the_temp_dir_or_beside_the_archive(tmp_path, cli_env):
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -215,6 +222,7 @@ def test_opening_archives_leaves_nothing_in_the_temp_dir_or_beside_the_archive(t
     assert sorted(os.listdir(data)) == ["one.db", "two.db"]  # no -wal, -shm or lock file either
 
 
+@pytest.mark.slow
 def test_status_fits_an_80_column_terminal(tmp_path, cli_env):
     make_archive(tmp_path / "a.db", campaigns=4, name="a-campaign-with-a-really-quite-long-descriptive-name-")
     result = run(["status", "--db", "a.db"], {**cli_env, "COLUMNS": "80"}, cwd=tmp_path)
@@ -240,6 +248,7 @@ def f(x):
 '''
 
 
+@pytest.mark.slow
 def test_a_campaign_leaves_no_orphan_and_its_candidates_cpu_time_reaches_the_caller(tmp_path, cli_env):
     """Run under a child subreaper, every process the campaign orphans comes to the watcher and
     is counted; candidates' CPU time reaches the watcher's children time only if each process
@@ -294,6 +303,7 @@ def test_the_pool_reaps_the_jail_of_a_worker_it_kills(toy_task_dir):
         assert not os.path.exists(f"/proc/{pid}"), open(f"/proc/{pid}/stat").read()
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_url_is_one_line_without_its_password(tmp_path, cli_env):
     result = run(["status", "--db", "postgresql://evolve:s3cret-pw@127.0.0.1:1/archive"], cli_env, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]

@@ -34,6 +34,7 @@ def run(args, env, cwd=None, timeout=300):
     (["eval", "binpack_online", "--baseline", "best_fit", "--memory-mb", "1.5"], "invalid int value: '1.5'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cli_env, args, fragment):
     result = run([*args, "--db", "x.db"] if args[0] in ("run", "status") else args, cli_env, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -42,6 +43,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cli_env, args
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bad_config_file_values(tmp_path, cli_env):
     (tmp_path / "c.yaml").write_text("task: binpack_online\nislands:\n  count: 0\n")
     result = run(["run", "--config", "c.yaml", "--db", "x.db"], cli_env, cwd=tmp_path)
@@ -64,6 +66,7 @@ def test_flags_override_the_config_file(tmp_path):
         build_config(path, {"descriptors": [{"name": "x", "range": [1, 0]}]})
 
 
+@pytest.mark.slow
 def test_eval_reproduces_the_published_best_fit_figures(cli_env):
     result = run(["eval", "binpack_online", "--baseline", "best_fit", "--split", "heldout", "--json"], cli_env)
     assert result.returncode == 0, result.stderr
@@ -75,6 +78,7 @@ def test_eval_reproduces_the_published_best_fit_figures(cli_env):
     assert data["score"] == pytest.approx(-data["metrics"]["excess_pct"])
 
 
+@pytest.mark.slow
 def test_eval_a_user_file_and_first_fit_is_worse(tmp_path, cli_env):
     program = tmp_path / "mine.py"
     program.write_text("import numpy as np\n\ndef priority(item, bins):\n    return -(bins - item) ** 2\n")
@@ -89,6 +93,7 @@ def test_eval_a_user_file_and_first_fit_is_worse(tmp_path, cli_env):
     assert result.returncode == 1 and json.loads(result.stdout)["status"] == "crashed"
 
 
+@pytest.mark.slow
 def test_campaign_on_a_user_task_dir_and_inspection_commands(tmp_path, cli_env, toy_task_dir):
     db = str(tmp_path / "c.db")
     result = run(["run", "--task-dir", toy_task_dir, "--iterations", "25", "--db", db, "--json", "--name", "toy"],

@@ -62,6 +62,7 @@ def _probe(cli_env, tmp_path, *args) -> dict:
     return json.loads(line[len("PROBE "):])
 
 
+@pytest.mark.slow
 def test_offline_run_imports_only_its_command_and_collects_garbage_in_the_loop(tmp_path, cli_env):
     seen = _probe(cli_env, tmp_path)
     assert seen["code"] == 0
@@ -71,6 +72,7 @@ def test_offline_run_imports_only_its_command_and_collects_garbage_in_the_loop(t
     assert seen["gc_in_loop"] == [True] and seen["gc_after"] is True
 
 
+@pytest.mark.slow
 def test_llm_run_builds_the_sdk_on_its_own_thread_with_collection_paused(tmp_path, cli_env):
     with FakeLLM() as fake:
         config = tmp_path / "c.yaml"

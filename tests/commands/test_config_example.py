@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from core_support import ROOT
@@ -71,6 +72,7 @@ def test_every_commented_example_is_valid_once_uncommented(tmp_path):
     assert [m.name for m in config.models()] == ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest"]
 
 
+@pytest.mark.slow
 def test_evolve_config_prints_the_example_and_checks_a_file(cli_env, tmp_path):
     example = _evolve(cli_env, "config", "--example")
     assert example.returncode == 0, example.stderr
@@ -85,6 +87,7 @@ def test_evolve_config_prints_the_example_and_checks_a_file(cli_env, tmp_path):
     assert schema.returncode == 0 and '"CampaignConfig"' in schema.stdout
 
 
+@pytest.mark.slow
 def test_evolve_config_bad_input_is_one_line_exit_2(cli_env, tmp_path):
     (tmp_path / "typo.yaml").write_text("task: spot_schedulin\n")
     (tmp_path / "bad.yaml").write_text("task: binpack_online\nislands: {count: 0}\n")

@@ -14,6 +14,7 @@ from archive import Archive
 from tui_support import evolve, template_db  # noqa: F401
 
 
+@pytest.mark.slow
 def test_module_and_sidecar(template_db, tmp_path):
     archive = Archive(str(template_db))
     best = max(archive.elites(1), key=lambda e: e.score)
@@ -36,6 +37,7 @@ def test_module_and_sidecar(template_db, tmp_path):
     assert isinstance(namespace["f"](0.25), float)
 
 
+@pytest.mark.slow
 def test_cell_and_one_line_errors(template_db, tmp_path):
     archive = Archive(str(template_db))
     elite = sorted(archive.elites(1), key=lambda e: e.key)[0]
@@ -49,6 +51,7 @@ def test_cell_and_one_line_errors(template_db, tmp_path):
     assert bad.returncode == 2 and "not an importable module name" in bad.stderr
 
 
+@pytest.mark.slow
 def test_replay_test_passes_and_catches_a_change(template_db, tmp_path):
     done = evolve("export", "toy", "--best", "--out", tmp_path / "fit.py", "--with-test", "--db", template_db)
     assert done.returncode == 0, done.stderr

@@ -56,6 +56,7 @@ def run_campaign(tmp_path, bodies, **overrides):
     return archive, summary, programs
 
 
+@pytest.mark.slow
 def test_same_behaviour_in_another_form_is_merged_and_never_trained(tmp_path):
     reformulated = "    y = 0.1 + x * 0.5\n    if 0.5 < x:\n        y += 0.2\n    return y"  # another AST, same outputs
     archive, summary, programs = run_campaign(tmp_path, [reformulated])
@@ -67,6 +68,7 @@ def test_same_behaviour_in_another_form_is_merged_and_never_trained(tmp_path):
     assert summary["programs"][ProgramState.FUNCTIONAL_DUPLICATE.value] == 1
 
 
+@pytest.mark.slow
 def test_a_difference_on_a_rare_probe_input_is_not_merged(tmp_path):
     rare = SEED_BODY.replace("    return y", "    if x == 0.123:\n        return 7.0\n    return y")
     archive, _, programs = run_campaign(tmp_path, [rare])
@@ -81,6 +83,7 @@ def test_hashing_can_be_switched_off(tmp_path):
     assert programs[1].state == ProgramState.EVALUATED and programs[1].fingerprint is None
 
 
+@pytest.mark.slow
 def test_a_child_far_worse_on_the_stage_is_cut_with_its_partial_metrics(tmp_path):
     archive, summary, programs = run_campaign(tmp_path, ["    return 5.0 + x", "    return 0.8 * x * x - 0.3 * x + 0.2"])
     cut, good = programs[1], programs[2]
@@ -96,11 +99,13 @@ def test_a_child_far_worse_on_the_stage_is_cut_with_its_partial_metrics(tmp_path
     assert any(e.kind == "cut" and e.program_id == cut.id for e in archive.events(1))
 
 
+@pytest.mark.slow
 def test_stages_can_be_switched_off(tmp_path):
     _, _, programs = run_campaign(tmp_path, ["    return 5.0 + x"], cascade=False)
     assert programs[1].state == ProgramState.EVALUATED
 
 
+@pytest.mark.slow
 def test_a_crash_at_a_stage_is_the_verdict(tmp_path):
     archive, _, programs = run_campaign(tmp_path, ["    return undefined_name"])
     verdict = archive.training_evaluation(programs[1].id)
@@ -143,6 +148,7 @@ def test_spot_probe_fingerprints_separate_policies_and_stage_is_a_train_subset()
     assert greedy == greedy_again and greedy != uniform
 
 
+@pytest.mark.slow
 def test_binpack_probe_fingerprints_merge_rewrites_and_separate_heuristics():
     from evaluators.task import load_task
 
@@ -167,6 +173,7 @@ def test_binpack_probe_fingerprints_merge_rewrites_and_separate_heuristics():
     assert best == same and best != first
 
 
+@pytest.mark.slow
 def test_cut_and_merged_children_read_well_in_the_dashboard_events(tmp_path):
     from evolve.tui.dashboard import describe_event
 
@@ -177,6 +184,7 @@ def test_cut_and_merged_children_read_well_in_the_dashboard_events(tmp_path):
     assert texts["cut"].startswith("cut at stage stage: ")
 
 
+@pytest.mark.slow
 def test_same_behaviour_in_another_code_niche_is_evaluated_not_merged(tmp_path):
     """With a code descriptor on the map, a twin whose code lands in another cell is worth its evaluation."""
     longer = ("    unused = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]\n    y = 0.5 * x + 0.1\n    if x > 0.5:\n"
@@ -189,6 +197,7 @@ def test_same_behaviour_in_another_code_niche_is_evaluated_not_merged(tmp_path):
     assert programs[2].state == ProgramState.FUNCTIONAL_DUPLICATE  # same cell as the seed: merged
 
 
+@pytest.mark.slow
 def test_a_child_worse_on_the_stage_is_not_cut_where_it_opens_a_column_of_the_grid(tmp_path):
     """A stage cuts only children that compete for a held cell: one whose code_size bin no elite occupies
     lands in an empty cell whatever it scores, so it is trained; the next one in that column is cut."""

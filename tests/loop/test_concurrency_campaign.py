@@ -4,6 +4,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from core_support import evolve_cmd, query
@@ -27,6 +28,7 @@ def _run(tmp_path, cli_env, fake, iterations, *extra, **config_extra):
     return json.loads(run.stdout), db
 
 
+@pytest.mark.slow
 def test_rate_limited_server_gets_exactly_one_answered_call_per_iteration(tmp_path, cli_env):
     # latency 0.3 s and ~50 ms evaluations make the window want ~20 calls; the server takes 3 (the window
     # opens at 8, so 5 bounce at once: bench_after 100 keeps the client from benching the model for that)
@@ -43,6 +45,7 @@ def test_rate_limited_server_gets_exactly_one_answered_call_per_iteration(tmp_pa
     assert sorted(r["outcome"] for r in rows) == sorted(["ok"] * 15 + ["rate_limited"] * len(bounced))
 
 
+@pytest.mark.slow
 def test_a_budgeted_campaign_sends_one_call_per_worker_until_a_reply_prices_one(tmp_path, cli_env):
     with FakeLLM(latency=0.5) as fake:
         summary, db = _run(tmp_path, cli_env, fake, 30, "--budget-usd", 1.0)

@@ -42,6 +42,7 @@ def test_earlier_children_are_read_only_when_offline_edits_can_be_drawn(tmp_path
     assert (parents > 0) is expected and (campaign > 0) is expected
 
 
+@pytest.mark.slow
 def test_the_campaigns_latest_children_are_every_parents_children_newest_first(tmp_path):
     """What grow_expression pools across parents (MutationContext.campaign_children) is exactly the union of
     each parent's children by it (children_by_operator), newest first, cut to the limit."""

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from core_support import evolve_cmd, query
 
 ITERATIONS = 500
@@ -53,6 +55,7 @@ def _run(db: str, env: dict, task_dir, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
+@pytest.mark.slow
 def test_kill9_resume_invariants_and_reproducibility(tmp_path, toy_task_dir, cli_env, db_url):
     reference_db = str(tmp_path / "reference.db")
     proc = _run(reference_db, cli_env, toy_task_dir)

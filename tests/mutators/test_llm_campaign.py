@@ -48,6 +48,7 @@ def _status(db, env):
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_campaign_through_each_provider_logs_every_call(tmp_path, cli_env, provider):
     script = ["valid", "unmatched", "valid", "outside", "429", "valid", "syntax", "500", "truncated",
@@ -111,6 +112,7 @@ def _started_below_cap(rows, cap):
         assert before < cap, (row["id"], before)
 
 
+@pytest.mark.slow
 def test_budget_cap_is_exact_across_kill9_and_resume(tmp_path, cli_env, db_url):
     cap, in_flight = 0.03, 3
     with FakeLLM(latency=0.4) as fake:
@@ -158,6 +160,7 @@ def test_budget_cap_is_exact_across_kill9_and_resume(tmp_path, cli_env, db_url):
     assert "LLM spend" in text and f"${spent:.4f}" in text
 
 
+@pytest.mark.slow
 def test_resume_with_a_higher_budget_continues_and_stops_again(tmp_path, cli_env, db_url):
     with FakeLLM() as fake:
         env = _env(cli_env, fake)

@@ -72,6 +72,7 @@ def _calls(archive, campaign_id):
     return archive.llm_calls(campaign_id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_valid_multi_block_edit_is_applied_and_logged(archive, fake, provider, monkeypatch):
     config, cid = _setup(archive, fake, provider, monkeypatch)

@@ -157,6 +157,7 @@ def _bandit_after_restart(db, env, monkeypatch):
         archive.close()
 
 
+@pytest.mark.slow
 def test_campaign_sends_most_calls_to_the_model_whose_edits_apply(tmp_path, cli_env, monkeypatch):
     with FakeLLM(default="valid") as good, FakeLLM(default="unmatched") as bad:
         config = {"llm": [{"provider": "openai", "model": "good-model", "base_url": good.openai_url, "timeout": 10},

@@ -2,6 +2,8 @@
 magnitudes, sign; per parent and pooled over the campaign) and which operators a parent's turns go to."""
 import random
 
+import pytest
+
 from evaluators.task import load_task
 from evolve.code import find_blocks
 from evolve.mutators.ast_operators import Located
@@ -98,6 +100,7 @@ def _operators_drawn(states, campaign=None, seeds=200):
     return counts
 
 
+@pytest.mark.slow
 def test_operators_whose_children_of_a_parent_behave_like_known_programs_are_drawn_less():
     """On a parent whose constant only matters for rare inputs, constant edits come back as functional
     duplicates again and again: once they have, the parent's turns go mostly to other operators."""
@@ -110,6 +113,7 @@ def test_operators_whose_children_of_a_parent_behave_like_known_programs_are_dra
     assert learnt["grow_expression"] > 1.5 * fresh["grow_expression"]
 
 
+@pytest.mark.slow
 def test_a_new_parent_starts_from_how_each_operators_children_fared_on_the_campaigns_other_parents():
     """Swapping an operator almost never changes which bin wins, whichever the parent: a parent with no
     children yet draws it less once the campaign has seen that, and its own children outweigh the campaign's."""

@@ -56,6 +56,7 @@ def _top_level_defs(code: str) -> set[str]:
     return {s.name for s in ast.parse(code).body if isinstance(s, (ast.FunctionDef, ast.ClassDef))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", TASKS)
 def test_statement_operators_keep_def_use_on_shipped_programs(task_name):
     """Each statement operator, applied straight to a block's tree (no mutator-level safety net), never
@@ -100,6 +101,7 @@ def test_statement_operators_apply_where_def_use_allows():
     assert all(applied.values()), applied
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", TASKS)
 def test_offline_children_compile_resolve_and_keep_their_entry_point(task_name):
     mutator = OfflineMutator()
@@ -124,6 +126,7 @@ def test_def_use_check_finds_the_breakages_edits_used_to_make():
     assert undefined_names(ast.parse(fine)) == set()
 
 
+@pytest.mark.slow
 def test_sampled_children_never_fail_at_load_in_the_sandbox(toy_task_dir):
     """Children of a program with a chain of temporaries, evaluated for real: none fails on a name."""
     task = load_task(task_dir=toy_task_dir)
@@ -159,6 +162,7 @@ def test_literals_round_trip_including_negated_ones():
     assert literals(changed) == [-2.0, 0.125] and "+ 3" in changed
 
 
+@pytest.mark.slow
 def test_next_probe_is_a_pure_function_of_its_history_and_converges():
     """Replaying the same (vector, score) history gives the same next probe; asking and telling with two
     probes in flight drives a 4-d quadratic down within 48 evaluations."""
@@ -246,6 +250,7 @@ def _run_toy(tmp_path, toy_task_dir, cli_env, name, operators, iterations=48, se
     return rows
 
 
+@pytest.mark.slow
 def test_tune_constants_converges_on_the_toy_task_and_is_deterministic(tmp_path, toy_task_dir, cli_env):
     rows = _run_toy(tmp_path, toy_task_dir, cli_env, "a", {"tune_constants": 1})
     seed_score = rows[0][4]

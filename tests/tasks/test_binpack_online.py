@@ -134,6 +134,7 @@ def test_the_position_dependent_heuristics_do_leave_gaps(zygote):
     assert all(p.assignment[0] == len(p.items) - 1 for p in latest.values())
 
 
+@pytest.mark.slow
 def test_a_full_weibull_5k_instance_with_gaps_matches(zygote):
     instance = datasets("weibull_5k")["weibull_5k"]["test_0"]
     code = HEURISTICS["scattered_empty"]
@@ -193,6 +194,7 @@ def test_validation_is_a_second_draw_of_train_disjoint_from_every_other_split():
                 owner[key] = f"{split}/{name}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("baseline, split", MEASURED)
 def test_recorded_baseline_figures_are_reproduced(cli_env, baseline, split):
     data = _eval(["binpack_online", "--baseline", baseline, "--split", split], cli_env)
@@ -227,6 +229,7 @@ def tight_task(tmp_path):
     return str(directory), str(program)
 
 
+@pytest.mark.slow
 def test_limit_flags_make_a_slow_valid_program_measurable(cli_env, tight_task):
     directory, program = tight_task
     default = _eval(["--task-dir", directory, program, "--split", "or3"], cli_env)
@@ -240,6 +243,7 @@ def test_limit_flags_make_a_slow_valid_program_measurable(cli_env, tight_task):
     assert (measured["limits"]["wall_s"], measured["limits"]["cpu_s"]) == (900, 900)
 
 
+@pytest.mark.slow
 def test_memory_flag_overrides_the_task_limit(cli_env, tmp_path):
     program = tmp_path / "ballast.py"
     program.write_text("import numpy as np\n_ballast = np.ones(300 * 2**20 // 8)\n\n"

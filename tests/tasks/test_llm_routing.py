@@ -98,6 +98,7 @@ def test_single_replica_fixed_service_deterministic_queue_is_exact():
     assert np.allclose(out.finish - np.arange(n) * 0.7, service)
 
 
+@pytest.mark.slow
 def test_single_replica_poisson_arrivals_match_pollaczek_khinchine():
     """M/D/1: mean wait in queue = rho S / (2 (1 - rho)) (Pollaczek-Khinchine)."""
     service, rho, n = 0.2, 0.7, 40000
@@ -139,6 +140,7 @@ def train_outcomes():
     return scen, {name: run_local(TASK.baseline_code(name), scen) for name in BASELINES}
 
 
+@pytest.mark.slow
 def test_conservation_and_littles_law_on_every_baseline(train_outcomes):
     scen, runs = train_outcomes
     for name, outs in runs.items():
@@ -271,6 +273,7 @@ def test_hanging_router_times_out(evaluate):
     assert result.status is Status.TIMEOUT
 
 
+@pytest.mark.slow
 def test_heldout_baseline_through_the_cli():
     """The README's path: `evolve eval llm_routing --baseline round_robin --split heldout --json`."""
     out = subprocess.run([sys.executable, "-m", "evolve", "eval", "llm_routing", "--baseline", "round_robin",

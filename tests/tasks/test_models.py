@@ -26,6 +26,7 @@ def _counted(model, idx, cache=None, last_only=False) -> int:
     return counter.get_total_flops()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", [LM, PRM], ids=["lm", "verifier"])
 def test_flop_counter_matches_analytic_formula_with_and_without_kv_cache(cfg):
     torch.manual_seed(0)
@@ -40,6 +41,7 @@ def test_flop_counter_matches_analytic_formula_with_and_without_kv_cache(cfg):
     assert cache.length == 17 + 1 + 1 + 5 + 1
 
 
+@pytest.mark.slow
 def test_meter_memoised_counts_equal_fresh_counts():
     torch.manual_seed(0)
     model = Transformer(LM).eval()
@@ -72,6 +74,7 @@ def test_kv_cached_decoding_matches_full_forward():
     assert torch.allclose(again, full[:, 8:12], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_continue_batch_stops_at_step_boundaries_and_books_what_it_computes():
     torch.manual_seed(0)
     model = Transformer(LM).eval()
@@ -117,6 +120,7 @@ def test_corpus_round_trip_and_split():
     assert corpus.decode(corpus.encode("def f(x):\n    return x")) == "def f(x):\n    return x"
 
 
+@pytest.mark.slow
 def test_training_script_runs_a_few_steps_and_its_weights_load(tmp_path):
     assert train.main(["--scale", "0.003", "--out", str(tmp_path), "--only", "generator", "--only", "verifier",
                        "--only", "draft", "--threads", "1"]) == 0

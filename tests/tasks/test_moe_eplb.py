@@ -193,6 +193,7 @@ def evaluate():
 
 
 @pytest.mark.parametrize("split", ["heldout", "validation"])
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["round_robin", "hierarchical"])
 def test_baselines_through_sandbox(evaluate, name, split):
     result = evaluate(TASK.baseline_code(name), split=split)
@@ -247,6 +248,7 @@ def test_runtime_is_measured_on_the_trusted_side(evaluate):
     assert result.metrics["speed_score"] < 0.0  # the >10 ms penalty applies
 
 
+@pytest.mark.slow
 def test_hanging_candidate_times_out(evaluate):
     result = evaluate(_candidate("while True:\n    pass"), limits=TASK.limits.replace(wall_s=5, cpu_s=5))
     assert result.status is Status.TIMEOUT

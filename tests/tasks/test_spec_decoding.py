@@ -56,6 +56,7 @@ def results():
     return dict(zip(["k1", "k4", "threshold", "tamper", "unverified", "short"], _evaluate(codes)))
 
 
+@pytest.mark.slow
 def test_baselines_are_exact_and_report_cost_metrics(results):
     for name in ("k1", "k4", "threshold"):
         res = results[name]
@@ -84,6 +85,7 @@ def test_check_output_pinpoints_the_first_wrong_token():
         check_output(["a"], [5], ref, 4, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 3, 7])
 def test_session_commits_exactly_the_targets_greedy_output(k):
     target, draft = spec_models("cpu")

@@ -283,6 +283,7 @@ def evaluate():
 MEASURED = [(name, split) for name, spec in TASK.spec.baselines.items() for split in spec.measured]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, split", MEASURED)
 def test_measured_baseline_figures(evaluate, name, split):
     expected = TASK.spec.baselines[name].measured[split]
@@ -299,6 +300,7 @@ def test_every_baseline_has_its_figures():
     assert TASK.spec.baselines["greedy"].measured["leaderboard"] == {"avg_cost": 82.18692, "leaderboard_score": 64.58}
 
 
+@pytest.mark.slow
 def test_leaderboard_figure_through_the_cli():
     """The issue's acceptance path."""
     out = subprocess.run([sys.executable, "-m", "evolve", "eval", "spot_multi_region", "--baseline", "greedy",
@@ -341,6 +343,7 @@ def _greedy_with(prefix: str) -> str:
     self.cost = 0.0
     """,
 ])
+@pytest.mark.slow
 def test_peeking_or_faking_gains_nothing(evaluate, prefix):
     honest = evaluate(TASK.seed_code)
     cheat = evaluate(_greedy_with(prefix))
@@ -356,6 +359,7 @@ def test_claiming_the_work_is_done_gains_nothing(evaluate):
     assert cheat.metrics["avg_cost"] > 140 and cheat.metrics["guard_overrides"] > 800
 
 
+@pytest.mark.slow
 def test_tampering_with_the_adapter_gains_nothing(evaluate):
     # Replace the Fleet's step to answer "SPOT in region 0" for every run whatever the availability:
     # the scorer still applies availability and the guard, so this is just an honest "always SPOT" policy.
@@ -413,6 +417,7 @@ def test_hanging_policy_times_out(evaluate):
     assert result.status is Status.TIMEOUT
 
 
+@pytest.mark.slow
 def test_observation_fields_are_the_spec_list(evaluate):
     body = """
     allowed = {"tick", "elapsed_seconds", "gap_seconds", "num_regions", "region", "has_spot", "spot_all",

@@ -169,6 +169,7 @@ GREEDY_GROUPS = {"mean_cost_d52_o0.02": 132.0845, "mean_cost_d52_o0.05": 133.034
                  "mean_cost_d70_o0.02": 102.5201, "mean_cost_d70_o0.05": 104.6111, "mean_cost_d70_o0.1": 107.6421}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["greedy", "uniform_progress"])
 def test_leaderboard_numbers_through_sandbox(evaluate, name):
     expected = TASK.spec.baselines[name].measured["leaderboard"]
@@ -185,6 +186,7 @@ def test_leaderboard_numbers_through_sandbox(evaluate, name):
             assert result.metrics[key] == pytest.approx(value, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_leaderboard_numbers_through_the_cli():
     """The issue's acceptance path: `evolve eval spot_scheduling --baseline greedy --split leaderboard --json`."""
     out = subprocess.run([sys.executable, "-m", "evolve", "eval", "spot_scheduling", "--baseline", "greedy",
@@ -209,6 +211,7 @@ def test_recorded_train_and_validation_figures(evaluate, name, split):
     assert result.metrics["leaderboard_score"] == expected["leaderboard_score"]
 
 
+@pytest.mark.slow
 def test_seed_is_the_greedy_baseline(evaluate):
     result = evaluate(TASK.seed_code, split="train")
     greedy = evaluate(TASK.baseline_code("greedy"), split="train")
@@ -242,6 +245,7 @@ def test_hanging_policy_times_out(evaluate):
     assert result.status is Status.TIMEOUT
 
 
+@pytest.mark.slow
 def test_policy_sees_only_the_current_tick(evaluate):
     # A policy that records every observation field and fails loudly if anything beyond the §12 list appears.
     body = """

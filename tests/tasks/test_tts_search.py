@@ -59,6 +59,7 @@ def results():
                     _evaluate([GREEDY, OVER_BUDGET, GARBAGE, FLOAT, BAD_NODE, NO_TEXT])))
 
 
+@pytest.mark.slow
 def test_greedy_baseline_reports_accuracy_and_flops(results):
     res = results["greedy"]
     assert res.status is Status.OK, res.artifacts
@@ -96,12 +97,14 @@ def search(problem, lm):
 '''
 
 
+@pytest.mark.slow
 def test_a_budget_refusal_that_escapes_loses_only_the_problem():
     (res,) = _evaluate([UNCAUGHT], options={"limit": 2, "flops_budget": 2e8})
     assert res.status is Status.OK, res.artifacts
     assert res.metrics["budget_exceeded_fraction"] == 1.0 and res.metrics["accuracy"] == 0.0
 
 
+@pytest.mark.slow
 def test_seed_runs_with_verifier_flops_booked_apart():
     (res,) = _evaluate([TASK.seed_code], options={"limit": 2})
     assert res.status is Status.OK, res.artifacts

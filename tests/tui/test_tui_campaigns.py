@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from textual.widgets import DataTable
 
 from evolve.tui import EvolveApp
@@ -13,6 +14,7 @@ from evolve.tui.help import HelpScreen
 from tui_support import archive_db, loaded, pinned_clock, template_db  # noqa: F401
 
 
+@pytest.mark.slow
 async def test_table_lists_the_campaign_with_its_figures(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(100, 24)) as pilot:
@@ -37,6 +39,7 @@ async def test_enter_opens_the_dashboard(archive_db):
         assert isinstance(screen, DashboardScreen) and screen.campaign_id == 1
 
 
+@pytest.mark.slow
 async def test_stop_asks_first_and_then_requests_a_clean_stop(archive_db):
     app = EvolveApp(archive_db)
     app.archive.set_state(1, "running", claim=True)  # this process plays the campaign's process
@@ -66,6 +69,7 @@ async def test_resume_refuses_a_campaign_whose_process_is_alive(archive_db):
         assert any(f"(pid {os.getpid()})" in m and "last seen" in m and "stop it first" in m for m in messages), messages
 
 
+@pytest.mark.slow
 async def test_question_mark_shows_the_keys_of_the_screen(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test() as pilot:

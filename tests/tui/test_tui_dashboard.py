@@ -1,6 +1,7 @@
 """Dashboard: progress, plot, rates, failure breakdown, events; it follows the archive live."""
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable, ProgressBar
 
 from evolve.tui import EvolveApp
@@ -24,6 +25,7 @@ async def open_dashboard(pilot):
     return await loaded(pilot)
 
 
+@pytest.mark.slow
 async def test_shows_progress_plot_breakdown_and_events(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -48,6 +50,7 @@ async def test_shows_progress_plot_breakdown_and_events(archive_db):
         assert "held-out" in str(events.get_row_at(0)[2])  # newest first
 
 
+@pytest.mark.slow
 async def test_follows_new_results_while_open(archive_db):
     app = EvolveApp(archive_db, poll_interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -67,6 +70,7 @@ async def test_follows_new_results_while_open(archive_db):
         assert "timeout" in str(screen.query_one("#events", DataTable).get_row_at(0)[2])
 
 
+@pytest.mark.slow
 async def test_enter_on_an_event_opens_its_program(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -80,6 +84,7 @@ async def test_enter_on_an_event_opens_its_program(archive_db):
         assert program.program_id == screen.event_programs[1]
 
 
+@pytest.mark.slow
 async def test_qd_plot_shows_the_snapshots_then_now_and_switches_to_coverage(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(100, 30)) as pilot:

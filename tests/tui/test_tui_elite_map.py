@@ -1,6 +1,8 @@
 """Elite map: the heatmap holds the archive's elites; keyboard and mouse navigate and open."""
 from __future__ import annotations
 
+import pytest
+
 from archive import Grid
 from evolve.tui import EvolveApp
 from evolve.tui.elite_map import EliteMapScreen
@@ -23,6 +25,7 @@ def expected_cells(archive) -> dict[tuple[int, int], tuple[float, int]]:
     return cells
 
 
+@pytest.mark.slow
 async def test_heatmap_holds_every_elite_and_starts_on_the_best(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -37,6 +40,7 @@ async def test_heatmap_holds_every_elite_and_starts_on_the_best(archive_db):
         assert f"#{expected[best][1]}" in panel
 
 
+@pytest.mark.slow
 async def test_keyboard_moves_and_enter_opens_the_cells_elite(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -27,6 +27,7 @@ def fill(screen, **values) -> None:
         screen.query_one(f"#{key}").value = value
 
 
+@pytest.mark.slow
 async def test_errors_are_the_clis_one_line_errors(archive_db):
     app = EvolveApp(archive_db)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -52,6 +53,7 @@ async def test_errors_are_the_clis_one_line_errors(archive_db):
         assert isinstance(app.screen, NewCampaignScreen)
 
 
+@pytest.mark.slow
 async def test_launches_detached_and_opens_the_dashboard(archive_db, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     app = EvolveApp(archive_db, cwd=str(tmp_path))

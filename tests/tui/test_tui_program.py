@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from textual.widgets import DataTable, TabbedContent
 
 from evolve.tui import EvolveApp
@@ -31,6 +32,7 @@ async def open_program(app, pilot, program_id) -> ProgramScreen:
     return await loaded(pilot)
 
 
+@pytest.mark.slow
 async def test_code_diff_metrics_and_lineage(archive_db):
     app = EvolveApp(archive_db)
     program_id = deepest(app.archive)
@@ -103,6 +105,7 @@ async def test_export_from_the_program_view(archive_db, tmp_path):
     assert "EVOLVE-BLOCK" not in (tmp_path / "fit.py").read_text()
 
 
+@pytest.mark.slow
 async def test_reevaluate_on_heldout_stores_the_result(archive_db):
     app = EvolveApp(archive_db)
     program_id = deepest(app.archive)

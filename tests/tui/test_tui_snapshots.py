@@ -5,12 +5,15 @@ so this is a small equivalent on `App.export_screenshot()`. EVOLVE_UPDATE_SNAPSH
 """
 from __future__ import annotations
 
+import pytest
+
 from evolve.tui import EvolveApp
 from tui_support import archive_db, assert_snapshot, loaded, pinned_clock, template_db  # noqa: F401
 
 SIZE = (80, 24)
 
 
+@pytest.mark.slow
 async def test_campaigns(archive_db, pinned_clock):
     app = EvolveApp(archive_db)
     async with app.run_test(size=SIZE) as pilot:
@@ -27,6 +30,7 @@ async def test_help(archive_db, pinned_clock):
         assert_snapshot(app, "help")
 
 
+@pytest.mark.slow
 async def test_dashboard(archive_db, pinned_clock):
     app = EvolveApp(archive_db)
     async with app.run_test(size=SIZE) as pilot:
@@ -36,6 +40,7 @@ async def test_dashboard(archive_db, pinned_clock):
         assert_snapshot(app, "dashboard")
 
 
+@pytest.mark.slow
 async def test_elite_map(archive_db, pinned_clock):
     app = EvolveApp(archive_db)
     async with app.run_test(size=SIZE) as pilot:
@@ -45,6 +50,7 @@ async def test_elite_map(archive_db, pinned_clock):
         assert_snapshot(app, "elite_map")
 
 
+@pytest.mark.slow
 async def test_program_diff(archive_db, pinned_clock):
     app = EvolveApp(archive_db)
     async with app.run_test(size=SIZE) as pilot:
@@ -58,6 +64,7 @@ async def test_program_diff(archive_db, pinned_clock):
         assert_snapshot(app, "program_diff")
 
 
+@pytest.mark.slow
 async def test_new_campaign_error(archive_db, pinned_clock):
     app = EvolveApp(archive_db)
     async with app.run_test(size=SIZE) as pilot:

@@ -36,6 +36,7 @@ def keys(session: str, *names: str) -> None:
     subprocess.run(["tmux", "send-keys", "-t", session, *names], check=True)
 
 
+@pytest.mark.slow
 def test_tui_on_a_running_campaign(tmp_path):
     db = tmp_path / "live.db"
     env = cli_env()

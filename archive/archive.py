@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchM
 from sqlalchemy.orm import Session, sessionmaker
 
 from .cascade_log import CascadeLog
+from .cells_at import CellHistory
 from .db import checkpoint, database_url, known_revisions, make_engine, upgrade
 from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
 from .horizon import EVERYTHING, Horizon
@@ -50,7 +51,7 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness):
+class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness, CellHistory):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
@@ -429,6 +430,13 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews
                     best[key] = Elite(program_id, key, score)
             return list(best.values())
         return [Elite(p, k, sc) for p, k, sc in rows]
+
+    def elites_by_island(self, campaign_id: int) -> list[tuple[int, Elite]]:
+        """Every occupied cell of every island with its elite, by island and key: one query."""
+        with self.session() as s:
+            rows = s.execute(select(Cell.island, Cell.program_id, Cell.key, Cell.score)
+                             .where(Cell.campaign_id == campaign_id).order_by(Cell.island, Cell.key)).all()
+        return [(island, Elite(program_id, key, score)) for island, program_id, key, score in rows]
 
     def evaluation(self, program_id: int, split: str) -> Evaluation | None:
         with self.session() as s:

@@ -55,6 +55,16 @@ class Progress:
     last: dict[str, Any]
 
 
+def _best_per_cell(elites) -> list[Elite]:
+    """One elite per cell over the islands: the best, ties to the lowest program id (as Archive.elites)."""
+    best: dict[str, Elite] = {}
+    for elite in elites:
+        held = best.get(elite.key)
+        if held is None or (-elite.score, elite.program_id) < (-held.score, held.program_id):
+            best[elite.key] = elite
+    return list(best.values())
+
+
 @dataclasses.dataclass
 class _Prepared:
     """What one iteration saw of the archive, read in one trip to the database thread."""
@@ -249,8 +259,9 @@ class Controller:
         them (rng draws in a fixed order)."""
         horizon = self.schedule.horizon(iteration)
         island = iteration % self.islands
-        all_elites = self.archive.elites(self.campaign_id) if horizon.decided_through >= 0 else []
-        elites = (self.archive.elites(self.campaign_id, island) or all_elites) if all_elites else []
+        by_island = self._cells(iteration, horizon)
+        all_elites = _best_per_cell(e for elites in by_island.values() for e in elites)
+        elites = (by_island.get(island) or all_elites) if all_elites else []
         parent_decided = bool(elites)
         if not elites:  # the horizon has no verdict yet, not even the seed's: its children are the first proposals
             elites = [Elite(self._seed_id, self.grid.key({}), float("-inf"))]
@@ -266,6 +277,19 @@ class Controller:
                          empty_cells=self.grid.empty_cells(e.key for e in elites),
                          history=self._history(parent.id, horizon),
                          seen=Seen(horizon, parent_decided, frozenset(e.key for e in all_elites)))
+
+    def _cells(self, iteration: int, horizon: Horizon) -> dict[int, list[Elite]]:
+        """{island: elites} as the iteration's horizon has them: the cells now, or (an iteration proposed again
+        after a resume, with later verdicts applied since) the cells rebuilt at its horizon."""
+        if horizon.decided_through < 0:
+            return {}
+        if self.schedule.sees_live_cells(iteration):
+            found: dict[int, list[Elite]] = {}
+            for island, elite in self.archive.elites_by_island(self.campaign_id):
+                found.setdefault(island, []).append(elite)
+            return found
+        return self.archive.elites_at(self.campaign_id, self.grid, self.islands, self.config.islands.migration_interval,
+                                      horizon.decided_through)
 
     def _history(self, parent_id: int, horizon: Horizon) -> History:
         needs = self.mutator.history_needs()

@@ -7,14 +7,16 @@ An iteration goes through four steps:
 - **decide**: its verdict (training evaluation, cut, functional duplicate...) is stored;
 - **apply**: its verdict competes for MAP-Elites cells (and counts toward migrations).
 
-With `lag` L, iteration i is prepared when exactly the verdicts of iterations 0..i-L-1 have been
-applied (its *horizon*: archive/horizon.py), and - for a mutator that sees earlier proposals -
-when every iteration before i is committed. Commits and applications go in iteration order, and
-iteration j is applied only once iteration j+L (or the campaign's last iteration, if sooner) is
-committed, so no iteration that must not see j's verdict is still to be prepared, also after a
-kill -9 and resume. Decisions come in any order: that is where workers run in parallel, up to L+1 iterations
-in flight. The same seed then gives the same campaign at any worker count: more workers only
-finish it sooner.
+With `lag` L, iteration i is prepared once the verdicts of iterations 0..i-L-1 have been applied
+(its *horizon*: archive/horizon.py), and - for a mutator that sees earlier proposals - once every
+iteration before i is committed. Preparations, commits and applications each go in iteration
+order, and iteration j is applied only once iteration j+L (or the campaign's last iteration, if
+sooner) is prepared, so when i is prepared exactly the verdicts of its horizon are applied. After a
+kill -9 an iteration prepared but not committed is prepared again, possibly with later verdicts
+applied: the loop then rebuilds the cells of its horizon (archive/cells_at.py). Decisions come in
+any order: that is where workers run in parallel, with up to L+1 iterations between prepared and
+applied. The same seed then gives the same campaign at any worker count: more workers only finish
+it sooner.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ class Schedule:
         self.applied_through = applied_through
         self.decided = set(decided or ())          # iterations with a stored verdict, not yet applied
 
+    def sees_live_cells(self, iteration: int) -> bool:
+        """Whether the cells now are those of the iteration's horizon (always, except just after a resume)."""
+        return self.applied_through == max(iteration - self.lag - 1, -1)
+
     def horizon(self, iteration: int) -> Horizon:
         decided = iteration - self.lag - 1
         proposed = iteration - 1 if self.sees_earlier_proposals else decided
@@ -44,7 +50,7 @@ class Schedule:
         i = self.next_prepare
         if stopping or i > self.last:
             return False
-        if self.applied_through != max(i - self.lag - 1, -1):
+        if self.applied_through < max(i - self.lag - 1, -1):
             return False
         return not self.sees_earlier_proposals or self.committed_through == i - 1
 
@@ -69,7 +75,7 @@ class Schedule:
         j = self.applied_through + 1
         if j not in self.decided:
             return False
-        return self.committed_through >= min(j + self.lag, self.last)
+        return self.next_prepare - 1 >= min(j + self.lag, self.last)
 
     def applied(self) -> int:
         j = self.applied_through + 1

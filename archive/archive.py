@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-import uuid
 import weakref
 from typing import Any, Iterable
 
@@ -16,10 +14,11 @@ from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .campaigns import CampaignRecords
 from .cascade_log import CascadeLog
 from .cells_at import CellHistory
 from .db import checkpoint, database_url, known_revisions, make_engine, upgrade
-from .errors import ArchiveError, ArchiveUnusable, CampaignNameTaken, NoCampaigns, NoSuchCampaign
+from .errors import ArchiveError, ArchiveUnusable
 from .horizon import EVERYTHING, Horizon
 from .front import FrontViews
 from .liveness import CampaignLiveness
@@ -27,11 +26,11 @@ from .llm_log import LLMCallLog
 from .resilience import ResilientSession
 from .mapelites import Grid
 from .selection import SelectionQueries
-from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program, utcnow
+from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program
 from .sampling import Elite
 from .urls import check_database_url
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
-from .states import KNOWN_PROGRAM_STATES, CampaignState, EvaluationRole, ProgramState
+from .states import KNOWN_PROGRAM_STATES, EvaluationRole, ProgramState
 from .views import ArchiveViews
 
 
@@ -51,7 +50,8 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness, CellHistory):
+class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness,
+              CellHistory):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
@@ -102,83 +102,6 @@ class Archive(ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews
             pass  # a damaged or read-only file: nothing more can be written to it; disconnecting still helps
         finally:
             self.engine.dispose()
-
-    # ---- campaigns -----------------------------------------------------------------------
-    def create_campaign(self, *, name: str | None, task_name: str, task_dir: str | None, config: dict[str, Any],
-                        seed: int, iterations: int) -> CampaignRecord:
-        limit = CampaignRecord.__table__.c.name.type.impl.length
-        if name and len(name) > limit:
-            raise ArchiveError(f"campaign name is {len(name)} characters; use at most {limit}")
-        taken = f"a campaign named {name!r} already exists"
-        with self.session() as s:
-            if name and s.scalar(select(CampaignRecord.id).where(CampaignRecord.name == name)) is not None:
-                raise CampaignNameTaken(taken)
-            campaign = CampaignRecord(name=name or f"tmp-{uuid.uuid4().hex}", task_name=task_name,
-                                      task_dir=task_dir, config=config, seed=seed, iterations=iterations,
-                                      state=CampaignState.CREATED.value)
-            s.add(campaign)
-            try:
-                s.flush()
-            except IntegrityError:  # another process (maybe another machine) took the name just now
-                raise CampaignNameTaken(taken) from None
-            if not name:
-                campaign.name = f"{task_name}-{campaign.id}"
-            s.commit()
-            return campaign
-
-    def campaign(self, ref: str | int) -> CampaignRecord:
-        with self.session() as s:
-            found = None
-            if isinstance(ref, int) or str(ref).isdigit():
-                found = s.get(CampaignRecord, int(ref))
-            if found is None:
-                found = s.scalar(select(CampaignRecord).where(CampaignRecord.name == str(ref)))
-            if found is None:
-                raise NoSuchCampaign(f"no campaign {ref!r} in {display_name(self.db)}")
-            return found
-
-    def campaigns(self) -> list[CampaignRecord]:
-        with self.session() as s:
-            return list(s.scalars(select(CampaignRecord).order_by(CampaignRecord.id)))
-
-    def latest_campaign(self) -> CampaignRecord:
-        with self.session() as s:
-            found = s.scalar(select(CampaignRecord).order_by(CampaignRecord.id.desc()).limit(1))
-        if found is None:
-            raise NoCampaigns(f"no campaigns in {display_name(self.db)}")
-        return found
-
-    def set_state(self, campaign_id: int, state: CampaignState, message: str | None = None, *,
-                  claim: bool = False) -> None:
-        state = CampaignState(state)
-        values: dict[str, Any] = {"state": state.value, "message": message}
-        if claim:
-            values.update(pid=os.getpid(), host=socket.gethostname())
-        if state.ended:
-            values["finished_at"] = utcnow()
-        where = [CampaignRecord.id == campaign_id]
-        held = self.held_claims().get(campaign_id)
-        if held is not None:  # claimed by this process: only while it still holds the claim (archive/liveness.py)
-            where.append(CampaignRecord.claim_id == held)
-        with self.session() as s:
-            s.execute(update(CampaignRecord).where(*where).values(**values))
-            s.commit()
-
-    def set_config(self, campaign_id: int, config: dict[str, Any]) -> None:
-        """Replace a campaign's stored config (e.g. a budget raised at `evolve resume`)."""
-        with self.session() as s:
-            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(config=config))
-            s.commit()
-
-    def request_stop(self, campaign_id: int) -> None:
-        with self.session() as s:
-            s.execute(update(CampaignRecord).where(CampaignRecord.id == campaign_id, CampaignRecord.state == CampaignState.RUNNING.value)
-                      .values(state=CampaignState.STOPPING.value))
-            s.commit()
-
-    def state(self, campaign_id: int) -> CampaignState:
-        with self.session() as s:
-            return CampaignState(s.scalar(select(CampaignRecord.state).where(CampaignRecord.id == campaign_id)))
 
     # ---- programs ------------------------------------------------------------------------
     def add_program(self, campaign_id: int, *, iteration: int, code: str | None, code_hash: str | None,

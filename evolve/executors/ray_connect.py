@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from sandbox.failures import SandboxUnavailable
+from sandbox import SandboxUnavailable
 
 DEFAULT_TIMEOUT_S = 30.0
 HOW_TO_START = "(start one with `ray start --head`, then pass --ray-address HOST:PORT)"

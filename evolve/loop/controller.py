@@ -22,7 +22,7 @@ from typing import Any, Callable
 from archive import CampaignState, ProgramState, SamplingWeights
 from archive.horizon import Horizon
 from archive.sampling import Elite, choose_inspirations, choose_parent
-from evaluators.contract import EvaluationResult, Executor
+from evaluators.contract import Executor
 
 from ..code import builtin_descriptors, normalized_hash
 from ..errors import CampaignFailed

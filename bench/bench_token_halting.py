@@ -57,9 +57,9 @@ def measure(name: str, code: str, split: str, cfg, base, full: torch.Tensor) -> 
 
 
 async def sandbox_time(split: str) -> float:
-    from evaluators.runner import TaskRunner
+    from evaluators.runner import LocalExecutor
     task = load_task("token_halting")
-    runner = TaskRunner.create("process", workers=1)
+    runner = LocalExecutor.create("process", workers=1)
     try:
         await runner.evaluate(task, task.seed_code, split="probe")  # start the worker and load the model
         started = time.perf_counter()

@@ -112,7 +112,7 @@ def test_validation_is_a_second_draw_of_train_disjoint_from_heldout():
 @pytest.mark.parametrize("name", ["fixed_k1", "confidence_threshold"])
 def test_recorded_validation_figures_are_reproduced(name):
     async def go():
-        sandbox = make_sandbox("process", workers=1)
+        sandbox = local_executor("process", workers=1)
         try:
             return await sandbox.evaluate(TASK, TASK.baseline_code(name), split="validation")
         finally:

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from evaluators.contract import Status
-from evaluators.runner import TaskRunner
+from evaluators.runner import LocalExecutor
 from evaluators.task import load_task
 from evaluators.tasks.models import registry
 from evaluators.tasks.models.flops import Meter, analytic_forward_flops
@@ -137,7 +137,7 @@ HOSTILE = {
 
 def _evaluate(codes: dict[str, str], split="train", options=FEW):
     async def go():
-        runner = TaskRunner.create("process", workers=1)
+        runner = LocalExecutor.create("process", workers=1)
         try:
             return {name: await runner.evaluate(TASK, code, split=split, options=options)
                     for name, code in codes.items()}

@@ -32,27 +32,15 @@ from .cascade import Cascade, Seen
 from .concurrency import ProposalWindow
 from .dbthread import DatabaseThread
 from .evaluation import Evaluator
+from .progress import Progress, ProgressReporter
 from .qd_snapshots import QDSnapshots
 from .schedule import Schedule
 from .selection import ValidationSelection
 from .spec import RunSpec
 
 STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive
-REPORT_S = 0.25     # the least time between two progress reports
 
-__all__ = ["CampaignFailed", "Controller", "Progress"]
-
-
-@dataclasses.dataclass
-class Progress:
-    iterations_done: int
-    iterations_total: int
-    evaluated: int
-    failures: int
-    duplicates: int
-    best_score: float | None
-    evals_per_s: float
-    last: dict[str, Any]
+__all__ = ["CampaignFailed", "Controller", "Progress"]  # Progress: what on_progress is called with
 
 
 def _best_per_cell(elites) -> list[Elite]:
@@ -89,19 +77,16 @@ class Controller:
         self.grid = spec.grid
         self.executor = executor
         self.mutator = mutator
-        self.on_progress = on_progress
         self.weights = SamplingWeights(**config.sampling.model_dump())
         self.islands = config.islands.count
-        self._started = time.monotonic()
-        self._evaluated_here = 0
         self._verdicts = 0      # applied programs with a training verdict (the seed included), for migrations
         self._migrations = 0    # ring migrations done
         self._trained: set[int] = set()  # iterations whose verdict is a training evaluation, until applied
         self._state_checked = 0.0
-        self._reported = 0.0
         self._stop_reason: str | None = None  # why the campaign stops early; None while it runs on
         self._owns_db = db is None
         self.db = db or DatabaseThread()
+        self.progress = ProgressReporter(self.archive, self.campaign_id, config.iterations, self.db, on_progress)
         self._known: dict[str, tuple[int, int]] = {}  # code hash -> (program id, iteration): committed programs
         self._seed_id: int | None = None
         self._proposals: dict[int, asyncio.Task] = {}  # iteration -> its proposal in flight
@@ -130,7 +115,7 @@ class Controller:
             await self._drive()
             await asyncio.gather(*self._validations)
             await self.db(self.qd.record)  # the figures the run ends with
-            self._report({"state": "done"}, force=True)
+            self.progress.report({"state": "done"}, force=True)
             stopped = self._stop_reason is not None
             state = CampaignState.STOPPED if stopped else CampaignState.FINISHED
             await self.db(self.archive.set_state, self.campaign_id, state, self._stop_reason)
@@ -345,7 +330,7 @@ class Controller:
             await self.db(self.archive.add_program, self.campaign_id, code=None, code_hash=None,
                           state=ProgramState.FAILED_EDIT, **common)
             self._decided(iteration, trained=False)
-            self._report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
+            self.progress.report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
         else:
             code_hash = normalized_hash(edit.code)
             twin = self._known.get(code_hash)
@@ -353,7 +338,7 @@ class Controller:
                 await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
                               state=ProgramState.DUPLICATE, duplicate_of=twin[0], **common)
                 self._decided(iteration, trained=False)
-                self._report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
+                self.progress.report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
             else:
                 program_id = await self.db(self.archive.add_program, self.campaign_id, code=edit.code,
                                            code_hash=code_hash, state=ProgramState.PENDING, **common)
@@ -385,9 +370,9 @@ class Controller:
                 raise CampaignFailed(f"the seed program failed: {result.status.value}: "
                                      f"{result.artifacts.get('message', '')}")
             await self.db(self.archive.record_training, program_id, split, result)
-            self._evaluated_here += 1
+            self.progress.evaluated_here += 1
             self._decided(iteration, trained=True)
-            self._report({"program_id": program_id, "status": result.status.value, "score": result.score})
+            self.progress.report({"program_id": program_id, "status": result.status.value, "score": result.score})
         finally:
             self._evaluations.pop(iteration, None)
 
@@ -436,19 +421,3 @@ class Controller:
             value = metrics.get(name, builtins.get(name))
             values[name] = float(value) if isinstance(value, (int, float)) else float("nan")
         return values
-
-    def _report(self, last: dict[str, Any], force: bool = False) -> None:
-        """Progress for the view (a CLI bar): from the archive, at most every REPORT_S unless forced."""
-        if self.on_progress is None or (not force and time.monotonic() - self._reported < REPORT_S):
-            return
-        self._reported = time.monotonic()
-        self.db.submit(self._report_from_db, last, time.monotonic())
-
-    def _report_from_db(self, last: dict[str, Any], at: float) -> None:
-        stats = self.archive.progress_counts(self.campaign_id)
-        elapsed = max(1e-9, at - self._started)
-        self.on_progress(Progress(
-            iterations_done=stats["iterations_done"], iterations_total=self.config.iterations,
-            evaluated=stats["evaluated"], failures=stats["failures"],
-            duplicates=stats["programs"].get(ProgramState.DUPLICATE.value, 0), best_score=stats["best_score"],
-            evals_per_s=self._evaluated_here / elapsed, last=last))

@@ -44,6 +44,15 @@ class PlacementOutcome:
 _OPEN: "weakref.WeakSet[Archive]" = weakref.WeakSet()
 
 
+def _close_engine(engine) -> None:
+    try:
+        checkpoint(engine)
+    except DatabaseError:
+        pass  # a damaged or read-only file: nothing more can be written to it; disconnecting still helps
+    finally:
+        engine.dispose()
+
+
 def close_all() -> None:
     """Close every archive this process opened and has not closed (the CLI's exit path, errors included)."""
     for archive in list(_OPEN):
@@ -78,7 +87,9 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
             self.engine.dispose()
             raise
         self._session = sessionmaker(self.engine, expire_on_commit=False, class_=ResilientSession)
-        self._closed = False
+        # closed when close() is called, when the object is collected, or at interpreter exit: whichever
+        # comes first leaves the file whole (a command's archive may be collected before the CLI exits)
+        self._finalizer = weakref.finalize(self, _close_engine, self.engine)
         _OPEN.add(self)
 
     def _require_campaigns(self) -> None:
@@ -92,16 +103,8 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
 
     def close(self) -> None:
         """Leave the archive whole in its file (SQLite: the write-ahead log checkpointed), then disconnect."""
-        if self._closed:
-            return
-        self._closed = True
         _OPEN.discard(self)
-        try:
-            checkpoint(self.engine)
-        except DatabaseError:
-            pass  # a damaged or read-only file: nothing more can be written to it; disconnecting still helps
-        finally:
-            self.engine.dispose()
+        self._finalizer()
 
     # ---- programs ------------------------------------------------------------------------
     def add_program(self, campaign_id: int, *, iteration: int, code: str | None, code_hash: str | None,

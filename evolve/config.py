@@ -163,7 +163,9 @@ class LLMOptions(BaseModel):
         default="adaptive", description="adaptive: Thompson sampling on improvements per dollar, the weights as "
                                         "prior (evolve/mutators/model_choice.py); weights: the configured weights only")
     replay: ReplaySource | None = Field(default=None, description="answer every request from this recorded "
-                                                                  "campaign's call log instead of the models")
+                                                                  "campaign's call log instead of the models "
+                                                                  "(set by `evolve run --replay`)",
+                                        examples=[{"db": "recorded.db", "campaign": 1, "name": "binpack_online-1"}])
 
 
 class RayOptions(BaseModel):

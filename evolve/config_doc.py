@@ -62,7 +62,7 @@ def _field_lines(model: type[BaseModel], name: str, field: FieldInfo, prefix: st
     if default is _FROM_MACHINE:  # e.g. workers: the CPU count of the machine the campaign runs on
         return [_line(True, f"{prefix}{name}: {_flow(field.examples[0])}", note)]
     lines = [_line(commented, f"{prefix}{name}: {_flow(default)}", note)]
-    example = _example(name, field, nested) if model is CampaignConfig else []
+    example = _example(name, field, nested) if model is CampaignConfig or field.examples else []
     if example:
         lines += [_line(True, f"{' ' * indent}{name}:", "")] + [_line(True, line, c) for line, c in
                                                                  _indent(example, indent + 2)]

@@ -84,6 +84,7 @@ class Controller:
         self._trained: set[int] = set()  # iterations whose verdict is a training evaluation, until applied
         self._state_checked = 0.0
         self._stop_reason: str | None = None  # why the campaign stops early; None while it runs on
+        self._failure: str | None = None  # why no further edit can ever be made (MutatorFailed), once it is known
         self._owns_db = db is None
         self.db = db or DatabaseThread()
         self.progress = ProgressReporter(self.archive, self.campaign_id, config.iterations, self.db, on_progress)
@@ -114,6 +115,8 @@ class Controller:
             self._validate(self.schedule.applied_through)  # entrants an interrupted run left unvalidated
             await self._drive()
             await asyncio.gather(*self._validations)
+            if self._failure is not None:
+                raise CampaignFailed(self._failure)
             await self.db(self.qd.record)  # the figures the run ends with
             self.progress.report({"state": "done"}, force=True)
             stopped = self._stop_reason is not None
@@ -311,8 +314,10 @@ class Controller:
                 await self.db(self.archive.log_event, self.campaign_id, "stop", reason=str(exc))
             self.stop(str(exc))
             return
-        except MutatorFailed as exc:
-            raise CampaignFailed(str(exc)) from None
+        except MutatorFailed as exc:  # the work of earlier iterations finishes first, then the campaign fails
+            self._failure = self._failure or str(exc)
+            self.stop(str(exc))
+            return
         finally:
             self._proposals.pop(iteration, None)
         # committed in iteration order by _advance; after a StopCampaign the later ones never are, and are

@@ -24,4 +24,4 @@ class Horizon:
         return iteration <= self.decided_through
 
 
-EVERYTHING = Horizon(proposed_through=2**62, decided_through=2**62)
+EVERYTHING = Horizon(proposed_through=2**31 - 1, decided_through=2**31 - 1)  # the largest INTEGER a database stores

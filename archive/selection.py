@@ -78,7 +78,7 @@ class SelectionQueries:
             return evaluation
 
     def training_verdicts(self, campaign_id: int, after_iteration: int = -1,
-                          through_iteration: int = 2**62) -> list[Verdict]:
+                          through_iteration: int = 2**31 - 1) -> list[Verdict]:
         """The campaign's ok training evaluations of iterations after `after_iteration` up to `through_iteration`,
         in iteration order."""
         with self.session() as s:

@@ -61,9 +61,11 @@ def run(args) -> int:
             blocking = [p for p in problems if not p.startswith("no GPU")]
             if not problems:
                 print(f"docker sandbox ready: {image_tag()}")
+            if blocking:  # what is wrong, one line each; nothing else
+                return 1
             for line in model_task_devices():  # informational: where each model-backed task runs its model
                 print(line)
-            return 1 if blocking else 0
+            return 0
         if args.sandbox_command == "clean":
             client = connect()
             removed = remove_containers(sandbox_containers(client, all_owners=args.all))

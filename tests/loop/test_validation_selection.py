@@ -25,7 +25,7 @@ from evolve.executors import local_executor
 from evolve.export.module import choose_program
 from evolve.loop.controller import Controller
 from evolve.loop.selection import TopKEntrants
-from evolve.mutators import Edit
+from evolve.mutators import Edit, Mutator
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERFIT = ROOT / "tests" / "fixtures" / "overfit_task"
@@ -47,7 +47,7 @@ def memorizer() -> str:
     return f"TABLE = {table!r}\n\ndef f(x):\n    return TABLE.get(x, 3.0)"
 
 
-class ScriptedMutator:
+class ScriptedMutator(Mutator):
     """Proposes the given programs in order, one per iteration."""
 
     name = "scripted"
@@ -64,14 +64,14 @@ class ScriptedMutator:
 
 def run_scripted(tmp_path, task_dir: Path, programs: list[str], db: str | None = None, **overrides):
     archive = Archive(db or str(tmp_path / "c.db"))
-    config = build_config(None, {"task_dir": str(task_dir), "iterations": len(programs), "workers": 1,
+    config = build_config(None, {"task_dir": str(task_dir), "iterations": len(programs), "workers": 1, "lag": 0,
                                  "islands": {"count": 1}, "heldout_report": False, **overrides})
     campaign = Campaign.create(archive, config)
 
     async def main():
         sandbox = local_executor("process", workers=1)
         try:
-            summary = await Controller(campaign, sandbox, ScriptedMutator(programs)).run()
+            summary = await Controller(campaign.run_spec(), sandbox, ScriptedMutator(programs)).run()
             return summary, await campaign.heldout_report(sandbox)
         finally:
             await sandbox.close()
@@ -203,8 +203,8 @@ def test_tasks_json_shows_split_roles_and_the_reference_baseline(cli_env):
     tasks = {t["name"]: t for t in json.loads(done.stdout)}
     binpack = tasks["binpack_online"]
     assert {name: s["role"] for name, s in binpack["splits"].items()} == {
-        "train": "train", "heldout": "heldout", "or3": "other", "weibull_5k": "other", "stage": "stage",
-        "probe": "probe"}
+        "train": "train", "validation": "validation", "heldout": "heldout", "or3": "other", "weibull_5k": "other",
+        "stage": "stage", "probe": "probe"}
     assert binpack["reference_baseline"]["name"] == "best_fit"
     for name, task in tasks.items():  # a task without a validation split or a reference baseline is warned about
         if task["validation_split"] is None:

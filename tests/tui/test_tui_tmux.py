@@ -60,7 +60,7 @@ def test_tui_on_a_running_campaign(tmp_path):
                         "env", *env_args, sys.executable, "-m", "evolve", "tui", "--db", str(db), "--poll", "0.5"],
                        check=True, cwd=ROOT)
         screen = wait_screen(session, r"live\s+toy_fit\s+running")
-        first = int(re.search(r"running\s+(\d+)/100000", screen).group(1))
+        first = int(re.search(r"running[^\n]*?(\d+)/100000", screen).group(1))
         keys(session, "Enter")
         screen = wait_screen(session, r"\d+/100000 iterations")
         assert "best score" in screen and "recent events" in screen

@@ -27,7 +27,7 @@ from .resilience import ResilientSession
 from .mapelites import Grid
 from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program
-from .sampling import Elite
+from .sampling import Elite, best_per_cell
 from .urls import check_database_url
 from .sqlite_file import check_archive_path, describe_sqlite_error, display_name
 from .states import KNOWN_PROGRAM_STATES, EvaluationRole, ProgramState
@@ -349,13 +349,8 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
             if island is not None:
                 query = query.where(Cell.island == island)
             rows = s.execute(query).all()
-        if island is None:  # one entry per cell: the best across islands, ties to the lowest id as in best()
-            best: dict[str, Elite] = {}
-            for program_id, key, score in rows:
-                if key not in best or (-score, program_id) < (-best[key].score, best[key].program_id):
-                    best[key] = Elite(program_id, key, score)
-            return list(best.values())
-        return [Elite(p, k, sc) for p, k, sc in rows]
+        elites = [Elite(p, k, sc) for p, k, sc in rows]
+        return best_per_cell(elites) if island is None else elites  # one entry per cell across the islands
 
     def elites_by_island(self, campaign_id: int) -> list[tuple[int, Elite]]:
         """Every occupied cell of every island with its elite, by island and key: one query."""

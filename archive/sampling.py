@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .mapelites import Grid
 
@@ -31,6 +31,16 @@ class SamplingWeights:
     pareto: float = 0.0
     top_inspirations: int = 2
     diverse_inspirations: int = 1
+
+
+def best_per_cell(elites: Iterable[Elite]) -> list[Elite]:
+    """One elite per cell over the islands: the best, ties to the lowest program id (as `Archive.best`)."""
+    best: dict[str, Elite] = {}
+    for elite in elites:
+        held = best.get(elite.key)
+        if held is None or (-elite.score, elite.program_id) < (-held.score, held.program_id):
+            best[elite.key] = elite
+    return list(best.values())
 
 
 def choose_parent(elites: Sequence[Elite], grid: Grid, rng: random.Random, weights: SamplingWeights,

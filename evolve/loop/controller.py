@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
 from archive.horizon import Horizon
-from archive.sampling import Elite, choose_inspirations, choose_parent
+from archive.sampling import Elite, best_per_cell, choose_inspirations, choose_parent
 from evaluators.contract import Executor
 
 from ..code import builtin_descriptors, normalized_hash
@@ -41,16 +41,6 @@ from .spec import RunSpec
 STATE_POLL_S = 0.5  # how often the loop looks for a stop requested through the archive
 
 __all__ = ["CampaignFailed", "Controller", "Progress"]  # Progress: what on_progress is called with
-
-
-def _best_per_cell(elites) -> list[Elite]:
-    """One elite per cell over the islands: the best, ties to the lowest program id (as Archive.elites)."""
-    best: dict[str, Elite] = {}
-    for elite in elites:
-        held = best.get(elite.key)
-        if held is None or (-elite.score, elite.program_id) < (-held.score, held.program_id):
-            best[elite.key] = elite
-    return list(best.values())
 
 
 @dataclasses.dataclass
@@ -248,7 +238,7 @@ class Controller:
         horizon = self.schedule.horizon(iteration)
         island = iteration % self.islands
         by_island = self._cells(iteration, horizon)
-        all_elites = _best_per_cell(e for elites in by_island.values() for e in elites)
+        all_elites = best_per_cell(e for elites in by_island.values() for e in elites)
         elites = (by_island.get(island) or all_elites) if all_elites else []
         parent_decided = bool(elites)
         if not elites:  # the horizon has no verdict yet, not even the seed's: its children are the first proposals

@@ -4,8 +4,8 @@ and no key set, into another campaign of the same archive and from a file made b
 --backup`, and is the same campaign iteration by iteration; a request the recording never made is a
 one-line error naming the iteration.
 
-Exact reproduction holds today with one worker and one proposal in flight, so the recording and the
-replays run with `--workers 1 --proposals 1`.
+The recording runs with 2 workers and 4 proposals in flight; the replays with other counts (1 and 1,
+then 2 and 3): what iteration i asks depends on i alone, so any count reproduces it.
 """
 import json
 import os
@@ -56,7 +56,7 @@ def _record(tmp_path, cli_env, provider, db) -> None:
     with FakeLLM(script=SCRIPT) as fake:
         env = _server_env(cli_env, fake)
         out = subprocess.run(evolve_cmd("run", "--task-dir", TASK_DIR, "--config", path, "--iterations", ITERATIONS,
-                                        "--workers", 1, "--proposals", 1, "--no-log-prompts", "--name", "recorded",
+                                        "--workers", 2, "--proposals", 4, "--no-log-prompts", "--name", "recorded",
                                         "--db", db, "--json"), env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         assert len(fake.served()) >= len(SCRIPT)
@@ -71,8 +71,10 @@ def _replay(env, *args, check=True):
 
 
 def _calls(db, campaign):
+    """The campaign's calls by iteration and attempt (with calls in flight at once, the log's own order
+    is the order they ended)."""
     rows = query(db, "select l.* from llm_calls l join campaigns c on c.id = l.campaign_id "
-                     f"where c.name = '{campaign}' order by l.id")
+                     f"where c.name = '{campaign}' order by l.iteration, l.attempt, l.id")
     return [tuple(r[f] for f in CALL_FIELDS) for r in rows], rows
 
 
@@ -103,13 +105,14 @@ def test_a_recorded_campaign_replays_identically_without_the_server(recording, t
     assert all(r["prompt"] in (None, "null") and r["prompt_digest"] for r in rows)  # --no-log-prompts: digests only
 
     # into another campaign of the same archive (its program ids differ from the recording's)
-    summary = json.loads(_replay(env, db, "--replay-campaign", "recorded", "--name", "again", "--db", db).stdout)
+    summary = json.loads(_replay(env, db, "--replay-campaign", "recorded", "--name", "again", "--db", db,
+                                 "--workers", 1, "--proposals", 1).stdout)
     assert summary["state"] == "finished" and summary["iterations_done"] == ITERATIONS
     assert campaign_rows(db, "again") == recorded
     assert _calls(db, "again")[0] == calls
     # from the shared file, into a new archive
     elsewhere = str(tmp_path / "elsewhere.db")
-    _replay(env, backup, "--name", "shared", "--db", elsewhere)
+    _replay(env, backup, "--name", "shared", "--db", elsewhere, "--workers", 2, "--proposals", 3)
     assert campaign_rows(elsewhere, "shared") == recorded
     assert _calls(elsewhere, "shared")[0] == calls
     status = json.loads(subprocess.run(evolve_cmd("status", "shared", "--db", elsewhere, "--json"), env=env,

@@ -50,7 +50,8 @@ class ArchiveViews:
         `status` is None until there is a training evaluation (pending, or cut by a cascade stage:
         `outcome_state` tells which: the child's own state, or its twin's for a duplicate). For a cut
         outcome, `stage` gives how many stage evaluations it had (the probe run included) and the last
-        one's score, the stage that cut it; else `stage` is None. Only the horizon's proposals are
+        one's score, the stage that cut it; else `stage` is None. `parent_score` is the parent's training
+        score (None until the child is decided). Only the horizon's proposals are
         listed, and those it has not decided show as pending (archive/horizon.py).
         """
         where = (Program.campaign_id == campaign_id, Program.parent_id == parent_id,
@@ -95,7 +96,7 @@ class ArchiveViews:
                                     twin.id, Program.parent_id, twin.state)
                              .join(twin, twin.id == func.coalesce(Program.duplicate_of, Program.id))
                              .where(*where).order_by(order).limit(limit)).all()
-            scored = {r[5] for r in rows}
+            scored = {r[5] for r in rows} | {r[6] for r in rows if r[6] is not None}  # parents: to compare with
             outcomes = {r[0]: (r[1], r[2]) for r in s.execute(
                 select(train.program_id, train.status, train.score)
                 .where(train.program_id.in_(scored), train.role == EvaluationRole.TRAIN.value))} if scored else {}
@@ -111,10 +112,12 @@ class ArchiveViews:
         pending = ProgramState.PENDING.value
         return [{"program_id": r[0], "iteration": r[1], "state": r[2], "edit": r[3] or {}, "operator": r[4],
                  "status": outcomes.get(r[5], (None, None))[0], "score": outcomes.get(r[5], (None, None))[1],
-                 "parent_id": r[6], "outcome_state": r[7], "stage": stages.get(r[5])}
+                 "parent_id": r[6], "outcome_state": r[7], "stage": stages.get(r[5]),
+                 "parent_score": outcomes.get(r[6], (None, None))[1]}
                 if horizon.decided(r[1]) else
                 {"program_id": r[0], "iteration": r[1], "state": pending, "edit": r[3] or {}, "operator": r[4],
-                 "status": None, "score": None, "parent_id": r[6], "outcome_state": pending, "stage": None}
+                 "status": None, "score": None, "parent_id": r[6], "outcome_state": pending, "stage": None,
+                 "parent_score": None}
                 for r in rows]
 
     def campaign_summaries(self) -> dict[int, dict[str, Any]]:

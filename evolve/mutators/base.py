@@ -49,8 +49,8 @@ class History:
     """The archive history a mutator declared it needs, as the iteration's horizon sees it.
 
     Each child is a dict {"program_id", "iteration", "parent_id", "operator", "state", "edit",
-    "status", "score", "outcome_state", "stage"} (archive/views.py `children_by_operator`); status,
-    score and outcome are those of the program it duplicates for a duplicate, and None / pending
+    "status", "score", "outcome_state", "stage", "parent_score"} (archive/views.py `children_by_operator`);
+    status, score and outcome are those of the program it duplicates for a duplicate, and None / pending
     while the horizon has not decided it.
     """
     parent_children: tuple[dict[str, Any], ...] = ()    # the parent's children, by iteration

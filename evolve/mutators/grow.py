@@ -9,6 +9,7 @@ whatever structure pays off.
 from __future__ import annotations
 
 import ast
+import bisect
 import dataclasses
 import random
 
@@ -33,19 +34,58 @@ K_DECADES = (-1, 0, 1)          # k in [0.1, 1), [1, 10), [10, 100)
 WEIGHT_DECADES = (-2, -1, 0, 1)  # |w| in [0.01, 0.1) ... [10, 100)
 
 
-def outcome_reward(child: dict) -> float | None:
-    """What a grown child's outcome says for its magnitudes and sign, in [0, 1]; None while it has none.
-    A functional duplicate had no effect (too small a weight, a threshold no input reaches); a cut one
-    changed the program for the worse at the cascade stage; one that got a full training evaluation is
-    what is looked for. A failed one (it raised, timed out) counts as having no effect."""
-    state = child["state"]
-    if state == "functional_duplicate":
-        return 0.0
-    if state == "cut":
-        return 0.5
-    if state != "evaluated":
-        return None  # pending (or a textual duplicate, which grow_expression never proposes)
-    return 1.0 if child.get("status") == "ok" else 0.0
+# What a grown child's outcome says for its magnitudes and sign, in [0, 1] (see `outcome_rewards`).
+IMPROVED = 1.0     # it scored above its parent
+NO_EFFECT = 0.3    # a functional duplicate, or a score equal to its parent's: the term changed nothing that counts
+WORSE = (0.3, 0.9)  # it scored below its parent: from the farthest below to the nearest, by rank (cubed)
+CUT = 0.15         # a cascade stage cut it: it changed the program clearly for the worse
+FAILED = 0.0       # it raised or timed out
+
+
+def outcome_rewards(children: list[dict]) -> list[float | None]:
+    """What each grown child's outcome says for its magnitudes and sign (None while it has none).
+
+    Quality, not mere change, is what is learnt: a child that scored above its parent is what is looked
+    for; one below it counts by how near it came, ranked against the other children below their parents
+    (scale-free: scores of different tasks share no unit), the cube of its rank so that the nearest count
+    and an average miss counts little more than none; a term with no effect (a weight too small, a
+    threshold no input reaches) ranks with the farthest-below, above a child the cascade cut. Rewarding
+    every change alike drives bin packing's terms to `bins % 0.3`-like noise: large thresholds often
+    change nothing, while small ones always change something, for the worse.
+    """
+    gaps = [_gap(child) for child in children]
+    below = sorted(g for g in gaps if g is not None and g < 0)
+    rewards = []
+    for child, gap in zip(children, gaps):
+        state = child["state"]
+        if state == "functional_duplicate":
+            rewards.append(NO_EFFECT)
+        elif state == "cut":
+            rewards.append(CUT)
+        elif state != "evaluated":
+            rewards.append(None)  # pending (or a textual duplicate, which grow_expression never proposes)
+        elif child.get("status") != "ok":
+            rewards.append(FAILED)
+        elif gap is None:
+            rewards.append(sum(WORSE) / 2)  # its parent has no score to compare with
+        elif gap > 0:
+            rewards.append(IMPROVED)
+        elif gap == 0:
+            rewards.append(NO_EFFECT)
+        else:
+            rank = (bisect.bisect_left(below, gap) + bisect.bisect_right(below, gap)) / 2 / len(below)
+            rewards.append(WORSE[0] + (WORSE[1] - WORSE[0]) * rank ** 3)
+    return rewards
+
+
+def _gap(child: dict) -> float | None:
+    """The child's training score minus its parent's, or None when either is unknown."""
+    if child["state"] != "evaluated" or child.get("status") != "ok":
+        return None
+    score, parent = child.get("score"), child.get("parent_score")
+    if score is None or parent is None:
+        return None
+    return score - parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +109,16 @@ def _term_arm(rng: random.Random, templates: list[int], names: list[str], histor
     exactly like a known program (a functional duplicate: a term with no effect, such as a monotone
     function of what a ranking already sorts by) counts against them, any other for them; a structure
     that changes behaviour is what tuning can then make pay. Magnitudes and the sign (per variable:
-    `score % k` is about `-(remaining % k)`) learn from how the child fared (`outcome_reward`). Learnt
+    `score % k` is about `-(remaining % k)`) learn from how the child fared (`outcome_rewards`). Learnt
     apart, a handful of arms each need few children."""
     wins: dict = {}
     losses: dict = {}
     own = {child.get("program_id") for child in history}
     weighted = [(child, 1.0) for child in history]
     weighted += [(child, POOLED) for child in campaign if child.get("program_id") not in own]
-    for child, weight in weighted:
+    for (child, weight), reward in zip(weighted, outcome_rewards([child for child, _ in weighted])):
         details = child["edit"].get("details") or {}
-        arm, reward = details.get("term"), outcome_reward(child)
+        arm = details.get("term")
         if not arm or reward is None:
             continue
         changed = 0.0 if child["state"] == "functional_duplicate" else 1.0

@@ -22,12 +22,12 @@ from ..code import Block, CodeError, block_text, find_blocks, normalized_hash, r
 from .ast_operators import Located
 from .operators import HISTORY_OPERATORS, LEARNING_OPERATORS, OPERATORS, default_weights
 from .base import Edit, HistoryNeeds, MutationContext, Mutator
-from .tuning import NAME as TUNING, continues_a_run
+from .tuning import NAME as TUNING, begins_a_run, continues_a_run
 from .defuse import module_names, undefined_names
 
 OPERATOR_WEIGHTS = default_weights()
 MAX_TRIES = 48
-CONTINUE_RUN = 0.6  # share of a parent's turns given to its unfinished constant-tuning run
+CONTINUE_RUN = 0.6  # share of a parent's turns given to its unfinished constant-tuning run (or to starting one)
 PRIOR_CHILDREN = 4.0  # at most what the campaign's other parents' children by an operator count for on a parent
 GIVE_UP_AFTER = 3  # misses after which one mutate call stops drawing an operator (it does not apply here)
 
@@ -119,7 +119,7 @@ class OfflineMutator(Mutator):
             misses[name] += GIVE_UP_AFTER if hopeless else 1
             if misses[name] >= GIVE_UP_AFTER and len(choices) > 1:
                 choices.pop(name, None)
-        if TUNING in choices and rng.random() < CONTINUE_RUN and continues_a_run(context):
+        if TUNING in choices and rng.random() < CONTINUE_RUN and (continues_a_run(context) or begins_a_run(context)):
             edit = self._program_level(TUNING, code, rng, context, required, parent_unresolved)
             if edit is not None:
                 return edit

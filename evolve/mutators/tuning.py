@@ -200,6 +200,19 @@ def continues_a_run(context) -> bool:
     return 0 < len(slots) < BUDGET
 
 
+def begins_a_run(context) -> bool:
+    """True when the parent is a new structure (made by an operator that adds or moves code: a grown term,
+    a crossover) with float literals and no tuning run yet. Its literals came with the edit, drawn blind,
+    so the structure competes untuned: a term of the right shape with a weight a factor 10 off scores
+    below its parent and would rarely be picked again. The mutator gives such a parent's turn to starting
+    its run as it gives a begun run its turns."""
+    if context is None or context.parent.score is None or context.parent.operator in UNSTRUCTURAL:
+        return False
+    if any((c["edit"].get("details") or {}).get("tuning") for c in context.history.children(NAME)):
+        return False
+    return bool(literals(context.parent.code))
+
+
 @program_operator(NAME, 2.0)
 def tune_constants(code: str, rng: random.Random, context):
     """The next CMA-ES probe of the parent's tuning run: (child code, description, details) or None.

@@ -36,20 +36,21 @@ def test_grown_terms_learn_from_what_behaved_like_the_parent():
     assert set(details["magnitude"]) == {"k_decade", "weight_decade", "sign"}
 
 
-def test_grown_terms_learn_the_magnitude_and_sign_that_pass():
+def _grown(state, k, w, sign, variable="remaining", score=None, parent_score=-4.7):
+    return {"state": state, "status": "ok" if state == "evaluated" else None, "score": score,
+            "parent_score": parent_score if state == "evaluated" else None,
+            "edit": {"details": {"term": [5, variable], "magnitude": {"k_decade": k, "weight_decade": w, "sign": sign}}}}
+
+
+def test_grown_terms_learn_the_magnitude_and_sign_that_pay():
     """Weights too small to change a ranking and thresholds below 10 came back as functional duplicates; a
     positive weight on `remaining` was cut by the cascade stage; a threshold of 10-100 with a weight of 1-10
-    below zero got full evaluations: grow_expression then mostly draws those, the sign per variable, and
+    below zero scored above the parent: grow_expression then mostly draws those, the sign per variable, and
     still tries the rest."""
     from evolve.mutators.grow import _term_arm
-
-    def child(state, k, w, sign, variable="remaining"):
-        return {"state": state, "status": "ok" if state == "evaluated" else None,
-                "edit": {"details": {"term": [5, variable],
-                                     "magnitude": {"k_decade": k, "weight_decade": w, "sign": sign}}}}
-    history = [child("functional_duplicate", k, w, s) for k in (-1, 0) for w in (-2, -1) for s in (1, -1)] * 2
-    history += [child("cut", 1, 1, 1)] * 4 + [child("evaluated", 1, 0, -1)] * 4
-    history += [child("evaluated", 1, 0, 1, "score")] * 3 + [child("cut", 1, 0, -1, "score")] * 3
+    history = [_grown("functional_duplicate", k, w, s) for k in (-1, 0) for w in (-2, -1) for s in (1, -1)] * 2
+    history += [_grown("cut", 1, 1, 1)] * 4 + [_grown("evaluated", 1, 0, -1, score=-4.6)] * 4
+    history += [_grown("evaluated", 1, 0, 1, "score", score=-4.65)] * 3 + [_grown("cut", 1, 0, -1, "score")] * 3
     picks = [_term_arm(random.Random(s), [5], ["remaining", "score"], history) for s in range(400)]
     assert sum(arm.k_decade == 1 for arm in picks) > 0.7 * len(picks)
     assert sum(arm.weight_decade in (0, 1) for arm in picks) > 0.7 * len(picks)
@@ -61,6 +62,21 @@ def test_grown_terms_learn_the_magnitude_and_sign_that_pass():
     assert {arm.sign for arm in unlearnt} == {1, -1}
     pending = [{"state": "pending", "edit": {"details": {"term": [5, "item"]}}}] * 30
     assert {_term_arm(random.Random(s), [5], ["item", "bins"], pending).variable for s in range(40)} == {"item", "bins"}
+
+
+def test_grown_terms_learn_what_comes_near_the_parent_not_what_merely_changes_it():
+    """Small thresholds always change the program and score far below the parent (noise); large ones often
+    change nothing, and when they do they come near it. Learning from change alone would draw the small
+    thresholds; grow_expression draws the large ones."""
+    from evolve.mutators.grow import _term_arm, outcome_rewards
+    history = [_grown("evaluated", -1, 1, 1, score=-5.3 + 0.01 * i) for i in range(10)]
+    history += [_grown("functional_duplicate", 1, 0, -1)] * 6 + [_grown("evaluated", 1, 0, -1, score=-4.75)] * 4
+    rewards = outcome_rewards(history)
+    assert max(rewards[:10]) < min(rewards[16:]) and rewards[10] > 0
+    assert outcome_rewards([_grown("evaluated", 1, 0, -1, score=-4.6)]) == [1.0]
+    assert outcome_rewards([_grown("cut", 1, 0, -1)])[0] < outcome_rewards([_grown("functional_duplicate", 1, 0, -1)])[0]
+    picks = [_term_arm(random.Random(s), [5], ["remaining"], history) for s in range(400)]
+    assert sum(arm.k_decade == 1 for arm in picks) > sum(arm.k_decade == -1 for arm in picks)
 
 
 def test_a_new_parent_starts_from_what_the_campaign_learnt_of_its_terms():
@@ -85,17 +101,19 @@ def test_a_new_parent_starts_from_what_the_campaign_learnt_of_its_terms():
 
 PARENT_CODE = ("import numpy as np\n\n\n# EVOLVE-BLOCK-START\ndef priority(item, bins):\n    remaining = bins - item\n"
                "    score = -remaining.astype(float)\n    return score + -0.0114 * (score * item)\n# EVOLVE-BLOCK-END\n")
+# made by a constant edit: a parent whose structure is not new, so no tuning run claims its turns
 PARENT = ProgramView(id=7, code=PARENT_CODE, score=-4.6, metrics={}, artifacts={}, generation=1, island=0,
-                     operator="grow_expression")
+                     operator="perturb_constant")
 
 
-def _operators_drawn(states, campaign=None, seeds=200):
-    """How often each operator made the child of PARENT, over `seeds` seeded calls, given its children's states."""
+def _operators_drawn(states, campaign=None, seeds=200, parent=PARENT, children=()):
+    """How often each operator made the child of `parent`, over `seeds` seeded calls, given its children's states."""
     mutator, counts = OfflineMutator(), {}
     for seed in range(seeds):
-        context = MutationContext(task=None, parent=PARENT, inspirations=[], rng=random.Random(seed), iteration=1,
-                                  history=History(parent_states=states, campaign_states=campaign or {}))
-        edit = mutator.mutate(PARENT_CODE, random.Random(seed), context=context)
+        context = MutationContext(task=None, parent=parent, inspirations=[], rng=random.Random(seed), iteration=1,
+                                  history=History(parent_states=states, campaign_states=campaign or {},
+                                                  parent_children=tuple(children)))
+        edit = mutator.mutate(parent.code, random.Random(seed), context=context)
         counts[edit.operator] = counts.get(edit.operator, 0) + 1
     return counts
 
@@ -126,3 +144,17 @@ def test_a_new_parent_starts_from_how_each_operators_children_fared_on_the_campa
     mine = _operators_drawn({"swap_binop": {"evaluated": 12}}, {"swap_binop": {"functional_duplicate": 40, "evaluated": 12}},
                             300)
     assert mine["swap_binop"] > 1.3 * fresh["swap_binop"]
+
+
+def test_a_new_structure_gets_its_constants_tuned_first():
+    """A grown term arrives with a weight drawn blind: most turns of a parent made by grow_expression start its
+    tuning run, until the run has begun; a parent made by a constant edit starts one only when drawn."""
+    import dataclasses
+    grown = dataclasses.replace(PARENT, operator="grow_expression")
+    fresh = _operators_drawn({}, parent=grown)
+    assert fresh["tune_constants"] > 0.55 * 200
+    assert _operators_drawn({})["tune_constants"] < 0.35 * 200
+    begun = [{"operator": "tune_constants", "state": "pending", "status": None, "score": None,
+              "edit": {"details": {"tuning": {"seed": 5, "slot": s, "z": [0.0], "space": "log"}}}} for s in range(12)]
+    spent = _operators_drawn({"tune_constants": {"pending": 12}}, parent=grown, children=begun)
+    assert spent.get("tune_constants", 0) < 0.35 * 200   # the run is spent: the turns go back to the other operators

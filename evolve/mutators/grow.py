@@ -36,8 +36,8 @@ WEIGHT_DECADES = (-2, -1, 0, 1)  # |w| in [0.01, 0.1) ... [10, 100)
 
 # What a grown child's outcome says for its magnitudes and sign, in [0, 1] (see `outcome_rewards`).
 IMPROVED = 1.0     # it scored above its parent
-NO_EFFECT = 0.3    # a functional duplicate, or a score equal to its parent's: the term changed nothing that counts
 WORSE = (0.3, 0.9)  # it scored below its parent: from the farthest below to the nearest, by rank (cubed)
+NO_EFFECT = 0.15   # a functional duplicate, or a score equal to its parent's: the term changed nothing that counts
 CUT = 0.15         # a cascade stage cut it: it changed the program clearly for the worse
 FAILED = 0.0       # it raised or timed out
 
@@ -48,10 +48,11 @@ def outcome_rewards(children: list[dict]) -> list[float | None]:
     Quality, not mere change, is what is learnt: a child that scored above its parent is what is looked
     for; one below it counts by how near it came, ranked against the other children below their parents
     (scale-free: scores of different tasks share no unit), the cube of its rank so that the nearest count
-    and an average miss counts little more than none; a term with no effect (a weight too small, a
-    threshold no input reaches) ranks with the farthest-below, above a child the cascade cut. Rewarding
-    every change alike drives bin packing's terms to `bins % 0.3`-like noise: large thresholds often
-    change nothing, while small ones always change something, for the worse.
+    most. A term with no effect (a weight too small, a threshold no input reaches) and one the cascade
+    cut (too large, or the wrong sign) are both misses, and count alike, below any scored child: the
+    search is pushed neither toward terms too small to matter nor toward terms that wreck the program.
+    Rewarding every change alike drives bin packing's terms to `bins % 0.3`-like noise: large
+    thresholds often change nothing, while small ones always change something, for the worse.
     """
     gaps = [_gap(child) for child in children]
     below = sorted(g for g in gaps if g is not None and g < 0)

@@ -65,16 +65,17 @@ def test_grown_terms_learn_the_magnitude_and_sign_that_pay():
 
 
 def test_grown_terms_learn_what_comes_near_the_parent_not_what_merely_changes_it():
-    """Small thresholds always change the program and score far below the parent (noise); large ones often
-    change nothing, and when they do they come near it. Learning from change alone would draw the small
-    thresholds; grow_expression draws the large ones."""
+    """Small thresholds always change the program and score far below the parent (noise); large ones
+    sometimes change nothing, and when they do change it they come near it. Learning from change alone
+    would draw the small thresholds; grow_expression draws the large ones."""
     from evolve.mutators.grow import _term_arm, outcome_rewards
     history = [_grown("evaluated", -1, 1, 1, score=-5.3 + 0.01 * i) for i in range(10)]
-    history += [_grown("functional_duplicate", 1, 0, -1)] * 6 + [_grown("evaluated", 1, 0, -1, score=-4.75)] * 4
+    history += [_grown("functional_duplicate", 1, 0, -1)] * 3 + [_grown("evaluated", 1, 0, -1, score=-4.75)] * 4
     rewards = outcome_rewards(history)
-    assert max(rewards[:10]) < min(rewards[16:]) and rewards[10] > 0
+    assert max(rewards[:10]) < min(rewards[13:]) and rewards[10] > 0
     assert outcome_rewards([_grown("evaluated", 1, 0, -1, score=-4.6)]) == [1.0]
-    assert outcome_rewards([_grown("cut", 1, 0, -1)])[0] < outcome_rewards([_grown("functional_duplicate", 1, 0, -1)])[0]
+    missed = outcome_rewards([_grown("cut", 1, 0, -1), _grown("functional_duplicate", 1, 0, -1)])
+    assert missed[0] == missed[1] < min(rewards[:10])   # too large and too small: both misses, below any scored child
     picks = [_term_arm(random.Random(s), [5], ["remaining"], history) for s in range(400)]
     assert sum(arm.k_decade == 1 for arm in picks) > sum(arm.k_decade == -1 for arm in picks)
 

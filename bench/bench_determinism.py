@@ -15,6 +15,12 @@ deterministic loop); it is exported to a temp dir and run from there. Two parts:
    medians of the command's wall time.
 
 Prints the machine's load average at the start and end of each part.
+
+    python bench/bench_determinism.py --compare-archives DET_DIR FREE_DIR
+
+prints part 1's quality table from archives already made (`evolve run binpack_online --iterations
+200 --seed S --db DIR/NAME_S.db`, one file per seed, the seed the number before `.db`), without
+running anything: a deterministic campaign is the same at any load, so its archive is its result.
 """
 from __future__ import annotations
 
@@ -57,16 +63,15 @@ def run(code: Path, args: list[str], db: Path, env: dict | None = None) -> tuple
 
 
 def outcome(db: Path) -> dict:
+    """The campaign's best training score, and the held-out report of the program it hands over (the
+    report names it: chosen on validation where the checkout does that, else the training best)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    best = con.execute("select p.id, e.score from cells c join programs p on p.id = c.program_id "
-                       "join evaluations e on e.program_id = p.id and e.role = 'train' "
-                       "order by c.score desc, p.id limit 1").fetchone()
-    report = con.execute("select metrics from evaluations where program_id = ? and split = 'heldout'",
-                         (best[0],)).fetchone()
+    best = con.execute("select max(score) from cells").fetchone()[0]
+    report = con.execute("select data from events where kind = 'heldout_report' order by id desc limit 1").fetchone()
     evaluated = con.execute("select count(*) from programs where iteration > 0 and state = 'evaluated'").fetchone()[0]
     con.close()
-    metrics = json.loads(report[0]) if report else {}
-    return {"best": best[1], "or3": metrics.get("or3_excess_pct"), "weibull": metrics.get("weibull_5k_excess_pct"),
+    metrics = (json.loads(report[0]).get("best") or {}).get("metrics", {}) if report else {}
+    return {"best": best, "or3": metrics.get("or3_excess_pct"), "weibull": metrics.get("weibull_5k_excess_pct"),
             "evaluated": evaluated}
 
 
@@ -127,11 +132,42 @@ def llm_campaigns(det: Path, free: Path, runs: int, iterations: int, workers: in
     print(f"median wall: det {det_s:.1f} s, free {free_s:.1f} s, ratio {det_s / free_s:.3f}   (load {load()})")
 
 
+def compare_archives(det_dir: Path, free_dir: Path) -> None:
+    """Part 1's quality columns from kept archives, per seed present in both directories."""
+    def by_seed(directory: Path) -> dict[int, Path]:
+        return {int(p.stem.rsplit("_", 1)[-1]): p for p in sorted(directory.glob("*_*.db"))
+                if p.stem.rsplit("_", 1)[-1].isdigit()}
+    det, free = by_seed(det_dir), by_seed(free_dir)
+    seeds = sorted(set(det) & set(free))
+    if not seeds:
+        raise SystemExit(f"no seed has an archive in both {det_dir} and {free_dir} (files NAME_SEED.db)")
+    print(f"{'seed':>4}  {'det best':>9} {'free best':>9}  {'det OR3/W5k':>13} {'free OR3/W5k':>13}")
+    rows = []
+    for seed in seeds:
+        d, f = outcome(det[seed]), outcome(free[seed])
+        rows.append((d, f))
+        print(f"{seed:>4}  {d['best']:9.4f} {f['best']:9.4f}  {d['or3']:6.2f}/{d['weibull']:5.2f}  "
+              f"{f['or3']:6.2f}/{f['weibull']:5.2f}")
+    wins = sum(d["best"] > f["best"] + 1e-12 for d, f in rows)
+    losses = sum(d["best"] < f["best"] - 1e-12 for d, f in rows)
+    for name, index in (("det", 0), ("free", 1)):
+        scores = [r[index]["best"] for r in rows]
+        below = sum(r[index]["or3"] < BEST_FIT_OR3 and r[index]["weibull"] < BEST_FIT_W5K for r in rows)
+        print(f"{name}: mean best {statistics.mean(scores):.4f} (sd {statistics.pstdev(scores):.4f}); "
+              f"below best fit on both held-out sets: {below} of {len(rows)}")
+    print(f"det better on {wins}, equal on {len(rows) - wins - losses}, worse on {losses} of {len(rows)} seeds")
+
+
+BEST_FIT_OR3, BEST_FIT_W5K = 5.36779, 3.9843  # best fit's held-out excess, % (evolve eval binpack_online --baseline best_fit)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     baseline = parser.add_mutually_exclusive_group(required=True)
     baseline.add_argument("--baseline", help="git revision of the free-running loop (exported from this repository)")
     baseline.add_argument("--baseline-dir", type=Path, help="a checkout of the free-running loop")
+    baseline.add_argument("--compare-archives", nargs=2, type=Path, metavar=("DET_DIR", "FREE_DIR"),
+                          help="print the quality table from archives already made, run nothing")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
@@ -140,6 +176,9 @@ def main() -> None:
     parser.add_argument("--skip-first-command", action="store_true")
     parser.add_argument("--skip-llm", action="store_true")
     args = parser.parse_args()
+    if args.compare_archives:
+        compare_archives(*args.compare_archives)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         free = args.baseline_dir.resolve() if args.baseline_dir else export(args.baseline, scratch / "free")

@@ -30,17 +30,6 @@ MAX_TRIES = 48
 CONTINUE_RUN = 0.6  # share of a parent's turns given to its unfinished constant-tuning run
 PRIOR_CHILDREN = 4.0  # at most what the campaign's other parents' children by an operator count for on a parent
 GIVE_UP_AFTER = 3  # misses after which one mutate call stops drawing an operator (it does not apply here)
-MAX_STACKED = 3  # further edits at most on one child of a parent whose children keep behaving like known ones
-
-
-def _neutral_share(context: MutationContext | None) -> float:
-    """The parent's share of children that behaved like a known program, shrunk towards 0 for few children."""
-    states = context.history.parent_states if context is not None else {}
-    same = other = 0
-    for ended in states.values():
-        s, o = _duplicates_and_others(ended)
-        same, other = same + s, other + o
-    return same / (same + other + 2)
 
 
 def _duplicates_and_others(ended: dict[str, int]) -> tuple[int, int]:
@@ -107,30 +96,6 @@ class OfflineMutator(Mutator):
 
     def mutate(self, code: str, rng: random.Random, donors: list[str] = (), donor_ids: list[int] = (),
                is_known=None, context: MutationContext | None = None) -> Edit:
-        """One edit; on a parent whose children mostly behaved like known programs, a few stacked edits.
-
-        Where single edits are neutral (a constant or threshold that only matters for rare inputs), a
-        child one edit away keeps coming back a functional duplicate, and skipping it teaches the search
-        nothing. Each further edit is added with the parent's share of such children (a fresh parent: none,
-        no random draw), up to MAX_STACKED: the step grows until it leaves the plateau."""
-        edit = self._edit_once(code, rng, donors, donor_ids, is_known, context, program_level=True)
-        if edit.code is None or OPERATORS[edit.operator].propose is not None:
-            return edit  # a constant-tuning probe is the optimiser's own step: never stacked
-        chance, stacked = _neutral_share(context), []
-        while chance > 0 and len(stacked) < MAX_STACKED and rng.random() < chance:
-            more = self._edit_once(edit.code, rng, donors, donor_ids, is_known, context, program_level=False)
-            if more.code is None:
-                break
-            stacked.append(more)
-            edit = Edit(more.code, self.name, edit.operator, description=f"{edit.description}; then {more.description}",
-                        details={**edit.details, "stacked": [m.operator for m in stacked]},
-                        crossover_id=edit.crossover_id if edit.crossover_id is not None else more.crossover_id)
-        return edit
-
-    def _edit_once(self, code: str, rng: random.Random, donors, donor_ids, is_known,
-                   context: MutationContext | None, program_level: bool) -> Edit:
-        """One operator's edit of `code`; `program_level` False leaves out constant tuning (it edits from
-        the parent's history, not from an intermediate child)."""
         try:
             blocks = find_blocks(code)
         except CodeError as exc:
@@ -148,15 +113,13 @@ class OfflineMutator(Mutator):
         # for the rest of the call, so the tries go to those that apply: the seed of a task often offers
         # no constant, comparison or condition at all.
         choices, misses = self._weights_for(context, rng), dict.fromkeys(self.operators, 0)
-        if not program_level:
-            choices = {name: w for name, w in choices.items() if OPERATORS[name].propose is None} or choices
 
         def missed(name: str, hopeless: bool = False) -> None:
             """`hopeless`: it cannot apply in this call at all (nothing to edit in the only block, no donor)."""
             misses[name] += GIVE_UP_AFTER if hopeless else 1
             if misses[name] >= GIVE_UP_AFTER and len(choices) > 1:
                 choices.pop(name, None)
-        if program_level and TUNING in choices and rng.random() < CONTINUE_RUN and continues_a_run(context):
+        if TUNING in choices and rng.random() < CONTINUE_RUN and continues_a_run(context):
             edit = self._program_level(TUNING, code, rng, context, required, parent_unresolved)
             if edit is not None:
                 return edit

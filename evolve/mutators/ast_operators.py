@@ -179,6 +179,33 @@ def relax_condition(tree, found, rng, donor):
     return f"shifted comparison threshold by {margin!r} (line {node.lineno})"
 
 
+def _scaled(comparator: ast.expr) -> bool:
+    """Already `x * constant`: perturb_constant and tune_constants move that constant; no second factor."""
+    return isinstance(comparator, ast.BinOp) and isinstance(comparator.op, ast.Mult) \
+        and isinstance(comparator.right, ast.Constant)
+
+
+@operator("scale_threshold", 1.0)
+def scale_threshold(tree, found, rng, donor):
+    """Moves a decision point in proportion to its own size: `a >= b` becomes `a >= b * 0.8`.
+
+    relax_condition's additive margin of about 1 is lost on thresholds of hundreds (ticks, seconds,
+    tokens) and a duplicate on the probe; a factor moves any scale, and its constant is then one
+    perturb_constant and tune_constants can refine. Only ordered comparisons against a computed
+    value: a literal threshold is perturb_constant's, a categorical one has no scale."""
+    places = [(node, i) for node in found.compares for i, op in enumerate(node.ops)
+              if type(op) in _RELAX and not isinstance(node.comparators[i], ast.Constant)
+              and not is_categorical(node.comparators[i]) and not _scaled(node.comparators[i])]
+    if not places:
+        return None
+    node, index = rng.choice(places)
+    factor = float(f"{math.exp(rng.gauss(0.0, 0.3)):.3g}")
+    if factor == 1.0:
+        factor = rng.choice([0.9, 1.1])
+    node.comparators[index] = ast.BinOp(left=node.comparators[index], op=ast.Mult(), right=ast.Constant(factor))
+    return f"scaled comparison threshold by {factor!r} (line {node.lineno})"
+
+
 def _inert(statement: ast.stmt) -> bool:
     """A bare constant (a docstring): duplicating or deleting it changes nothing the program does."""
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)

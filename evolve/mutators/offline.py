@@ -1,10 +1,10 @@
 """Offline mutator: seeded AST edits inside EVOLVE-BLOCK regions; needs no LLM.
 
 Operators (evolve/mutators/ast_operators.py): perturb a numeric constant (scale-aware), swap a
-comparison or arithmetic operator, negate or relax a condition, delete / duplicate / swap
-statements, grow a returned expression by a weighted term over the function's own variables
-(which term, its magnitudes and sign are learnt per parent: evolve/mutators/grow.py), tune all
-float literals with CMA-ES (evolve/mutators/tuning.py), and crossover of a statement or a whole
+comparison or arithmetic operator, negate or relax a condition, scale a comparison's threshold by a
+factor, delete / duplicate / swap statements, grow a returned expression by a weighted term over the
+function's own variables (which term, its magnitudes and sign are learnt per parent:
+evolve/mutators/grow.py), tune all float literals with CMA-ES (evolve/mutators/tuning.py), and crossover of a statement or a whole
 function from an inspiration elite (the registry: evolve/mutators/operators.py). On a parent, an
 operator whose children there keep behaving like known programs is drawn less (starting from how its
 children of the campaign's other parents fared). Every child compiles

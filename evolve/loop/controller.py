@@ -95,6 +95,7 @@ class Controller:
         self.selection = ValidationSelection(self.archive, self.campaign_id, self.task, config.selection.top_k,
                                              self.evaluator.evaluate, self.db)
         self._validations: list[asyncio.Task] = []
+        self._failed: list[BaseException] = []  # exceptions of proposal and evaluation tasks, in the order they ended
         self.schedule: Schedule | None = None
 
     # ---- public ----------------------------------------------------------------------------
@@ -186,6 +187,7 @@ class Controller:
             await self._poll_stop()
             while await self._advance():
                 pass
+            self._raise_failed()
             in_flight = set(self._proposals.values()) | set(self._evaluations.values())
             if not in_flight:
                 if schedule.finished or self.stopping:
@@ -194,16 +196,23 @@ class Controller:
                                    f"{schedule.committed_through}, nothing in flight")
             self.window.tick(time.monotonic(), self.mutator.rate_limited, len(self._proposals))
             wake = self.window.wake_in(time.monotonic()) if schedule.next_prepare <= schedule.last else None
-            done, _ = await asyncio.wait(in_flight, timeout=STATE_POLL_S if wake is None else min(wake, STATE_POLL_S),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            failures = [task for task in done if not task.cancelled() and task.exception() is not None]
-            for task in done:
-                if task not in failures:
-                    task.result()
-            if failures:  # every failed task's exception is read; the first one ends the run
-                for task in failures[1:]:
-                    task.exception()
-                raise failures[0].exception()
+            await asyncio.wait(in_flight, timeout=STATE_POLL_S if wake is None else min(wake, STATE_POLL_S),
+                               return_when=asyncio.FIRST_COMPLETED)
+            self._raise_failed()
+
+    def _track(self, task: asyncio.Task) -> asyncio.Task:
+        """Read the task's exception the moment it ends, whenever that is (it may end while the loop awaits
+        the archive, after which no wait sees it): kept in `_failed` for the loop to raise."""
+        def ended(done: asyncio.Task) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                self._failed.append(done.exception())
+        task.add_done_callback(ended)
+        return task
+
+    def _raise_failed(self) -> None:
+        """The first failure of a proposal or an evaluation ends the run (every one of them was read)."""
+        if self._failed:
+            raise self._failed[0]
 
     async def _advance(self) -> bool:
         """Apply, commit and prepare whatever the schedule allows now; True when something moved."""
@@ -220,7 +229,7 @@ class Controller:
             rng = random.Random(f"{self.config.seed}:{iteration}")
             prepared = await self.db(self._prepare, iteration, rng)
             self.window.started(time.monotonic())
-            self._proposals[iteration] = asyncio.create_task(self._propose(prepared, rng))
+            self._proposals[iteration] = self._track(asyncio.create_task(self._propose(prepared, rng)))
             moved = True
         return moved
 
@@ -343,8 +352,8 @@ class Controller:
 
     # ---- evaluate, decide, apply -----------------------------------------------------------
     def _start_evaluation(self, iteration: int, program_id: int, code: str, parent_id: int | None, seen: Seen) -> None:
-        self._evaluations[iteration] = asyncio.create_task(
-            self._evaluate(iteration, program_id, code, parent_id, seen))
+        self._evaluations[iteration] = self._track(asyncio.create_task(
+            self._evaluate(iteration, program_id, code, parent_id, seen)))
 
     async def _evaluate(self, iteration: int, program_id: int, code: str, parent_id: int | None, seen: Seen) -> None:
         """The cascade, then (if it goes on) the training evaluation; the verdict is stored, not yet applied."""

@@ -20,8 +20,9 @@ evaluation duration: a cluster with more evaluation slots than that waits on the
     PostgreSQL (a throwaway local server, or $EVOLVE_TEST_PG_URL). Controller CPU per iteration =
     this process's CPU time / iterations (evaluations, candidates and the stand-in LLM are other
     processes); archive round trips per iteration counted with SQLAlchemy events: statements
-    (before_cursor_execute), transactions begun and committed, and connection checkouts (each one a
-    pre-ping on PostgreSQL). A 5-iteration campaign first pays the one-time imports.
+    (before_cursor_execute), transactions begun and committed, and connection checkouts; on PostgreSQL
+    a round trip is each statement, each checkout's pre-ping and each transaction's BEGIN and its
+    COMMIT or ROLLBACK (see round_trips). A 5-iteration campaign first pays the one-time imports.
 (ray) the measurement: campaigns with the offline mutator on bench/tasks/wait_scale (a copy whose
     trusted scorer sleeps for as long as a file says, then makes one batch call) on a throwaway
     two-raylet Ray cluster (2 CPUs each; the task asks 0.01 CPU per evaluation), `workers` = N and
@@ -92,13 +93,13 @@ def count_round_trips(archive) -> dict[str, int]:
 
 
 def round_trips(counts: dict[str, int], dialect: str) -> int:
-    """Network round trips the counted events cost on `dialect`: on PostgreSQL (psycopg) BEGIN and COMMIT are
-    each one and every pool checkout pings the server first; SQLite has no network, its count is the statements'
-    and commits'."""
-    total = counts["statements"] + counts["commits"]
+    """Network round trips the counted events cost on `dialect`. PostgreSQL (psycopg 3, not in pipeline mode):
+    each statement; each checkout's pre-ping; each transaction's BEGIN (psycopg sends it before the first
+    statement) and its end (COMMIT, or the ROLLBACK with which the pool resets a connection that only read).
+    SQLite has no network: statements and commits, the calls into the library."""
     if dialect == "postgresql":
-        total += counts["begins"] + counts["checkouts"]
-    return total
+        return counts["statements"] + counts["checkouts"] + 2 * counts["begins"]
+    return counts["statements"] + counts["commits"]
 
 
 def controller_run(db: str, config: dict, iterations: int) -> dict:
@@ -148,6 +149,12 @@ def section_ceiling(iterations: int, stack: contextlib.ExitStack) -> list[dict]:
 
 
 # ---- (ray) ---------------------------------------------------------------------------------------
+def used_mib() -> int:
+    """The machine's memory in use (MemTotal - MemAvailable), MiB."""
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return (int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])) // 1024
+
+
 def wait_task_copy(directory: Path, wait_file: Path) -> Path:
     """bench/tasks/wait_scale with its scorer reading its wait from `wait_file` at each evaluation."""
     task = directory / "wait_scale"
@@ -169,6 +176,7 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
     while controller.progress.evaluated_here < in_flight:  # every actor up and through one evaluation
         await asyncio.sleep(0.1)
     warm_s = time.perf_counter() - started
+    warm_used_mib = used_mib()
     phases = []
     previous = float(wait_file.read_text())
     for wait in waits:
@@ -189,7 +197,7 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
                        "controller_core_share": round(cpu / wall, 2), "load_1m": round(os.getloadavg()[0], 2)})
         print(f"  {phases[-1]}", file=sys.stderr, flush=True)
     campaign.request_stop()
-    return [{"warm_s": round(warm_s, 1)}] + phases
+    return [{"warm_s": round(warm_s, 1), "warm_used_mib": warm_used_mib}] + phases
 
 
 def section_ray(levels: list[int], waits: list[float], phase_s: float, address: str | None) -> list[dict]:
@@ -221,9 +229,12 @@ def section_ray(levels: list[int], waits: list[float], phase_s: float, address: 
                     return await sweep
 
                 print(f"(ray) {n} in flight: starting {n} actors", file=sys.stderr, flush=True)
+                before_mib = used_mib()
                 measured = asyncio.run(both())
                 archive.close()
-            rows.append({"in_flight": n, "warm_s": measured[0]["warm_s"], "phases": measured[1:]})
+            warm = measured[0]
+            rows.append({"in_flight": n, "warm_s": warm["warm_s"], "actors_mib": warm["warm_used_mib"] - before_mib,
+                         "mib_per_actor": round((warm["warm_used_mib"] - before_mib) / n), "phases": measured[1:]})
     finally:
         if "ray" in sys.modules:
             import ray
@@ -287,7 +298,8 @@ def main() -> int:
         print_paper(rows, source)
     for level in report.get("ray", []):
         print(f"(ray) {level['in_flight']} evaluations in flight on two raylets (all actors up after "
-              f"{level['warm_s']} s):")
+              f"{level['warm_s']} s; the machine's memory in use grew {level['actors_mib']} MiB by then, "
+              f"{level['mib_per_actor']} MiB per actor):")
         print(f"{'wait s':>7}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}{'CPU ms/it':>10}"
               f"{'core':>6}{'load':>6}")
         for p in level["phases"]:

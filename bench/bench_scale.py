@@ -28,7 +28,8 @@ evaluation duration: a cluster with more evaluation slots than that waits on the
     two-raylet Ray cluster (2 CPUs each; the task asks 0.01 CPU per evaluation), `workers` = N and
     `lag` = N - 1, so N evaluations can be in flight. Once N evaluations have finished (every actor
     started), the wait is stepped down through --waits; each phase lets the old wait drain, then
-    counts training evaluations, wall time and this process's CPU for --phase-s seconds: achieved
+    counts training evaluations, wall time, this process's CPU, the cluster's CPU and the evaluations in
+    flight (sampled every 0.25 s) for --phase-s seconds: achieved
     evaluations/s against the ideal N / wait, controller CPU per iteration, and the controller's
     share of a core (near 1.0: the controller, not the wait, limits throughput).
 """
@@ -167,7 +168,27 @@ def wait_task_copy(directory: Path, wait_file: Path) -> Path:
     return task
 
 
-async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], phase_s: float) -> list[dict]:
+def cluster_cpu_s(cluster) -> float:
+    """CPU seconds used so far by the processes of the cluster started here (raylets, actors, sandboxes,
+    candidates); 0 for a cluster elsewhere."""
+    if cluster is None:
+        return 0.0
+    total = 0
+    for pid in cluster.pids():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _sample_in_flight(controller, samples: list[int]) -> None:
+    while True:
+        samples.append(len(controller._evaluations))
+        await asyncio.sleep(0.25)
+
+
+async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], phase_s: float,
+                 cluster) -> list[dict]:
     """Beside the running campaign: step the wait down, measuring each phase; then ask the campaign to stop."""
     while campaign._controller is None:
         await asyncio.sleep(0.05)
@@ -184,9 +205,13 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
         await asyncio.sleep(previous + 2.0)  # evaluations started under the old wait finish
         previous = wait
         evaluated0, applied0 = controller.progress.evaluated_here, controller.schedule.applied_through
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        samples: list[int] = []
+        sampler = asyncio.create_task(_sample_in_flight(controller, samples))
+        cluster0, cpu0, wall0 = cluster_cpu_s(cluster), time.process_time(), time.perf_counter()
         await asyncio.sleep(max(phase_s, 3 * wait))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        cluster_cpu = cluster_cpu_s(cluster) - cluster0
+        sampler.cancel()
         evaluated = controller.progress.evaluated_here - evaluated0
         applied = controller.schedule.applied_through - applied0
         rate, ideal = evaluated / wall, in_flight / wait
@@ -194,7 +219,10 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
                        "iterations": applied, "evals_per_s": round(rate, 2), "ideal_per_s": round(ideal, 2),
                        "ratio": round(rate / ideal, 3),
                        "cpu_ms_per_iteration": round(1000 * cpu / applied, 2) if applied else None,
-                       "controller_core_share": round(cpu / wall, 2), "load_1m": round(os.getloadavg()[0], 2)})
+                       "controller_core_share": round(cpu / wall, 2),
+                       "cluster_cores": round(cluster_cpu / wall, 2) if cluster is not None else None,
+                       "mean_in_flight": round(sum(samples) / max(1, len(samples)), 1),
+                       "load_1m": round(os.getloadavg()[0], 2)})
         print(f"  {phases[-1]}", file=sys.stderr, flush=True)
     campaign.request_stop()
     return [{"warm_s": round(warm_s, 1), "warm_used_mib": warm_used_mib}] + phases
@@ -208,10 +236,10 @@ def section_ray(levels: list[int], waits: list[float], phase_s: float, address: 
 
     rows = []
     cluster = None
-    if address is None:
-        cluster = LocalRayCluster.create(env={"PYTHONPATH": str(ROOT)})
-        address = cluster.start([{"num_cpus": 2}, {"num_cpus": 2}])
     try:
+        if address is None:
+            cluster = LocalRayCluster.create(env={"PYTHONPATH": str(ROOT)})
+            address = cluster.start([{"num_cpus": 2}, {"num_cpus": 2}])
         for n in levels:
             with tempfile.TemporaryDirectory() as tmp:
                 wait_file = Path(tmp) / "wait_s"
@@ -224,17 +252,20 @@ def section_ray(levels: list[int], waits: list[float], phase_s: float, address: 
                 campaign = Campaign.create(archive, config)
 
                 async def both():
-                    sweep = asyncio.create_task(_sweep(campaign, wait_file, n, waits, phase_s))
+                    sweep = asyncio.create_task(_sweep(campaign, wait_file, n, waits, phase_s, cluster))
                     await campaign.run()
                     return await sweep
 
-                print(f"(ray) {n} in flight: starting {n} actors", file=sys.stderr, flush=True)
+                print(f"(ray) {n} in flight: starting {n} actors, load {os.getloadavg()[0]:.1f}", file=sys.stderr,
+                      flush=True)
                 before_mib = used_mib()
                 measured = asyncio.run(both())
                 archive.close()
             warm = measured[0]
             rows.append({"in_flight": n, "warm_s": warm["warm_s"], "actors_mib": warm["warm_used_mib"] - before_mib,
                          "mib_per_actor": round((warm["warm_used_mib"] - before_mib) / n), "phases": measured[1:]})
+            print(f"  {rows[-1]['warm_s']} s to warm, {rows[-1]['mib_per_actor']} MiB per actor", file=sys.stderr,
+                  flush=True)
     finally:
         if "ray" in sys.modules:
             import ray
@@ -300,11 +331,12 @@ def main() -> int:
         print(f"(ray) {level['in_flight']} evaluations in flight on two raylets (all actors up after "
               f"{level['warm_s']} s; the machine's memory in use grew {level['actors_mib']} MiB by then, "
               f"{level['mib_per_actor']} MiB per actor):")
-        print(f"{'wait s':>7}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}{'CPU ms/it':>10}"
-              f"{'core':>6}{'load':>6}")
+        print(f"{'wait s':>7}{'in flight':>10}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}"
+              f"{'CPU ms/it':>10}{'controller cores':>17}{'cluster cores':>14}{'load':>6}")
         for p in level["phases"]:
-            print(f"{p['wait_s']:>7g}{p['evaluations']:>7}{p['seconds']:>8}{p['evals_per_s']:>9}{p['ideal_per_s']:>7}"
-                  f"{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}{p['controller_core_share']:>6}{p['load_1m']:>6}")
+            print(f"{p['wait_s']:>7g}{p['mean_in_flight']:>10}{p['evaluations']:>7}{p['seconds']:>8}{p['evals_per_s']:>9}"
+                  f"{p['ideal_per_s']:>7}{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}"
+                  f"{p['controller_core_share']:>17}{p['cluster_cores']!s:>14}{p['load_1m']:>6}")
     print(f"load average (1 min): {report['load_1m_start']} at start, {report['load_1m_end']} at end")
     return 0
 

@@ -26,8 +26,8 @@ evaluation duration: a cluster with more evaluation slots than that waits on the
 (ray) the measurement: campaigns with the offline mutator on bench/tasks/wait_scale (a copy whose
     trusted scorer sleeps for as long as a file says, then makes one batch call) on a throwaway
     two-raylet Ray cluster (2 CPUs each; the task asks 0.01 CPU per evaluation), `workers` = N and
-    `lag` = N - 1, so N evaluations can be in flight. Once N evaluations have finished (every actor
-    started), the wait is stepped down through --waits; each phase lets the old wait drain, then
+    `lag` = N - 1, so N evaluations can be in flight. Once every actor has started and N evaluations have
+    finished, the wait is stepped down through --waits; each phase lets the old wait drain, then
     counts training evaluations, wall time, this process's CPU, the cluster's CPU and the evaluations in
     flight (sampled every 0.25 s) for --phase-s seconds: achieved
     evaluations/s against the ideal N / wait, controller CPU per iteration, and the controller's
@@ -43,6 +43,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -196,7 +197,10 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
         await asyncio.sleep(0.05)
     controller = campaign._controller
     started = time.perf_counter()
-    while controller.progress.evaluated_here < in_flight:  # every actor up and through one evaluation
+    # every actor up (a straggler still starting holds back the in-order application of verdicts, and with
+    # it every iteration behind it) and N evaluations done
+    while (len(getattr(controller.executor, "nodes_used", ())) < in_flight
+           or controller.progress.evaluated_here < in_flight):
         await asyncio.sleep(0.1)
     warm_s = time.perf_counter() - started
     warm_used_mib = used_mib()
@@ -233,21 +237,32 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
 @contextlib.contextmanager
 def start_boost(cluster):
     """Ray's raylet gives its node's dashboard agent about 15 s to come up (not configurable); on a machine
-    loaded by other work the agent's imports take longer and the start fails. As root, the cluster starts at
-    a higher priority (nice -5) and every process of it is put back to normal priority once it is up, before
-    anything is measured. Elsewhere a plain start."""
-    boosted = os.geteuid() == 0
-    if boosted:
-        os.nice(-5)
+    loaded by other sessions the agent's imports take longer and the start fails. Linux shares the CPU
+    between sessions (autogroups) before processes, so while the cluster starts, the autogroup of each of
+    its processes gets nice -10 (as root, Linux with autogroups); once it is up every one is put back to 0,
+    before anything is measured. Elsewhere a plain start."""
+    if os.geteuid() != 0 or not Path("/proc/self/autogroup").exists():
+        yield
+        return
+    done = threading.Event()
+
+    def set_nice(value: int, pids) -> None:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/autogroup").write_text(str(value))
+
+    def boost() -> None:
+        while not done.wait(0.2):
+            set_nice(-10, cluster.pids())
+
+    booster = threading.Thread(target=boost, daemon=True)
+    booster.start()
     try:
         yield
     finally:
-        if boosted:
-            os.nice(5)
-            for pid in cluster.pids():
-                for thread in Path(f"/proc/{pid}/task").glob("*"):  # Linux: each thread has its own nice
-                    with contextlib.suppress(OSError, ValueError):
-                        os.setpriority(os.PRIO_PROCESS, int(thread.name), 0)
+        done.set()
+        booster.join()
+        set_nice(0, cluster.pids())
 
 
 def section_ray(levels: list[int], waits: list[float], phase_s: float, address: str | None) -> list[dict]:

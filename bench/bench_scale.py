@@ -29,9 +29,10 @@ evaluation duration: a cluster with more evaluation slots than that waits on the
     `lag` = N - 1, so N evaluations can be in flight. Once every actor has started and N evaluations have
     finished, the wait is stepped down through --waits; each phase lets the old wait drain, then
     counts training evaluations, wall time, this process's CPU, the cluster's CPU and the evaluations in
-    flight (sampled every 0.25 s) for --phase-s seconds: achieved
-    evaluations/s against the ideal N / wait, controller CPU per iteration, and the controller's
-    share of a core (near 1.0: the controller, not the wait, limits throughput).
+    flight (sampled every 0.25 s) for --phase-s seconds: achieved evaluations/s against the ideal
+    N / wait, controller CPU per iteration, the share of a core the controller got, and the rate
+    that share allows (share / CPU per iteration): iterations/s at that rate means the controller,
+    not the wait, limits throughput (on a quiet machine at a share near 1.0; on a loaded one lower).
 """
 from __future__ import annotations
 
@@ -226,6 +227,8 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
                        "ratio": round(rate / ideal, 3),
                        "cpu_ms_per_iteration": round(1000 * cpu / applied, 2) if applied else None,
                        "controller_core_share": round(cpu / wall, 2),
+                       "iterations_per_s": round(applied / wall, 2),
+                       "controller_allows_per_s": round(applied / cpu, 2) if cpu else None,
                        "cluster_cores": round(cluster_cpu / wall, 2) if cluster is not None else None,
                        "mean_in_flight": round(sum(samples) / max(1, len(samples)), 1),
                        "load_1m": round(os.getloadavg()[0], 2)})
@@ -379,10 +382,11 @@ def main() -> int:
               f"{level['warm_s']} s; the machine's memory in use grew {level['actors_mib']} MiB by then, "
               f"{level['mib_per_actor']} MiB per actor):")
         print(f"{'wait s':>7}{'in flight':>10}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}"
-              f"{'CPU ms/it':>10}{'controller cores':>17}{'cluster cores':>14}{'load':>6}")
+              f"{'CPU ms/it':>10}{'it/s':>6}{'allowed':>8}{'controller cores':>17}{'cluster cores':>14}{'load':>6}")
         for p in level["phases"]:
             print(f"{p['wait_s']:>7g}{p['mean_in_flight']:>10}{p['evaluations']:>7}{p['seconds']:>8}{p['evals_per_s']:>9}"
-                  f"{p['ideal_per_s']:>7}{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}"
+                  f"{p['ideal_per_s']:>7}{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}{p['iterations_per_s']:>6}"
+                  f"{p['controller_allows_per_s']!s:>8}"
                   f"{p['controller_core_share']:>17}{p['cluster_cores']!s:>14}{p['load_1m']:>6}")
     print(f"load average (1 min): {report['load_1m_start']} at start, {report['load_1m_end']} at end")
     return 0

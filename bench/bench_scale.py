@@ -29,10 +29,12 @@ evaluation duration: a cluster with more evaluation slots than that waits on the
     `lag` = N - 1, so N evaluations can be in flight. Once every actor has started and N evaluations have
     finished, the wait is stepped down through --waits; each phase lets the old wait drain, then
     counts training evaluations, wall time, this process's CPU, the cluster's CPU and the evaluations in
-    flight (sampled every 0.25 s) for --phase-s seconds: achieved evaluations/s against the ideal
-    N / wait, controller CPU per iteration, the share of a core the controller got, and the rate
-    that share allows (share / CPU per iteration): iterations/s at that rate means the controller,
-    not the wait, limits throughput (on a quiet machine at a share near 1.0; on a loaded one lower).
+    flight and the iterations between prepared and applied (sampled every 0.25 s) for --phase-s
+    seconds: achieved evaluations/s against the ideal N / wait, controller CPU per iteration, the
+    share of a core the controller got and how long its event-loop thread waited for a CPU while
+    runnable (Linux schedstat). The controller limits throughput when fewer than N iterations are
+    between prepared and applied (the schedule would let it prepare more) while its loop thread is
+    running or waiting to run nearly all the time.
 """
 from __future__ import annotations
 
@@ -185,10 +187,20 @@ def cluster_cpu_s(cluster) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def _sample_in_flight(controller, samples: list[int]) -> None:
+async def _sample_in_flight(controller, samples: list[int], window: list[int]) -> None:
     while True:
         samples.append(len(controller._evaluations))
+        window.append(controller.schedule.next_prepare - 1 - controller.schedule.applied_through)
         await asyncio.sleep(0.25)
+
+
+def thread_run_wait_s() -> tuple[float, float] | None:
+    """This thread's time on a CPU and time runnable but waiting for one, in seconds (Linux schedstat)."""
+    try:
+        fields = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat").read_text().split()
+    except OSError:
+        return None
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
 
 
 async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], phase_s: float,
@@ -213,11 +225,15 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
         previous = wait
         evaluated0, applied0 = controller.progress.evaluated_here, controller.schedule.applied_through
         samples: list[int] = []
-        sampler = asyncio.create_task(_sample_in_flight(controller, samples))
+        window: list[int] = []
+        sampler = asyncio.create_task(_sample_in_flight(controller, samples, window))
+        sched0 = thread_run_wait_s()  # the event loop's thread: this coroutine runs on it too
         cluster0, cpu0, wall0 = cluster_cpu_s(cluster), time.process_time(), time.perf_counter()
         await asyncio.sleep(max(phase_s, 3 * wait))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         cluster_cpu = cluster_cpu_s(cluster) - cluster0
+        sched = thread_run_wait_s()
+        run_wait = (sched[0] - sched0[0], sched[1] - sched0[1]) if sched and sched0 else None
         sampler.cancel()
         evaluated = controller.progress.evaluated_here - evaluated0
         applied = controller.schedule.applied_through - applied0
@@ -228,7 +244,9 @@ async def _sweep(campaign, wait_file: Path, in_flight: int, waits: list[float], 
                        "cpu_ms_per_iteration": round(1000 * cpu / applied, 2) if applied else None,
                        "controller_core_share": round(cpu / wall, 2),
                        "iterations_per_s": round(applied / wall, 2),
-                       "controller_allows_per_s": round(applied / cpu, 2) if cpu else None,
+                       "loop_thread_busy": round((run_wait[0] + run_wait[1]) / wall, 2) if run_wait else None,
+                       "loop_thread_cpu_wait": round(run_wait[1] / wall, 2) if run_wait else None,
+                       "mean_prepared_not_applied": round(sum(window) / max(1, len(window)), 1),
                        "cluster_cores": round(cluster_cpu / wall, 2) if cluster is not None else None,
                        "mean_in_flight": round(sum(samples) / max(1, len(samples)), 1),
                        "load_1m": round(os.getloadavg()[0], 2)})
@@ -382,11 +400,12 @@ def main() -> int:
               f"{level['warm_s']} s; the machine's memory in use grew {level['actors_mib']} MiB by then, "
               f"{level['mib_per_actor']} MiB per actor):")
         print(f"{'wait s':>7}{'in flight':>10}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}"
-              f"{'CPU ms/it':>10}{'it/s':>6}{'allowed':>8}{'controller cores':>17}{'cluster cores':>14}{'load':>6}")
+              f"{'CPU ms/it':>10}{'it/s':>6}{'window':>7}{'loop busy':>10}{'cpu wait':>9}{'controller cores':>17}"
+              f"{'cluster cores':>14}{'load':>6}")
         for p in level["phases"]:
             print(f"{p['wait_s']:>7g}{p['mean_in_flight']:>10}{p['evaluations']:>7}{p['seconds']:>8}{p['evals_per_s']:>9}"
                   f"{p['ideal_per_s']:>7}{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}{p['iterations_per_s']:>6}"
-                  f"{p['controller_allows_per_s']!s:>8}"
+                  f"{p['mean_prepared_not_applied']:>7}{p['loop_thread_busy']!s:>10}{p['loop_thread_cpu_wait']!s:>9}"
                   f"{p['controller_core_share']:>17}{p['cluster_cores']!s:>14}{p['load_1m']:>6}")
     print(f"load average (1 min): {report['load_1m_start']} at start, {report['load_1m_end']} at end")
     return 0

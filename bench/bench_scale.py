@@ -401,12 +401,12 @@ def main() -> int:
               f"{level['mib_per_actor']} MiB per actor):")
         print(f"{'wait s':>7}{'in flight':>10}{'evals':>7}{'seconds':>8}{'evals/s':>9}{'ideal':>7}{'ratio':>7}"
               f"{'CPU ms/it':>10}{'it/s':>6}{'window':>7}{'loop busy':>10}{'cpu wait':>9}{'controller cores':>17}"
-              f"{'cluster cores':>14}{'load':>6}")
+              f"{'cluster cores':>14}{'load':>8}")
         for p in level["phases"]:
             print(f"{p['wait_s']:>7g}{p['mean_in_flight']:>10}{p['evaluations']:>7}{p['seconds']:>8}{p['evals_per_s']:>9}"
                   f"{p['ideal_per_s']:>7}{p['ratio']:>7}{p['cpu_ms_per_iteration']!s:>10}{p['iterations_per_s']:>6}"
                   f"{p['mean_prepared_not_applied']:>7}{p['loop_thread_busy']!s:>10}{p['loop_thread_cpu_wait']!s:>9}"
-                  f"{p['controller_core_share']:>17}{p['cluster_cores']!s:>14}{p['load_1m']:>6}")
+                  f"{p['controller_core_share']:>17}{p['cluster_cores']!s:>14}{p['load_1m']:>8}")
     print(f"load average (1 min): {report['load_1m_start']} at start, {report['load_1m_end']} at end")
     return 0
 

@@ -1,7 +1,8 @@
 """The archive: one object over SQLAlchemy for campaigns, programs, evaluations and elites.
 
 Every write is its own transaction, committed before the call returns, so a campaign killed
-at any instant loses nothing that was reported as done.
+at any instant loses nothing that was reported as done; `with archive.transaction():` makes
+several calls one transaction, committed when the block ends (archive/transactions.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .front import FrontViews
 from .liveness import CampaignLiveness
 from .llm_log import LLMCallLog
 from .resilience import ResilientSession
+from .transactions import Transactions
 from .mapelites import Grid
 from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program
@@ -59,8 +61,8 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness,
-              CellHistory):
+class Archive(Transactions, CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews,
+              CampaignLiveness, CellHistory):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
@@ -99,7 +101,8 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
                                       f"start a campaign in it with `evolve run TASK --db URL`")
 
     def session(self) -> Session:
-        return self._session()
+        held = self._held()  # inside `with archive.transaction():` on this thread: join it
+        return held.sessions() if held is not None else self._session()
 
     def close(self) -> None:
         """Leave the archive whole in its file (SQLite: the write-ahead log checkpointed), then disconnect."""

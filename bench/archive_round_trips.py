@@ -40,6 +40,8 @@ STEPS = {
     "validation": {"validated_program_ids", "training_verdicts", "record_validation"},
     "heartbeat": {"beat", "claim_campaign", "holder"},
     "progress and stop polling": {"progress_counts", "state"},
+    # BEGIN and COMMIT of the loop's batched steps (Archive.transaction), made outside any one call
+    "step transactions": {"other"},
 }
 
 

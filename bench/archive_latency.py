@@ -253,6 +253,8 @@ def section_e(args, pg: Postgres) -> list[list[str]]:
             wall, per_iteration = asyncio.run(_campaign_wall(make(run), args.iterations, args.workers))
             walls[name].append(wall)
             trips[name].append(per_iteration)
+            print(f"(e) run {run + 1}: {name}: {wall:.2f} s, {per_iteration:.1f} round trips per iteration, "
+                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     reference = statistics.median(walls["SQLite file"])
     targets_x = dict(SWEEP_TARGETS)
     rows = []

@@ -223,6 +223,7 @@ class Controller:
             if failures:  # every failed task's exception is read; the first one ends the run
                 for task in failures[1:]:
                     task.exception()
+                await self._store_verdicts_left()
                 raise failures[0].exception()
 
     async def _advance(self) -> bool:
@@ -290,6 +291,16 @@ class Controller:
             self.qd.__dict__.update(saved[0])
             self._verdicts, self._migrations, self._live_cells = saved[1], saved[2], saved[3]
             raise
+
+    async def _store_verdicts_left(self) -> None:
+        """The run is ending on an error: verdicts that came in but no step stored yet are stored if the
+        database allows (else `evolve resume` evaluates them again); none is applied."""
+        verdicts, self._verdicts_to_store = self._verdicts_to_store, []
+        if verdicts:
+            try:
+                await self.db(self._step, verdicts, [], [], [])
+            except Exception:  # noqa: BLE001 - the error that ends the run is the one reported
+                pass
 
     async def _poll_stop(self) -> None:
         """`evolve stop` and the TUI ask through the archive."""

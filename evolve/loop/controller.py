@@ -262,11 +262,12 @@ class Controller:
               prepares: list[int]) -> tuple[dict[int, int], list[tuple["_Prepared", random.Random]]]:
         """On the database thread: one pass of the loop's archive work, in one transaction.
 
-        Round trips it saves, counted on PostgreSQL with bench/archive_round_trips.py (60-iteration toy
-        campaign, 2 workers): with each apply, commit and prepare read its own transaction (and the
-        pool pinging every connection it handed out) the loop made 53 round trips per iteration
-        (prepare 24.8, apply 14.4, record_training 7.1, commit 6.1, heartbeat 0.4, stop polling 0.3);
-        one transaction per pass pays BEGIN and COMMIT once for all of them.
+        Round trips per iteration on PostgreSQL, counted with bench/archive_round_trips.py (60-iteration toy
+        campaign, 2 workers; BENCHMARKS C19, C20): with every archive call its own transaction (pool ping,
+        BEGIN, statements, COMMIT or ROLLBACK) the loop made 52.4 (prepare 24.8, apply 14.4, record_training
+        7.1, commit 6.1); with one transaction per pass and the reads kept (`_cells`, `_views`), 21.8 (prepare
+        5.4, apply 6.3, record_training 3.1, commit 1.1, the passes' BEGIN + transaction id + COMMIT 5.9).
+        tests/loop/test_round_trips.py keeps it there.
 
         Run again whole after a lost connection (the database thread does that): what it changes of the
         controller (QD snapshots, verdict and migration counts) is put back when it fails, and each

@@ -145,6 +145,9 @@ def compare_archives(det_dir: Path, free_dir: Path) -> None:
     rows = []
     for seed in seeds:
         d, f = outcome(det[seed]), outcome(free[seed])
+        if None in (d["or3"], f["or3"]):
+            print(f"{seed:>4}  left out: a campaign without a held-out report (unfinished?)")
+            continue
         rows.append((d, f))
         print(f"{seed:>4}  {d['best']:9.4f} {f['best']:9.4f}  {d['or3']:6.2f}/{d['weibull']:5.2f}  "
               f"{f['or3']:6.2f}/{f['weibull']:5.2f}")

@@ -95,29 +95,6 @@ def commit_outcome(engine, xid: int, grace_s: float) -> str:
         time.sleep(min(next(delays), remaining))
 
 
-def settle_commit(engine, xid: int | None, commit) -> None:
-    """Run `commit()`; if its acknowledgement is lost, ask the server whether transaction `xid` (read just
-    before; None: it wrote nothing) committed, and return normally if it did (module docstring)."""
-    try:
-        commit()
-        _committed()
-    except DBAPIError as exc:
-        if not is_connection_error(exc) or engine.dialect.name != "postgresql":
-            raise
-        if xid is None:  # it wrote nothing: nothing to lose or to double
-            log.warning("database connection lost at a commit that wrote nothing")
-            return
-        grace = outage_grace()
-        if grace <= 0:  # nobody retries on this thread: the error stands
-            raise
-        outcome = commit_outcome(engine, xid, grace)
-        if outcome == "committed":
-            log.warning("database connection lost after COMMIT; the server says transaction %s committed", xid)
-            _committed()
-            return
-        raise
-
-
 class ResilientSession(Session):
     """A Session whose COMMIT, on PostgreSQL, survives the loss of its acknowledgement (module docstring)."""
 
@@ -129,4 +106,21 @@ class ResilientSession(Session):
             return
         self.flush()
         xid = self.execute(text("SELECT txid_current_if_assigned()")).scalar()
-        settle_commit(bind, xid, super().commit)
+        try:
+            super().commit()
+            _committed()
+        except DBAPIError as exc:
+            if not is_connection_error(exc):
+                raise
+            if xid is None:  # it wrote nothing: nothing to lose or to double
+                log.warning("database connection lost at a commit that wrote nothing")
+                return
+            grace = outage_grace()
+            if grace <= 0:  # nobody retries on this thread: the error stands
+                raise
+            outcome = commit_outcome(bind, xid, grace)
+            if outcome == "committed":
+                log.warning("database connection lost after COMMIT; the server says transaction %s committed", xid)
+                _committed()
+                return
+            raise

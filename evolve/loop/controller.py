@@ -190,6 +190,8 @@ class Controller:
             self._raise_failed()
             in_flight = set(self._proposals.values()) | set(self._evaluations.values())
             if not in_flight:
+                await asyncio.sleep(0)  # a task that just ended has left the maps; its done callback runs now
+                self._raise_failed()
                 if schedule.finished or self.stopping:
                     break
                 raise RuntimeError(f"the loop stalled: applied through {schedule.applied_through}, committed through "

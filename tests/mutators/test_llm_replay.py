@@ -197,7 +197,9 @@ def test_a_replay_killed_mid_run_resumes_to_the_same_campaign(recording, tmp_pat
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    assert len(campaign_rows(target, "replay")) < ITERATIONS + 1
+    # the schedule may have stored every proposal already (a replay proposes instantly); the kill is mid-run
+    # as long as some of them still wait for their verdicts
+    assert any(r[4] == "pending" for r in campaign_rows(target, "replay"))
     out = subprocess.run(evolve_cmd("resume", "replay", "--db", target, "--json"), env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr

@@ -1,13 +1,13 @@
 """What determinism costs: this checkout's loop against an earlier, free-running one, side by side.
 
     python bench/bench_determinism.py --baseline REF | --baseline-dir DIR [--seeds 0,...,9] [--iterations 200] [--workers 2]
-                                      [--llm-runs 5] [--llm-iterations 60] [--skip-first-command] [--skip-llm]
+                                      [--repeat 1] [--llm-runs 5] [--llm-iterations 60] [--skip-first-command] [--skip-llm]
 
 REF is a git revision of this repository whose loop ran free (e.g. the last commit before the
 deterministic loop); it is exported to a temp dir and run from there. Two parts:
 
-1. The README's first command, `evolve run binpack_online --iterations 200 --seed S`, once per seed
-   with each checkout, the two alternating (which goes first alternates too): wall time of each,
+1. The README's first command, `evolve run binpack_online --iterations 200 --seed S`, `--repeat`
+   times per seed with each checkout, the two alternating (which goes first alternates too): wall time of each,
    the median of the per-seed ratios, and the search's quality — the best training score and the
    held-out report of the best program (OR3 / Weibull 5k excess), wins / ties / losses per seed.
 2. An LLM campaign against a stand-in server answering every call after 1 s (tests/llm_server.py),
@@ -79,16 +79,17 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def first_command(det: Path, free: Path, seeds: list[int], iterations: int, workers: int, scratch: Path) -> None:
+def first_command(det: Path, free: Path, seeds: list[int], iterations: int, workers: int, scratch: Path,
+                  repeat: int = 1) -> None:
     print(f"\n1. evolve run binpack_online --iterations {iterations} --workers {workers} --seed S   (load {load()})")
     print(f"{'seed':>4} {'det s':>7} {'free s':>7} {'ratio':>6}  {'det best':>9} {'free best':>9}  "
           f"{'det OR3/W5k':>13} {'free OR3/W5k':>13}")
     rows = []
-    for seed in seeds:
-        order = [("det", det), ("free", free)] if seed % 2 == 0 else [("free", free), ("det", det)]
+    for index, seed in enumerate(s for s in seeds for _ in range(repeat)):
+        order = [("det", det), ("free", free)] if index % 2 == 0 else [("free", free), ("det", det)]
         row = {}
         for name, code in order:
-            db = scratch / f"{name}-{seed}.db"
+            db = scratch / f"{name}-{seed}-{index}.db"
             wall, _ = run(code, ["binpack_online", "--iterations", str(iterations), "--workers", str(workers),
                                  "--seed", str(seed)], db)
             row[name] = {"wall": wall, **outcome(db)}
@@ -173,6 +174,8 @@ def main() -> None:
                           help="print the quality table from archives already made, run nothing")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="campaigns per seed and checkout (the free-running loop's differ run to run)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--llm-runs", type=int, default=5)
     parser.add_argument("--llm-iterations", type=int, default=60)
@@ -187,7 +190,8 @@ def main() -> None:
         free = args.baseline_dir.resolve() if args.baseline_dir else export(args.baseline, scratch / "free")
         print(f"deterministic: {ROOT}; free-running: {args.baseline or free}; {os.cpu_count()} cores")
         if not args.skip_first_command:
-            first_command(ROOT, free, [int(s) for s in args.seeds.split(",")], args.iterations, args.workers, scratch)
+            first_command(ROOT, free, [int(s) for s in args.seeds.split(",")], args.iterations, args.workers, scratch,
+                          args.repeat)
         if not args.skip_llm:
             llm_campaigns(ROOT, free, args.llm_runs, args.llm_iterations, args.workers, scratch)
 

@@ -1,7 +1,8 @@
 """The archive: one object over SQLAlchemy for campaigns, programs, evaluations and elites.
 
 Every write is its own transaction, committed before the call returns, so a campaign killed
-at any instant loses nothing that was reported as done.
+at any instant loses nothing that was reported as done; `with archive.transaction():` makes
+several calls one transaction, committed when the block ends (archive/transactions.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .front import FrontViews
 from .liveness import CampaignLiveness
 from .llm_log import LLMCallLog
 from .resilience import ResilientSession
+from .transactions import Transactions
 from .mapelites import Grid
 from .selection import SelectionQueries
 from .schema import CampaignRecord, Cell, Evaluation, Event, LLMCall, Program
@@ -39,6 +41,20 @@ class PlacementOutcome:
     key: str | None
     new_elite: bool
     new_best: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramRow:
+    view: dict[str, Any]  # id, code, generation, island, operator, and the training score, metrics, artifacts
+    iteration: int
+    evaluated: bool       # it has a training evaluation
+
+
+def view_at(row: ProgramRow, horizon: Horizon) -> dict[str, Any]:
+    """A program's view as `horizon` sees it: no evaluation unless its iteration is decided there."""
+    if horizon.decided(row.iteration):
+        return {**row.view, "metrics": dict(row.view["metrics"]), "artifacts": dict(row.view["artifacts"])}
+    return {**row.view, "score": None, "metrics": {}, "artifacts": {}}
 
 
 _OPEN: "weakref.WeakSet[Archive]" = weakref.WeakSet()
@@ -59,8 +75,8 @@ def close_all() -> None:
         archive.close()
 
 
-class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews, CampaignLiveness,
-              CellHistory):
+class Archive(Transactions, CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQueries, FrontViews,
+              CampaignLiveness, CellHistory):
     """`create=False` opens only an existing evolve archive: a database without its campaigns table
     (an empty file, a copy of an archive made without its -wal) is ArchiveUnusable, and nothing is written."""
 
@@ -99,7 +115,8 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
                                       f"start a campaign in it with `evolve run TASK --db URL`")
 
     def session(self) -> Session:
-        return self._session()
+        held = self._held()  # inside `with archive.transaction():` on this thread: join it
+        return held.sessions() if held is not None else self._session()
 
     def close(self) -> None:
         """Leave the archive whole in its file (SQLite: the write-ahead log checkpointed), then disconnect."""
@@ -110,7 +127,9 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
     def add_program(self, campaign_id: int, *, iteration: int, code: str | None, code_hash: str | None,
                     parent_id: int | None, inspiration_ids: Iterable[int], mutator: str, operator: str,
                     edit: dict[str, Any], generation: int, island: int, state: ProgramState,
-                    duplicate_of: int | None = None) -> int:
+                    duplicate_of: int | None = None, link_llm_calls: bool = True) -> int:
+        """Store iteration `iteration`'s program; `link_llm_calls=False` (a campaign that makes no LLM calls)
+        skips pointing the iteration's logged LLM calls at it."""
         state = ProgramState(state)
         with self.session() as s:
             program = Program(campaign_id=campaign_id, iteration=iteration, code=code, code_hash=code_hash,
@@ -123,8 +142,9 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
             except IntegrityError:
                 raise ArchiveError(f"campaign {campaign_id} already has a program for iteration {iteration}") from None
             # the LLM calls this iteration made (logged before the program existed) now point at it
-            s.execute(update(LLMCall).where(LLMCall.campaign_id == campaign_id, LLMCall.iteration == iteration,
-                                            LLMCall.program_id.is_(None)).values(program_id=program.id))
+            if link_llm_calls:
+                s.execute(update(LLMCall).where(LLMCall.campaign_id == campaign_id, LLMCall.iteration == iteration,
+                                                LLMCall.program_id.is_(None)).values(program_id=program.id))
             if state is ProgramState.DUPLICATE:
                 s.add(Event(campaign_id=campaign_id, kind="duplicate", program_id=program.id,
                             data={"duplicate_of": duplicate_of, "iteration": iteration}))
@@ -144,20 +164,22 @@ class Archive(CampaignRecords, ArchiveViews, LLMCallLog, CascadeLog, SelectionQu
     def program_views(self, program_ids: Iterable[int], horizon: Horizon = EVERYTHING) -> dict[int, dict[str, Any]]:
         """What a mutator may see of each program (code, lineage facts, training score, metrics, artifacts);
         a program the horizon has not decided shows no evaluation."""
+        return {pid: view_at(row, horizon) for pid, row in self.program_rows(program_ids).items()}
+
+    def program_rows(self, program_ids: Iterable[int]) -> dict[int, ProgramRow]:
+        """Each program's view with its iteration and whether it has a training evaluation, as stored: a row
+        with one never changes again (a training evaluation is never replaced), so a reader may keep it."""
         ids = list(dict.fromkeys(program_ids))
         with self.session() as s:
             rows = s.execute(select(Program.id, Program.code, Program.generation, Program.island, Program.operator,
-                                    Evaluation.score, Evaluation.metrics, Evaluation.artifacts, Program.iteration)
+                                    Evaluation.score, Evaluation.metrics, Evaluation.artifacts, Program.iteration,
+                                    Evaluation.id)
                              .outerjoin(Evaluation, (Evaluation.program_id == Program.id)
                                         & (Evaluation.role == EvaluationRole.TRAIN.value))
                              .where(Program.id.in_(ids))).all()
-        views = {}
-        for r in rows:
-            seen = horizon.decided(r[8])
-            views[r[0]] = {"id": r[0], "code": r[1], "generation": r[2], "island": r[3], "operator": r[4],
-                           "score": r[5] if seen else None, "metrics": dict(r[6] or {}) if seen else {},
-                           "artifacts": dict(r[7] or {}) if seen else {}}
-        return views
+        return {r[0]: ProgramRow({"id": r[0], "code": r[1], "generation": r[2], "island": r[3], "operator": r[4],
+                                  "score": r[5], "metrics": dict(r[6] or {}), "artifacts": dict(r[7] or {})},
+                                 iteration=r[8], evaluated=r[9] is not None) for r in rows}
 
     def iteration_states(self, campaign_id: int) -> dict[int, str]:
         """Every iteration's program state, for a loop that resumes the campaign."""

@@ -41,11 +41,47 @@ def make_engine(db: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif make_url(url).get_backend_name() == "postgresql":
         # a server that does not answer is an error in seconds, not a hang
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10},
-                               json_serializer=postgres_json_serializer)
+        engine = create_engine(url, connect_args={"connect_timeout": 10}, json_serializer=postgres_json_serializer)
+        ping_when_idle(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
+
+
+PING_IDLE_S = 1.0  # a pooled connection unused this long is pinged before it is handed out
+
+
+def ping_when_idle(engine: Engine, idle_s: float = PING_IDLE_S) -> None:
+    """Ping a pooled connection before reuse only when it has been idle for `idle_s`.
+
+    `pool_pre_ping` pings at every checkout: one network round trip per archive call, a third of a
+    campaign's database time on a remote server. A connection handed back a moment ago (a campaign's
+    database thread makes calls back to back) is used as it is; if the server went away meanwhile,
+    the call fails with a connection error, the pool drops its connections, and the database
+    thread runs the call again on a fresh one (evolve/loop/dbthread.py). One idle longer (a TUI's
+    between refreshes, a pool after a quiet spell) is pinged and replaced if the server dropped it,
+    as pre-ping would.
+    """
+    import time
+
+    from sqlalchemy import exc
+
+    def stamp(_dbapi_connection, record, *_args) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.DisconnectionError(str(error)) from error  # the pool connects afresh
+            raise
+
+    event.listen(engine, "connect", stamp)
+    event.listen(engine, "checkin", stamp)
+    event.listen(engine, "checkout", checkout)
 
 
 CHECKPOINT_WAIT_MS = 2000  # how long closing waits for another process's transaction before leaving it the checkpoint

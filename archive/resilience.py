@@ -90,9 +90,33 @@ def commit_outcome(engine, xid: int, grace_s: float) -> str:
                 raise
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise CommitOutcomeUnknown(f"the database did not come back within {grace_s:g} s to tell whether "
-                                       f"transaction {xid} committed")
+            raise CommitOutcomeUnknown(f"the archive's database has been unreachable for {grace_s:g} s "
+                                       f"(archive.outage_grace_s) since a COMMIT whose answer was lost, so whether "
+                                       f"transaction {xid} committed is unknown")
         time.sleep(min(next(delays), remaining))
+
+
+def settle_commit(engine, xid: int | None, commit) -> None:
+    """Run `commit()`; if its acknowledgement is lost, ask the server whether transaction `xid` (read just
+    before; None: it wrote nothing) committed, and return normally if it did (module docstring)."""
+    try:
+        commit()
+        _committed()
+    except DBAPIError as exc:
+        if not is_connection_error(exc) or engine.dialect.name != "postgresql":
+            raise
+        if xid is None:  # it wrote nothing: nothing to lose or to double
+            log.warning("database connection lost at a commit that wrote nothing")
+            return
+        grace = outage_grace()
+        if grace <= 0:  # nobody retries on this thread: the error stands
+            raise
+        outcome = commit_outcome(engine, xid, grace)
+        if outcome == "committed":
+            log.warning("database connection lost after COMMIT; the server says transaction %s committed", xid)
+            _committed()
+            return
+        raise
 
 
 class ResilientSession(Session):
@@ -106,21 +130,4 @@ class ResilientSession(Session):
             return
         self.flush()
         xid = self.execute(text("SELECT txid_current_if_assigned()")).scalar()
-        try:
-            super().commit()
-            _committed()
-        except DBAPIError as exc:
-            if not is_connection_error(exc):
-                raise
-            if xid is None:  # it wrote nothing: nothing to lose or to double
-                log.warning("database connection lost at a commit that wrote nothing")
-                return
-            grace = outage_grace()
-            if grace <= 0:  # nobody retries on this thread: the error stands
-                raise
-            outcome = commit_outcome(bind, xid, grace)
-            if outcome == "committed":
-                log.warning("database connection lost after COMMIT; the server says transaction %s committed", xid)
-                _committed()
-                return
-            raise
+        settle_commit(bind, xid, super().commit)

@@ -5,7 +5,12 @@
       `record_training` calls, each one transaction, with its SQL statements counted);
   (d) event-loop stall: a short offline campaign on tests/fixtures/toy_task with a ticker
       coroutine beside the controller; the ticker's oversleep is how long the loop was blocked
-      (max and p99), on SQLite, PostgreSQL, and PostgreSQL through the proxy.
+      (max and p99), on SQLite, PostgreSQL, and PostgreSQL through the proxy;
+  (e) latency sweep: the same toy campaign's wall time on SQLite (the reference: no network),
+      PostgreSQL direct, and PostgreSQL behind the proxy at each of --sweep-ms added each way;
+      `--sweep-runs` runs per target, interleaved so every target sees the same load; medians, the
+      ratio of each median to SQLite's, and the archive's round trips per iteration
+      (archive/round_trips.py).
 
 PostgreSQL: $EVOLVE_TEST_PG_URL (an admin URL; fresh databases are created and dropped), else a
 throwaway cluster from Debian's binaries in a temp dir (tests/pg_support.py), stopped at exit.
@@ -203,7 +208,71 @@ def section_d(args, pg: Postgres) -> list[list[str]]:
     return rows
 
 
-SECTIONS = {"c": section_c, "d": section_d}
+SWEEP_TARGETS = ((5.0, 1.3), (20.0, 2.0))  # (added ms each way, wall time at most this many x SQLite's)
+
+
+# ---- (e) latency sweep -----------------------------------------------------------------------------
+async def _campaign_wall(db: str, iterations: int, workers: int) -> tuple[float, float]:
+    """(wall seconds, archive round trips per iteration) of one offline toy campaign, workers warm."""
+    from archive.round_trips import RoundTrips
+    from evaluators.task import load_task
+    from evolve.campaign import Campaign
+    from evolve.config import build_config
+    from evolve.loop.controller import Controller
+    from evolve.executors import local_executor
+    from evolve.mutators import OfflineMutator
+
+    config = build_config(None, {"task_dir": str(TOY), "iterations": iterations, "workers": workers,
+                                 "heldout_report": False})
+    task = load_task(task_dir=TOY)
+    archive = Archive(db)
+    campaign = Campaign.create(archive, config.model_copy(update={"name": "sweep"}))
+    sandbox = local_executor("process", workers=workers)
+    await sandbox.evaluate(task, task.seed_code)  # workers started outside the measured region
+    trips = RoundTrips().attach(archive)
+    started = time.perf_counter()
+    try:
+        await Controller(campaign.run_spec(), sandbox, OfflineMutator()).run()
+        elapsed = time.perf_counter() - started
+    finally:
+        await sandbox.close()
+        archive.close()
+    return elapsed, trips.total() / iterations
+
+
+def section_e(args, pg: Postgres) -> list[list[str]]:
+    delays = [float(d) for d in str(args.sweep_ms).split(",") if d.strip()]
+    targets = [("SQLite file", lambda i: str(Path(args.tmp) / f"sweep{i}.db")),
+               ("PostgreSQL, local TCP", lambda i: pg.database())]
+    targets += [(f"PostgreSQL, +{d:g} ms each way", lambda i, d=d: pg.proxied(pg.database(), d)) for d in delays]
+    asyncio.run(_campaign_wall(str(Path(args.tmp) / "warm-up.db"), 3, args.workers))  # imports, caches: unmeasured
+    walls: dict[str, list[float]] = {name: [] for name, _ in targets}
+    trips: dict[str, list[float]] = {name: [] for name, _ in targets}
+    for run in range(args.sweep_runs):
+        for name, make in targets:
+            wall, per_iteration = asyncio.run(_campaign_wall(make(run), args.iterations, args.workers))
+            walls[name].append(wall)
+            trips[name].append(per_iteration)
+            print(f"(e) run {run + 1}: {name}: {wall:.2f} s, {per_iteration:.1f} round trips per iteration, "
+                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+    reference = statistics.median(walls["SQLite file"])
+    targets_x = dict(SWEEP_TARGETS)
+    rows = []
+    for name, _ in targets:
+        median = statistics.median(walls[name])
+        runs = ", ".join(f"{w:.2f}" for w in walls[name])
+        rows.append(["(e) latency sweep, offline toy campaign", name,
+                     f"median {median:.2f} s, {median / reference:.2f} x SQLite ({args.iterations} iterations, "
+                     f"{args.workers} workers; runs {runs} s; {statistics.median(trips[name]):.1f} archive round "
+                     f"trips per iteration)"])
+        delay = next((d for d in delays if name == f"PostgreSQL, +{d:g} ms each way"), None)
+        if delay in targets_x:
+            rows[-1][-1] += (f"; target <= {targets_x[delay]:g} x: "
+                             f"{'ok' if median / reference <= targets_x[delay] else 'MISSED'}")
+    return rows
+
+
+SECTIONS = {"c": section_c, "d": section_d, "e": section_e}
 
 
 def add_arguments(parser) -> None:
@@ -212,6 +281,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="(d) evaluation workers")
     parser.add_argument("--tick-ms", type=float, default=5.0, help="(d) ticker period")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="(c, d) latency the proxy adds each way")
+    parser.add_argument("--sweep-ms", default="0,1,5,20", help="(e) added latencies each way, comma-separated")
+    parser.add_argument("--sweep-runs", type=int, default=3, help="(e) campaigns per target (medians)")
 
 
 def run_sections(wanted: list[str], args) -> dict[str, list[list[str]]]:

@@ -1,6 +1,6 @@
 """Distributed execution, measured on this machine. One function per section; `--only a,b,c,d`.
 
-    python bench/bench_distributed.py [--only a,b,c,d] [--ray-address HOST:PORT] [--runs 40]
+    python bench/bench_distributed.py [--only a,b,c,d,e] [--ray-address HOST:PORT] [--runs 40]
 
 (a) per-evaluation overhead of the Ray executor vs the local process sandbox on a trivial task:
     one warm worker each, evaluations alternated between the two, medians (target: <= 15 ms added).
@@ -9,7 +9,9 @@
     (target: >= 0.8 x ideal at 16).
 
 (c) archive write latency per committed evaluation and (d) event-loop stall during a campaign,
-    SQLite vs PostgreSQL (direct and behind a latency proxy): see bench/archive_latency.py.
+    SQLite vs PostgreSQL (direct and behind a latency proxy), and (e) the toy campaign's wall time
+    over a sweep of added latency (0, 1, 5, 20 ms each way; targets: <= 1.3 x SQLite at 5 ms,
+    <= 2 x at 20 ms): see bench/archive_latency.py.
 
 Without --ray-address a throwaway cluster is started here (a head and a second raylet, 2 CPUs
 each, on loopback) and stopped by PID at the end.
@@ -109,12 +111,12 @@ def section_b(address: str, levels: list[int], rounds: int) -> dict:
 
 
 SECTIONS = {"a": "per-evaluation overhead", "b": "throughput with I/O-bound evaluations",
-            "c": "archive write latency", "d": "event-loop stall"}
+            "c": "archive write latency", "d": "event-loop stall", "e": "latency sweep"}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="a,b,c,d", help="comma-separated sections to run (a, b, c, d)")
+    parser.add_argument("--only", default="a,b,c,d,e", help="comma-separated sections to run (a, b, c, d, e)")
     parser.add_argument("--ray-address", help="an existing cluster (default: start a two-raylet one here)")
     parser.add_argument("--runs", type=int, default=40, help="(a) evaluations per side")
     parser.add_argument("--rounds", type=int, default=4, help="(b) evaluations per in-flight slot")
@@ -163,7 +165,7 @@ def main() -> int:
                   f"{row['ideal_per_s']:>7g}{row['ratio']:>7}{row['nodes_used']:>7}")
         print(f"target: >= {SCALING_TARGET} x ideal at {report['b']['rows'][-1]['in_flight']}: "
               f"{'ok' if report['b']['meets_target'] else 'MISSED'}")
-    for name in ("c", "d"):
+    for name in ("c", "d", "e"):
         for row in report.get(name, []):
             print(" | ".join(row))
     print(f"load average (1 min): {report['load_average_1m_start']} at start, {report['load_average_1m_end']} at end")

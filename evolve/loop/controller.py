@@ -9,7 +9,10 @@ are verdicts that depend on the machine (a candidate that times out or runs out 
 its limit) and an LLM budget's stop, which comes when the spend crosses it.
 
 The event loop never waits on the database: every archive call runs on the campaign's database
-thread (evolve/loop/dbthread.py, shared with the LLM call log, in submission order).
+thread (evolve/loop/dbthread.py, shared with the LLM call log, in submission order). On a distant
+server every round trip counts, so one pass of the loop (store the verdicts that came in, apply,
+commit proposals, prepare iterations) is one transaction (`_step`), and reads of what this process
+itself wrote and nothing has changed since (the cells, evaluated programs) are kept.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import time
 from typing import Any, Callable
 
 from archive import CampaignState, ProgramState, SamplingWeights
+from archive.archive import ProgramRow, view_at
 from archive.horizon import Horizon
 from archive.sampling import Elite, best_per_cell, choose_inspirations, choose_parent
 from evaluators.contract import Executor
@@ -56,6 +60,18 @@ class _Prepared:
     seen: Seen
 
 
+@dataclasses.dataclass
+class _Commit:
+    """How one proposal is stored, decided on the loop in iteration order (Controller._plan_commit)."""
+    iteration: int
+    prepared: _Prepared
+    edit: Edit
+    state: ProgramState
+    code_hash: str | None
+    twin: tuple[int | None, int] | None  # (program id, iteration) of the program it duplicates
+    common: dict[str, Any]
+
+
 class Controller:
     def __init__(self, spec: RunSpec, executor: Executor, mutator: Mutator,
                  on_progress: Callable[[Progress], None] | None = None, db: DatabaseThread | None = None):
@@ -80,9 +96,13 @@ class Controller:
         self.progress = ProgressReporter(self.archive, self.campaign_id, config.iterations, self.db, on_progress)
         self._known: dict[str, tuple[int, int]] = {}  # code hash -> (program id, iteration): committed programs
         self._seed_id: int | None = None
+        # reads the loop need not repeat (this process is the campaign's only writer: its claim)
+        self._live_cells: dict[int, list[Elite]] | None = None  # the cells as last read; None: changed since
+        self._rows: dict[int, ProgramRow] = {}  # programs with a training evaluation: never change again
         self._proposals: dict[int, asyncio.Task] = {}  # iteration -> its proposal in flight
         self._proposed: dict[int, tuple[_Prepared, Edit]] = {}  # proposals done, waiting for their commit
         self._evaluations: dict[int, asyncio.Task] = {}  # iteration -> its cascade and training evaluation
+        self._verdicts_to_store: list[tuple[int, str, Any]] = []  # (program id, split, result): the next step's
         self.window = ProposalWindow(config.workers, config.proposals, adaptive=bool(config.models()),
                                      cap=config.llm_options.concurrency or 64,
                                      budgeted=config.budget.usd is not None or config.budget.tokens is not None)
@@ -187,11 +207,11 @@ class Controller:
             await self._poll_stop()
             while await self._advance():
                 pass
-            self._raise_failed()
+            await self._raise_failed()
             in_flight = set(self._proposals.values()) | set(self._evaluations.values())
             if not in_flight:
                 await asyncio.sleep(0)  # a task that just ended has left the maps; its done callback runs now
-                self._raise_failed()
+                await self._raise_failed()
                 if schedule.finished or self.stopping:
                     break
                 raise RuntimeError(f"the loop stalled: applied through {schedule.applied_through}, committed through "
@@ -200,7 +220,7 @@ class Controller:
             wake = self.window.wake_in(time.monotonic()) if schedule.next_prepare <= schedule.last else None
             await asyncio.wait(in_flight, timeout=STATE_POLL_S if wake is None else min(wake, STATE_POLL_S),
                                return_when=asyncio.FIRST_COMPLETED)
-            self._raise_failed()
+            await self._raise_failed()
 
     def _track(self, task: asyncio.Task) -> asyncio.Task:
         """Read the task's exception the moment it ends, whenever that is (it may end while the loop awaits
@@ -211,29 +231,89 @@ class Controller:
         task.add_done_callback(ended)
         return task
 
-    def _raise_failed(self) -> None:
-        """The first failure of a proposal or an evaluation ends the run (every one of them was read)."""
+    async def _raise_failed(self) -> None:
+        """The first failure of a proposal or an evaluation ends the run (every one of them was read), after
+        the verdicts that came in and no step stored yet are stored."""
         if self._failed:
+            await self._store_verdicts_left()
             raise self._failed[0]
 
     async def _advance(self) -> bool:
-        """Apply, commit and prepare whatever the schedule allows now; True when something moved."""
+        """Apply, commit and prepare whatever the schedule allows now; True when something moved.
+
+        The decisions are made here, on the loop; the archive work they need runs as one step on the
+        database thread, in one transaction (`_step`).
+        """
         schedule = self.schedule
-        moved = False
+        verdicts, self._verdicts_to_store = self._verdicts_to_store, []
+        applies: list[tuple[int, bool]] = []
         while schedule.may_apply():
-            await self._apply(schedule.applied())
-            moved = True
+            iteration = schedule.applied()
+            applies.append((iteration, iteration in self._trained))
+            self._trained.discard(iteration)
+        commits: list[_Commit] = []
         while schedule.next_commit() in self._proposed:
-            await self._commit(*self._proposed.pop(schedule.next_commit()))
-            moved = True
-        while (schedule.may_prepare(self.stopping) and len(self._proposals) < max(1, self.window.limit)):
-            iteration = schedule.prepared()
-            rng = random.Random(f"{self.config.seed}:{iteration}")
-            prepared = await self.db(self._prepare, iteration, rng)
+            commits.append(self._plan_commit(*self._proposed.pop(schedule.next_commit())))
+        prepares: list[int] = []
+        while schedule.may_prepare(self.stopping) and len(self._proposals) + len(prepares) < max(1, self.window.limit):
+            prepares.append(schedule.prepared())
+        if not (verdicts or applies or commits or prepares):
+            return False
+        program_ids, prepared = await self.db(self._step, verdicts, applies, commits, prepares)
+        for iteration, trained in applies:
+            if trained:
+                self._validate(iteration)
+        for commit in commits:
+            self._committed(commit, program_ids.get(commit.iteration))
+        for one, rng in prepared:
             self.window.started(time.monotonic())
-            self._proposals[iteration] = self._track(asyncio.create_task(self._propose(prepared, rng)))
-            moved = True
-        return moved
+            self._proposals[one.iteration] = self._track(asyncio.create_task(self._propose(one, rng)))
+        return True
+
+    def _step(self, verdicts: list[tuple[int, str, Any]], applies: list[tuple[int, bool]], commits: list["_Commit"],
+              prepares: list[int]) -> tuple[dict[int, int], list[tuple["_Prepared", random.Random]]]:
+        """On the database thread: one pass of the loop's archive work, in one transaction.
+
+        Round trips per iteration on PostgreSQL, counted with bench/archive_round_trips.py (60-iteration toy
+        campaign, 2 workers; BENCHMARKS C19, C20): with every archive call its own transaction (pool ping,
+        BEGIN, statements, COMMIT or ROLLBACK) the loop made 52.4 (prepare 24.8, apply 14.4, record_training
+        7.1, commit 6.1); with one transaction per pass and the reads kept (`_cells`, `_views`), 21.8 (prepare
+        5.4, apply 6.3, record_training 3.1, commit 1.1, the passes' BEGIN + transaction id + COMMIT 5.9).
+        tests/loop/test_round_trips.py keeps it there.
+
+        Run again whole after a lost connection (the database thread does that): what it changes of the
+        controller (QD snapshots, verdict and migration counts) is put back when it fails, and each
+        iteration's random stream starts afresh.
+        """
+        saved = (dict(self.qd.__dict__), self._verdicts, self._migrations, self._live_cells)
+        try:
+            with self.archive.transaction():
+                for program_id, split, result in verdicts:  # stored before any of them is applied
+                    self.archive.record_training(program_id, split, result)
+                for iteration, trained in applies:
+                    self._apply(iteration, trained)
+                program_ids: dict[int, int] = {}
+                for commit in commits:
+                    program_ids[commit.iteration] = self._store(commit, program_ids)
+                prepared = []
+                for iteration in prepares:
+                    rng = random.Random(f"{self.config.seed}:{iteration}")
+                    prepared.append((self._prepare(iteration, rng), rng))
+            return program_ids, prepared
+        except BaseException:
+            self.qd.__dict__.update(saved[0])
+            self._verdicts, self._migrations, self._live_cells = saved[1], saved[2], saved[3]
+            raise
+
+    async def _store_verdicts_left(self) -> None:
+        """The run is ending on an error: verdicts that came in but no step stored yet are stored if the
+        database allows (else `evolve resume` evaluates them again); none is applied."""
+        verdicts, self._verdicts_to_store = self._verdicts_to_store, []
+        if verdicts:
+            try:
+                await self.db(self._step, verdicts, [], [], [])
+            except Exception:  # noqa: BLE001 - the error that ends the run is the one reported
+                pass
 
     async def _poll_stop(self) -> None:
         """`evolve stop` and the TUI ask through the archive."""
@@ -257,7 +337,7 @@ class Controller:
         front = elite_front(self.archive, self.task, elites) if self.weights.pareto and parent_decided else None
         parent_elite, mode = choose_parent(elites, self.grid, rng, self.weights, front=front)
         inspirations = choose_inspirations(elites, parent_elite, self.grid, rng, self.weights)
-        views = self.archive.program_views([parent_elite.program_id] + [e.program_id for e in inspirations], horizon)
+        views = self._views([parent_elite.program_id] + [e.program_id for e in inspirations], horizon)
         keys = {e.program_id: e.key for e in [parent_elite, *inspirations]}
         as_view = lambda pid: ProgramView(**views[pid], cell=keys[pid])  # noqa: E731
         parent = as_view(parent_elite.program_id)
@@ -267,16 +347,29 @@ class Controller:
                          history=self._history(parent.id, horizon),
                          seen=Seen(horizon, parent_decided, frozenset(e.key for e in all_elites)))
 
+    def _views(self, program_ids: list[int], horizon: Horizon) -> dict[int, dict[str, Any]]:
+        """Archive.program_views, read only for programs not seen with their training evaluation before."""
+        rows = {pid: self._rows[pid] for pid in program_ids if pid in self._rows}
+        missing = [pid for pid in program_ids if pid not in rows]
+        if missing:
+            for pid, row in self.archive.program_rows(missing).items():
+                rows[pid] = row
+                if row.evaluated:
+                    self._rows[pid] = row
+        return {pid: view_at(rows[pid], horizon) for pid in program_ids if pid in rows}
+
     def _cells(self, iteration: int, horizon: Horizon) -> dict[int, list[Elite]]:
         """{island: elites} as the iteration's horizon has them: the cells now, or (an iteration proposed again
         after a resume, with later verdicts applied since) the cells rebuilt at its horizon."""
         if horizon.decided_through < 0:
             return {}
         if self.schedule.sees_live_cells(iteration):
-            found: dict[int, list[Elite]] = {}
-            for island, elite in self.archive.elites_by_island(self.campaign_id):
-                found.setdefault(island, []).append(elite)
-            return found
+            if self._live_cells is None:  # read again only after an apply or a migration changed them
+                found: dict[int, list[Elite]] = {}
+                for island, elite in self.archive.elites_by_island(self.campaign_id):
+                    found.setdefault(island, []).append(elite)
+                self._live_cells = found
+            return {island: list(elites) for island, elites in self._live_cells.items()}
         return self.archive.elites_at(self.campaign_id, self.grid, self.islands, self.config.islands.migration_interval,
                                       horizon.decided_through)
 
@@ -325,32 +418,50 @@ class Controller:
         # proposed again (the same) after a resume
         self._proposed[iteration] = (prepared, edit)
 
-    async def _commit(self, prepared: _Prepared, edit: Edit) -> None:
-        """Store iteration i's proposal (in iteration order: a duplicate is judged against every earlier one)."""
+    def _plan_commit(self, prepared: _Prepared, edit: Edit) -> "_Commit":
+        """Decide how iteration i's proposal is stored (in iteration order: a duplicate is judged against every
+        earlier one, those of this pass included)."""
         iteration, parent = prepared.iteration, prepared.parent
         record = {**edit.record(), "parent_mode": prepared.mode}
         common = dict(iteration=iteration, parent_id=parent.id, inspiration_ids=[e.id for e in prepared.inspirations],
                       mutator=edit.mutator, operator=edit.operator, edit=record,
                       generation=parent.generation + 1, island=iteration % self.islands)
+        code_hash, twin = None, None
         if edit.code is None:
-            await self.db(self.archive.add_program, self.campaign_id, code=None, code_hash=None,
-                          state=ProgramState.FAILED_EDIT, **common)
-            self._decided(iteration, trained=False)
-            self.progress.report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value, "error": edit.error})
+            state = ProgramState.FAILED_EDIT
         else:
             code_hash = normalized_hash(edit.code)
             twin = self._known.get(code_hash)
-            if twin is not None:
-                await self.db(self.archive.add_program, self.campaign_id, code=edit.code, code_hash=code_hash,
-                              state=ProgramState.DUPLICATE, duplicate_of=twin[0], **common)
-                self._decided(iteration, trained=False)
-                self.progress.report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
-            else:
-                program_id = await self.db(self.archive.add_program, self.campaign_id, code=edit.code,
-                                           code_hash=code_hash, state=ProgramState.PENDING, **common)
-                self._known[code_hash] = (program_id, iteration)
-                self._start_evaluation(iteration, program_id, edit.code, parent.id, prepared.seen)
+            state = ProgramState.DUPLICATE if twin is not None else ProgramState.PENDING
+            if twin is None:
+                self._known[code_hash] = (None, iteration)  # its id once stored (_committed)
         self.schedule.committed(iteration)
+        return _Commit(iteration, prepared, edit, state, code_hash, twin, common)
+
+    def _store(self, commit: "_Commit", stored: dict[int, int]) -> int:
+        """On the database thread: the proposal's program row (`stored`: ids of this pass's earlier ones)."""
+        duplicate_of = None
+        if commit.twin is not None:
+            duplicate_of = commit.twin[0] if commit.twin[0] is not None else stored[commit.twin[1]]
+        code = commit.edit.code if commit.state is not ProgramState.FAILED_EDIT else None
+        return self.archive.add_program(self.campaign_id, code=code, code_hash=commit.code_hash, state=commit.state,
+                                        duplicate_of=duplicate_of, link_llm_calls=bool(self.config.models()),
+                                        **commit.common)
+
+    def _committed(self, commit: "_Commit", program_id: int) -> None:
+        """On the loop, once the proposal is stored: evaluate it, or record why not."""
+        iteration = commit.iteration
+        if commit.state is ProgramState.FAILED_EDIT:
+            self._decided(iteration, trained=False)
+            self.progress.report({"iteration": iteration, "state": ProgramState.FAILED_EDIT.value,
+                                  "error": commit.edit.error})
+        elif commit.state is ProgramState.DUPLICATE:
+            self._decided(iteration, trained=False)
+            self.progress.report({"iteration": iteration, "state": ProgramState.DUPLICATE.value})
+        else:
+            self._known[commit.code_hash] = (program_id, iteration)
+            self._start_evaluation(iteration, program_id, commit.edit.code, commit.prepared.parent.id,
+                                   commit.prepared.seen)
 
     # ---- evaluate, decide, apply -----------------------------------------------------------
     def _start_evaluation(self, iteration: int, program_id: int, code: str, parent_id: int | None, seen: Seen) -> None:
@@ -375,7 +486,10 @@ class Controller:
                 await self.db(self.archive.record_training, program_id, split, result)
                 raise CampaignFailed(f"the seed program failed: {result.status.value}: "
                                      f"{result.artifacts.get('message', '')}")
-            await self.db(self.archive.record_training, program_id, split, result)
+            # stored by the loop's next step, in the transaction that applies it once its turn comes: a verdict
+            # enters the archive's decisions only after it is stored (a kill -9 before that step loses only
+            # this evaluation, which `evolve resume` runs again)
+            self._verdicts_to_store.append((program_id, split, result))
             self.progress.evaluated_here += 1
             self._decided(iteration, trained=True)
             self.progress.report({"program_id": program_id, "status": result.status.value, "score": result.score})
@@ -387,29 +501,32 @@ class Controller:
             self._trained.add(iteration)
         self.schedule.decide(iteration)
 
-    async def _apply(self, iteration: int) -> None:
+    def _apply(self, iteration: int, trained: bool) -> None:
+        """On the database thread: let iteration i's verdict enter the archive's decisions."""
         islands = list(range(self.islands)) if iteration == 0 else [iteration % self.islands]
-        placed = await self.db(self.archive.apply, self.campaign_id, iteration, grid=self.grid, islands=islands)
-        if iteration in self._trained:
-            self._trained.discard(iteration)
+        placed = self.archive.apply(self.campaign_id, iteration, grid=self.grid, islands=islands)
+        if placed.new_elite:
+            self._live_cells = None
+        if trained:
             self._verdicts += 1
-            await self.db(self.qd.after_training, placed.new_elite)
-            await self._maybe_migrate()
-            self._validate(iteration)
+            self.qd.after_training(placed.new_elite)
+            self._migrate_owed()
 
     def _validate(self, through: int) -> None:
         """Score the verdicts up to `through` that entered the training top-k on the validation split, beside the
         loop (scans run in the order they are started: iteration order)."""
         self._validations.append(asyncio.create_task(self.selection.after_applying(through)))
 
-    async def _maybe_migrate(self) -> None:
-        """Catch up on ring migrations owed: one per `migration_interval` applied training verdicts."""
+    def _migrate_owed(self) -> None:
+        """On the database thread: catch up on ring migrations owed, one per `migration_interval` applied
+        training verdicts."""
         if self.islands < 2:
             return
         owed = max(0, self._verdicts - 1) // self.config.islands.migration_interval
         while self._migrations < owed:
-            await self.db(self.archive.migrate, self.campaign_id, self.islands, self.grid, self._migrations)
-            await self.db(self.qd.cells_changed)
+            self.archive.migrate(self.campaign_id, self.islands, self.grid, self._migrations)
+            self._live_cells = None
+            self.qd.cells_changed()
             self._migrations += 1
 
     async def _cancel_in_flight(self) -> None:

@@ -10,6 +10,8 @@ reuse), unless it had already committed a transaction (running it again could wr
 COMMIT whose acknowledgement was lost is settled by asking the server (archive/resilience.py), so
 nothing is lost or doubled. The grace counts from the first failure of the outage, across calls;
 once it is spent, this call and every later one fail at once with `DatabaseUnavailable`.
+A call that is a whole `with archive.transaction():` block (the controller's loop step) commits
+once, at its end, so a connection lost inside it is retried like any call: the block runs again.
 """
 from __future__ import annotations
 

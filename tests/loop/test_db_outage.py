@@ -76,6 +76,7 @@ class CommitCutter:
         self.target, self.mode = target, mode
         self.armed = False
         self.cuts = 0
+        self.silenced: set[socket.socket] = set()  # clients whose server's answers are dropped
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -99,12 +100,15 @@ class CommitCutter:
                     self.armed = False
                     self.cuts += 1
                     if self.mode == "after":
+                        self.silenced.add(src)
                         dst.sendall(data)
                         time.sleep(0.5)  # the server commits; its answer never reaches the client
                     for sock in (src, dst):
                         sock.shutdown(socket.SHUT_RDWR)
                         sock.close()
                     return
+                if not from_client and dst in self.silenced:
+                    continue
                 dst.sendall(data)
         except OSError:
             pass

@@ -152,8 +152,9 @@ def _time_archive_calls(archive: Archive) -> dict[str, list[float]]:
     return calls
 
 
-async def _campaign_with_ticker(db: str, iterations: int, workers: int,
-                                tick: float) -> tuple[list[float], float, dict[str, list[float]]]:
+async def _toy_campaign(db: str, iterations: int, workers: int, name: str):
+    """(archive, a maker of the campaign's controller, its sandbox) of an offline toy campaign, the sandbox's
+    workers started (outside the measured region; the controller is made inside it, as `evolve run` does)."""
     from evaluators.task import load_task
     from evolve.campaign import Campaign
     from evolve.config import build_config
@@ -165,9 +166,15 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
                                  "heldout_report": False})
     task = load_task(task_dir=TOY)
     archive = Archive(db)
-    campaign = Campaign.create(archive, config.model_copy(update={"name": "stall"}))
+    campaign = Campaign.create(archive, config.model_copy(update={"name": name}))
     sandbox = local_executor("process", workers=workers)
-    await sandbox.evaluate(task, task.seed_code)  # workers started outside the measured region
+    await sandbox.evaluate(task, task.seed_code)
+    return archive, lambda: Controller(campaign.run_spec(), sandbox, OfflineMutator()), sandbox
+
+
+async def _campaign_with_ticker(db: str, iterations: int, workers: int,
+                                tick: float) -> tuple[list[float], float, dict[str, list[float]]]:
+    archive, make_controller, sandbox = await _toy_campaign(db, iterations, workers, "stall")
     lags: list[float] = []
     done = asyncio.Event()
     calls = _time_archive_calls(archive)
@@ -181,7 +188,7 @@ async def _campaign_with_ticker(db: str, iterations: int, workers: int,
     ticking = asyncio.create_task(ticker())
     started = time.perf_counter()
     try:
-        await Controller(campaign.run_spec(), sandbox, OfflineMutator()).run()
+        await make_controller().run()
     finally:
         elapsed = time.perf_counter() - started
         done.set()
@@ -215,24 +222,12 @@ SWEEP_TARGETS = ((5.0, 1.3), (20.0, 2.0))  # (added ms each way, wall time at mo
 async def _campaign_wall(db: str, iterations: int, workers: int) -> tuple[float, float]:
     """(wall seconds, archive round trips per iteration) of one offline toy campaign, workers warm."""
     from archive.round_trips import RoundTrips
-    from evaluators.task import load_task
-    from evolve.campaign import Campaign
-    from evolve.config import build_config
-    from evolve.loop.controller import Controller
-    from evolve.executors import local_executor
-    from evolve.mutators import OfflineMutator
 
-    config = build_config(None, {"task_dir": str(TOY), "iterations": iterations, "workers": workers,
-                                 "heldout_report": False})
-    task = load_task(task_dir=TOY)
-    archive = Archive(db)
-    campaign = Campaign.create(archive, config.model_copy(update={"name": "sweep"}))
-    sandbox = local_executor("process", workers=workers)
-    await sandbox.evaluate(task, task.seed_code)  # workers started outside the measured region
+    archive, make_controller, sandbox = await _toy_campaign(db, iterations, workers, "sweep")
     trips = RoundTrips().attach(archive)
     started = time.perf_counter()
     try:
-        await Controller(campaign.run_spec(), sandbox, OfflineMutator()).run()
+        await make_controller().run()
         elapsed = time.perf_counter() - started
     finally:
         await sandbox.close()

@@ -16,11 +16,12 @@ deterministic loop); it is exported to a temp dir and run from there. Two parts:
 
 Prints the machine's load average at the start and end of each part.
 
-    python bench/bench_determinism.py --compare-archives DET_DIR FREE_DIR
+    python bench/bench_determinism.py --compare-archives DET_DIR FREE_DIR [--names det free]
 
 prints part 1's quality table from archives already made (`evolve run binpack_online --iterations
 200 --seed S --db DIR/NAME_S.db`, one file per seed, the seed the number before `.db`), without
 running anything: a deterministic campaign is the same at any load, so its archive is its result.
+`--names` labels the two sets (e.g. `lag4 lag0` to compare two settings of this loop).
 """
 from __future__ import annotations
 
@@ -133,16 +134,17 @@ def llm_campaigns(det: Path, free: Path, runs: int, iterations: int, workers: in
     print(f"median wall: det {det_s:.1f} s, free {free_s:.1f} s, ratio {det_s / free_s:.3f}   (load {load()})")
 
 
-def compare_archives(det_dir: Path, free_dir: Path) -> None:
+def compare_archives(det_dir: Path, free_dir: Path, names: tuple[str, str] = ("det", "free")) -> None:
     """Part 1's quality columns from kept archives, per seed present in both directories."""
     def by_seed(directory: Path) -> dict[int, Path]:
         return {int(p.stem.rsplit("_", 1)[-1]): p for p in sorted(directory.glob("*_*.db"))
                 if p.stem.rsplit("_", 1)[-1].isdigit()}
+    first, second = names
     det, free = by_seed(det_dir), by_seed(free_dir)
     seeds = sorted(set(det) & set(free))
     if not seeds:
         raise SystemExit(f"no seed has an archive in both {det_dir} and {free_dir} (files NAME_SEED.db)")
-    print(f"{'seed':>4}  {'det best':>9} {'free best':>9}  {'det OR3/W5k':>13} {'free OR3/W5k':>13}")
+    print(f"{'seed':>4}  {first + ' best':>9} {second + ' best':>9}  {first + ' OR3/W5k':>13} {second + ' OR3/W5k':>13}")
     rows = []
     for seed in seeds:
         d, f = outcome(det[seed]), outcome(free[seed])
@@ -154,12 +156,12 @@ def compare_archives(det_dir: Path, free_dir: Path) -> None:
               f"{f['or3']:6.2f}/{f['weibull']:5.2f}")
     wins = sum(d["best"] > f["best"] + 1e-12 for d, f in rows)
     losses = sum(d["best"] < f["best"] - 1e-12 for d, f in rows)
-    for name, index in (("det", 0), ("free", 1)):
+    for name, index in ((first, 0), (second, 1)):
         scores = [r[index]["best"] for r in rows]
         below = sum(r[index]["or3"] < BEST_FIT_OR3 and r[index]["weibull"] < BEST_FIT_W5K for r in rows)
         print(f"{name}: mean best {statistics.mean(scores):.4f} (sd {statistics.pstdev(scores):.4f}); "
               f"below best fit on both held-out sets: {below} of {len(rows)}")
-    print(f"det better on {wins}, equal on {len(rows) - wins - losses}, worse on {losses} of {len(rows)} seeds")
+    print(f"{first} better on {wins}, equal on {len(rows) - wins - losses}, worse on {losses} of {len(rows)} seeds")
 
 
 BEST_FIT_OR3, BEST_FIT_W5K = 5.36779, 3.9843  # best fit's held-out excess, % (evolve eval binpack_online --baseline best_fit)
@@ -172,6 +174,8 @@ def main() -> None:
     baseline.add_argument("--baseline-dir", type=Path, help="a checkout of the free-running loop")
     baseline.add_argument("--compare-archives", nargs=2, type=Path, metavar=("DET_DIR", "FREE_DIR"),
                           help="print the quality table from archives already made, run nothing")
+    parser.add_argument("--names", nargs=2, default=("det", "free"), metavar=("FIRST", "SECOND"),
+                        help="(--compare-archives) labels of the two sets of archives")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1,
@@ -183,7 +187,7 @@ def main() -> None:
     parser.add_argument("--skip-llm", action="store_true")
     args = parser.parse_args()
     if args.compare_archives:
-        compare_archives(*args.compare_archives)
+        compare_archives(*args.compare_archives, tuple(args.names))
         return
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from .errors import ArchiveError
 from .schema import Evaluation, Program
@@ -90,12 +91,13 @@ class SelectionQueries:
                              .order_by(Program.iteration)).all()
         return [Verdict(r[0], r[1], float(r[2])) for r in rows]
 
-    def validated_program_ids(self, campaign_id: int) -> set[int]:
-        """Programs of the campaign that have a validation evaluation (whatever its status)."""
+    def validation_statuses(self, campaign_id: int) -> dict[int, str]:
+        """Programs of the campaign that have a validation evaluation, with its status."""
         with self.session() as s:
-            return set(s.scalars(select(Evaluation.program_id).join(Program, Program.id == Evaluation.program_id)
-                                 .where(Program.campaign_id == campaign_id,
-                                        Evaluation.role == EvaluationRole.VALIDATION.value)))
+            return dict(s.execute(select(Evaluation.program_id, Evaluation.status)
+                                  .join(Program, Program.id == Evaluation.program_id)
+                                  .where(Program.campaign_id == campaign_id,
+                                         Evaluation.role == EvaluationRole.VALIDATION.value)).all())
 
     def count_validations(self, campaign_id: int) -> int:
         with self.session() as s:
@@ -105,12 +107,17 @@ class SelectionQueries:
                                    Evaluation.role == EvaluationRole.VALIDATION.value)) or 0
 
     def top_training(self, campaign_id: int, k: int) -> list[Candidate]:
-        """The k best training programs in rank order, each with its validation result if it has one."""
+        """The k best training programs in rank order, leaving out those whose validation failed (as the loop's
+        top-k does: evolve/loop/selection.py), each with its validation result if it has one."""
+        failed = aliased(Evaluation)
         with self.session() as s:
             rows = s.execute(select(Evaluation.program_id, Evaluation.score)
                              .join(Program, Program.id == Evaluation.program_id)
                              .where(Program.campaign_id == campaign_id, Evaluation.role == EvaluationRole.TRAIN.value,
-                                    Evaluation.status == "ok")
+                                    Evaluation.status == "ok",
+                                    ~exists().where(failed.program_id == Evaluation.program_id,
+                                                    failed.role == EvaluationRole.VALIDATION.value,
+                                                    failed.status != "ok"))
                              .order_by(Evaluation.score.desc(), Program.iteration).limit(k)).all()
             ids = [r[0] for r in rows]
             validation = {r[0]: (r[1], r[2]) for r in s.execute(
@@ -123,8 +130,9 @@ class SelectionQueries:
     def selected_best(self, campaign_id: int, top_k: int) -> Selected | None:
         """Among the top-k training programs, the best validation score (ties: the better training rank).
 
-        With no ok validation among them (a task without a validation split, or none validated yet)
-        the best is the best training program, exactly as `best()` picks it.
+        A program whose validation failed is never chosen. With no ok validation among them (a task
+        without a validation split, or none validated yet) the best is the best training program,
+        exactly as `best()` picks it, unless its validation failed: then the best-ranked candidate.
         """
         candidates = self.top_training(campaign_id, top_k)
         validated = [c for c in candidates if c.validated_ok]
@@ -133,7 +141,11 @@ class SelectionQueries:
             if found is None:
                 return None
             program, train = found
-            return Selected(program, train, self._validation_of(program.id), "train", candidates)
+            validation = self._validation_of(program.id)
+            if validation is not None and validation.status != "ok" and candidates:
+                program = self.program(candidates[0].program_id)
+                train, validation = self.training_evaluation(program.id), self._validation_of(program.id)
+            return Selected(program, train, validation, "train", candidates)
         chosen = max(validated, key=lambda c: (c.validation_score, -c.train_rank))
         program = self.program(chosen.program_id)
         return Selected(program, self.training_evaluation(program.id), self._validation_of(program.id),

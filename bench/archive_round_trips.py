@@ -37,7 +37,7 @@ STEPS = {
                         "mark_functional_duplicate", "mark_cut", "program"},
     "apply": {"apply", "apply_through", "quality_diversity", "log_event", "migrate", "qd_snapshots",
               "commit_iteration"},
-    "validation": {"validated_program_ids", "training_verdicts", "record_validation"},
+    "validation": {"validation_statuses", "training_verdicts", "record_validation"},
     "heartbeat": {"beat", "claim_campaign", "holder"},
     "progress and stop polling": {"progress_counts", "state"},
     # BEGIN and COMMIT of the loop's batched steps (Archive.transaction), made outside any one call

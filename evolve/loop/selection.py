@@ -1,11 +1,15 @@
 """Validation as the campaign goes: every program that enters the training top-k is scored on the validation split.
 
-A program *enters* the top-k when its training verdict ranks among the k best verdicts applied
-so far (the loop applies verdicts in iteration order; rank: score descending, then iteration).
-Membership only changes by such entries, so validating every entrant keeps every member of the
-current top-k validated, and the set of validated programs is a function of the training verdicts
-alone, whatever order evaluations finished in: after a kill -9 the same scan over the stored
-verdicts finds exactly the entrants that still lack their validation evaluation, so nothing is
+The top-k ranks the training verdicts applied so far (the loop applies verdicts in iteration
+order; rank: score descending, then iteration), leaving out programs whose validation failed
+(crashed, invalid, timed out): a program that breaks on data drawn like its training data is never
+handed over, and the next one in training rank takes its place. A program *enters* the top-k when
+its verdict ranks among the k best, or when a member's failure moves it up. Each entrant is
+validated before the next verdict is ranked, so every member of the current top-k is always
+validated, and the set of validated programs is a function of the training verdicts and the
+validation outcomes alone, whatever order evaluations finished in: after a kill -9 the same scan
+over the stored verdicts (a stored failure disqualifies its program when its verdict comes up
+again) finds exactly the entrants that still lack their validation evaluation, so nothing is
 evaluated twice and nothing is missed.
 
 The search never sees these results: they are stored with the `validation` role, which no query
@@ -25,21 +29,31 @@ Evaluate = Callable[[str, str, dict[str, Any] | None], Awaitable[EvaluationResul
 Db = Callable[..., Awaitable[Any]]  # runs an archive call on the campaign's database thread
 
 
-class TopKEntrants:
-    """The training top-k as verdicts arrive in order; `add` says whether a verdict entered it."""
+class TrainingTopK:
+    """The training top-k as verdicts arrive in order, without the programs disqualified by a failed validation."""
 
     def __init__(self, k: int):
         self.k = k
-        self._ranked: list[tuple[float, int]] = []  # (-score, verdict order), best first
+        self._ranked: list[tuple[float, int, int]] = []  # (-score, verdict order, program id) of every verdict, best first
+        self._disqualified: set[int] = set()
 
-    def add(self, score: float, order: int) -> bool:
-        key = (-score, order)
-        position = bisect.bisect_left(self._ranked, key)
-        if position >= self.k:
-            return False
-        self._ranked.insert(position, key)
-        del self._ranked[self.k:]
-        return True
+    def add(self, score: float, order: int, program_id: int) -> bool:
+        """Rank a verdict; whether its program is now a member."""
+        bisect.insort(self._ranked, (-score, order, program_id))
+        return program_id in self.members()
+
+    def disqualify(self, program_id: int) -> None:
+        self._disqualified.add(program_id)
+
+    def members(self) -> list[int]:
+        """The current top-k's programs, best first."""
+        found = []
+        for _, _, program_id in self._ranked:
+            if program_id not in self._disqualified:
+                found.append(program_id)
+                if len(found) == self.k:
+                    break
+        return found
 
 
 class ValidationSelection:
@@ -51,9 +65,9 @@ class ValidationSelection:
         self.split = task.spec.validation_split
         self.evaluate = evaluate
         self.db = db
-        self._entrants = TopKEntrants(top_k)
+        self._top = TrainingTopK(top_k)
         self._scanned_through = -1  # the last iteration whose verdict was scanned
-        self._validated: set[int] | None = None  # loaded on first use: the programs with a validation evaluation
+        self._validated: dict[int, str] | None = None  # loaded on first use: program id -> its validation status
         self._scan = asyncio.Lock()
 
     async def after_applying(self, through: int) -> None:
@@ -61,21 +75,29 @@ class ValidationSelection:
         first call of a resumed run, also those an interrupted run left). Returns once they are stored."""
         if self.split is None:
             return
-        async with self._scan:  # concurrent callers: each verdict is scanned once, each entrant claimed once
+        async with self._scan:  # one caller at a time: verdicts are ranked, and entrants validated, in order
             if self._validated is None:
-                self._validated = await self.db(self.archive.validated_program_ids, self.campaign_id)
+                self._validated = await self.db(self.archive.validation_statuses, self.campaign_id)
             verdicts = await self.db(self.archive.training_verdicts, self.campaign_id, self._scanned_through, through)
             self._scanned_through = max(self._scanned_through, through)
-            todo = []
             for verdict in verdicts:
-                if self._entrants.add(verdict.score, verdict.iteration) and \
-                        verdict.program_id not in self._validated:
-                    self._validated.add(verdict.program_id)
-                    todo.append(verdict.program_id)
-        for program_id in todo:
-            await self._validate(program_id)
+                if self._top.add(verdict.score, verdict.iteration, verdict.program_id):
+                    await self._validate_members()
 
-    async def _validate(self, program_id: int) -> None:
+    async def _validate_members(self) -> None:
+        """Validate the members not validated yet; a failure disqualifies its program and lets the next one in."""
+        while True:
+            for program_id in self._top.members():
+                status = self._validated.get(program_id)
+                if status is None:
+                    status = self._validated[program_id] = await self._validate(program_id)
+                if status != "ok":
+                    self._top.disqualify(program_id)
+                    break
+            else:
+                return
+
+    async def _validate(self, program_id: int) -> str:
         program = await self.db(self.archive.program, program_id)
         result = await self.evaluate(program.code, self.split, None)
-        await self.db(self.archive.record_validation, program_id, self.split, result)
+        return (await self.db(self.archive.record_validation, program_id, self.split, result)).status

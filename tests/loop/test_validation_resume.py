@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from core_support import evolve_cmd, query
-from evolve.loop.selection import TopKEntrants
+from evolve.loop.selection import TrainingTopK
 
 OVERFIT = Path(__file__).resolve().parents[1] / "fixtures" / "overfit_task"
 ITERATIONS = 150
@@ -33,11 +33,21 @@ def _validated(db: str) -> list[int]:
 
 
 def _entrants(db: str) -> list[int]:
-    """Iterations of the programs whose training verdict entered the top-k, from the stored verdicts."""
-    top = TopKEntrants(TOP_K)
-    rows = query(db, "select e.id, p.iteration, e.score from evaluations e join programs p on p.id = e.program_id "
-                     "where e.role = 'train' and e.status = 'ok' order by e.id")
-    return sorted(r["iteration"] for r in rows if top.add(r["score"], r["id"]))
+    """Iterations of the programs that entered the top-k, from the stored verdicts and validation outcomes."""
+    top = TrainingTopK(TOP_K)
+    failed = {r["program_id"] for r in query(db, "select program_id from evaluations where role = 'validation' "
+                                                 "and status != 'ok'")}
+    rows = query(db, "select e.program_id, p.iteration, e.score from evaluations e join programs p on "
+                     "p.id = e.program_id where e.role = 'train' and e.status = 'ok' order by p.iteration")
+    iteration = {r["program_id"]: r["iteration"] for r in rows}
+    entered = set()
+    for r in rows:
+        top.add(r["score"], r["iteration"], r["program_id"])
+        while failed & set(top.members()):
+            entered.update(top.members())
+            top.disqualify(next(m for m in top.members() if m in failed))
+        entered.update(top.members())
+    return sorted(iteration[p] for p in entered)
 
 
 def _best(db: str, env: dict) -> dict:

@@ -24,7 +24,7 @@ from evolve.config import build_config
 from evolve.executors import local_executor
 from evolve.export.module import choose_program
 from evolve.loop.controller import Controller
-from evolve.loop.selection import TopKEntrants
+from evolve.loop.selection import TrainingTopK
 from evolve.mutators import Edit, Mutator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,10 +141,36 @@ def test_entering_the_top_k_triggers_validation_and_nothing_else_does(tmp_path, 
 
 
 def test_top_k_entrants_rank_ties_by_verdict_order():
-    top = TopKEntrants(3)
-    entered = [top.add(score, order) for order, score in enumerate([1.0, 3.0, 2.0, 0.5, 2.0, 1.5, 4.0, 2.0])]
+    top = TrainingTopK(3)
+    entered = [top.add(score, order, order) for order, score in enumerate([1.0, 3.0, 2.0, 0.5, 2.0, 1.5, 4.0, 2.0])]
     # a tie ranks after the earlier verdict: the second 2.0 enters (it beats 1.0), the last one ties the third: out
     assert entered == [True, True, True, False, True, False, True, False]
+    assert top.members() == [6, 1, 2]
+    top.disqualify(1)  # a failed validation frees its place for the next in training rank
+    assert top.members() == [6, 2, 4]
+
+
+def crasher() -> str:
+    """Exact on the training points and a KeyError anywhere else: the best training score, a crashed validation."""
+    scorer = load_task_dir(OVERFIT).load_scorer()
+    return f"TABLE = {({x: scorer.target(x) for x in scorer.points('train')})!r}\n\ndef f(x):\n    return TABLE[x]"
+
+
+def test_a_program_that_fails_validation_is_never_chosen_and_frees_its_place(tmp_path, cli_env):
+    # top-2: the crasher ranks first on train and fails validation, so the memorizer (tied on train, bad on
+    # validation) and the smooth program are the two candidates; with the crasher holding a place, the smooth
+    # program would never have been validated and the memorizer would have been handed over
+    campaign, summary, report, ids = run_scripted(tmp_path, OVERFIT, [crasher(), memorizer(), offset("0.05")],
+                                                  selection={"top_k": 2})
+    archive = campaign.archive
+    valid = validations(archive, campaign.id)
+    assert valid[ids[1]].status == "crashed" and valid[ids[2]].status == "ok" and valid[ids[3]].status == "ok"
+    assert archive.best(campaign.id)[0].id == ids[1]  # the training best is the crasher
+    assert [c.program_id for c in archive.top_training(campaign.id, 2)] == [ids[2], ids[3]]
+    assert report["best"]["program_id"] == ids[3] and report["best"]["selected_by"] == "validation"
+    shown = json.loads(subprocess.run(evolve_cmd("best", "--db", str(tmp_path / "c.db"), "--json"), env=cli_env,
+                                      capture_output=True, text=True, check=True).stdout)
+    assert shown["program_id"] == ids[3]
 
 
 def test_a_task_without_validation_split_keeps_the_best_training_program(tmp_path):

@@ -34,7 +34,7 @@ class TrainingTopK:
 
     def __init__(self, k: int):
         self.k = k
-        self._ranked: list[tuple[float, int, int]] = []  # (-score, verdict order, program id) of every verdict, best first
+        self._ranked: list[tuple[float, int, int]] = []  # (-score, verdict order, program id), best first
         self._disqualified: set[int] = set()
 
     def add(self, score: float, order: int, program_id: int) -> bool:

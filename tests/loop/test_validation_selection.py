@@ -282,3 +282,16 @@ def test_run_summary_shows_every_split_beside_the_baseline(tmp_path, cli_env):
     assert {role: row["status"] for role, row in report["best"]["splits"].items()} == {
         "train": "ok", "validation": "ok", "heldout": "ok"}
     assert summary["validations"] >= 1
+
+
+def test_with_no_candidate_validated_yet_a_training_best_that_failed_validation_is_not_chosen(tmp_path):
+    campaign, _, _, ids = run_scripted(tmp_path, OVERFIT, [crasher()], selection={"top_k": 1})
+    archive = campaign.archive
+    with archive.session() as s:  # as mid-campaign: the seed's validation not stored yet
+        s.query(Evaluation).filter(Evaluation.program_id == ids[0],
+                                   Evaluation.role == EvaluationRole.VALIDATION.value).delete()
+        s.commit()
+    assert archive.best(campaign.id)[0].id == ids[1] and validations(archive, campaign.id)[ids[1]].status == "crashed"
+    selected = archive.selected_best(campaign.id, 1)
+    assert selected.program.id == ids[0] and selected.selected_by == "train" and selected.validation is None
+    archive.close()
